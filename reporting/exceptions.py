@@ -1,0 +1,49 @@
+"""Errors that the core raises for bad input, with messages fit to show a user."""
+
+from __future__ import annotations
+
+__all__ = ["InvalidParameterError", "InvalidStatusError", "ReportingError", "UnknownOrderError"]
+
+from collections.abc import Iterable
+
+
+class ReportingError(Exception):
+    """Base class of the errors this project raises on purpose."""
+
+
+class InvalidParameterError(ReportingError, ValueError):
+    """A parameter has a value outside the ones allowed.
+
+    Attributes:
+        parameter: the parameter's name, as the caller spelled it.
+        value: the value given.
+        valid: a description of the valid values, or ``None``.
+    """
+
+    def __init__(self, parameter: str, value: object, valid: Iterable[str] | str | None = None) -> None:
+        self.parameter = parameter
+        self.value = value
+        if valid is not None and not isinstance(valid, str):
+            valid = ", ".join(valid)
+        self.valid = valid
+        message = f"invalid {parameter} {value!r}"
+        if valid:
+            message += f"; valid values: {valid}"
+        super().__init__(message)
+
+
+class InvalidStatusError(InvalidParameterError):
+    """A status other than pending, complete or cancelled."""
+
+    def __init__(self, value: object, parameter: str = "status") -> None:
+        from reporting.choices import Status
+
+        super().__init__(parameter, value, Status.values)
+
+
+class UnknownOrderError(ReportingError, LookupError):
+    """No order has the given id."""
+
+    def __init__(self, order_id: object) -> None:
+        self.order_id = order_id
+        super().__init__(f"unknown order {order_id!r}: no order has this id")

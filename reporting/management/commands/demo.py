@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import IO, Any, TypeVar, cast
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.table import Table
+
+from reporting import selectors, services
+from reporting.choices import Status, Strategy
+
+T = TypeVar("T")
+
+
+def _timed(func: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = func()
+    return result, (time.perf_counter() - started) * 1000
+
+
+class Command(BaseCommand):
+    help = "Set up the database, seed demo orders if it is empty, refresh, and show the reports."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--orders", type=int, default=100_000, help="orders to seed into an empty database"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        console = Console(file=cast(IO[str], self.stdout), highlight=False)
+        console.print("[bold]1. Migrating[/bold] (creates the schema and the reporting views)")
+        call_command("migrate", verbosity=0, interactive=False)
+        console.print(f"[bold]2. Seeding[/bold] {options['orders']:,} orders if the database is empty")
+        seeded = services.orders_seed_if_empty(orders=options["orders"])
+        console.print(f"   {'seeded' if seeded else 'orders already present, kept them'}")
+        console.print("[bold]3. Refreshing[/bold] the reporting views")
+        refreshed, ms = _timed(services.views_refresh)
+        console.print(f"   refreshed {', '.join(refreshed)} in {ms:,.0f} ms")
+
+        counts_table = Table(title="Orders per latest status")
+        counts_table.add_column("strategy")
+        for name in [*Status.values, "none"]:
+            counts_table.add_column(name, justify="right")
+        counts_table.add_column("query ms", justify="right")
+        results: dict[str, dict[str, int]] = {}
+        for strategy in (Strategy.LIVE, Strategy.SNAPSHOT):
+            counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
+            results[strategy] = counts.as_dict()
+            counts_table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
+        console.print(counts_table)
+        if results[Strategy.LIVE] == results[Strategy.SNAPSHOT]:
+            console.print("[green]Counts match between the strategies.[/green]")
+        else:
+            console.print("[red]Counts differ between the strategies.[/red]")
+
+        for strategy in (Strategy.LIVE, Strategy.SNAPSHOT):
+            page, ms = _timed(
+                partial(selectors.order_list_by_status, status=Status.CANCELLED, strategy=strategy, limit=5)
+            )
+            table = Table(title=f"Last cancelled, {strategy}, {ms:,.1f} ms")
+            table.add_column("order", justify="right")
+            table.add_column("cancelled at")
+            for row in page.rows:
+                table.add_row(f"{row.order_id:,}", f"{row.status_created:%Y-%m-%d %H:%M:%S %Z}")
+            console.print(table)
+        if results[Strategy.LIVE] != results[Strategy.SNAPSHOT]:
+            raise CommandError("the live and snapshot counts differ")

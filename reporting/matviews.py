@@ -1,0 +1,129 @@
+"""Read-only models over the reporting views, whose SQL lives in ``views_sql/``.
+
+Why two models for one view (DESIGN.md section 5a): pgviews-redux pastes
+``db_table`` into its DDL unquoted, so only ``reporting.order_latest_status``
+creates and refreshes the view in the ``reporting`` schema; Django's ORM
+quotes that same string as a single identifier and every ORM query fails.
+So:
+
+* :class:`OrderLatestStatusView` is the pgviews-redux declaration. It owns the
+  DDL (``CREATE MATERIALIZED VIEW``, the unique index that concurrent refresh
+  needs, the keyset index) and the refresh. Application code does not query it.
+* :class:`OrderLatestStatus` maps the same relation for the ORM, with a
+  ``db_table`` that the ORM quotes into ``"reporting"."order_latest_status"``.
+  It is what selectors, the admin and users query, and it relates to
+  :class:`~reporting.models.Order` both ways (``order.latest_status``).
+
+We keep the view in the ``reporting`` schema (rather than in ``public`` with a
+plain view in ``reporting`` over it) because BI tools are given that schema and
+nothing else, and a second layer of views would be one more thing to rebuild
+and grant on every change of the SQL.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "VIEWS_SQL_DIR",
+    "OrderLatestStatus",
+    "OrderLatestStatusView",
+    "view_sql",
+]
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.db import models
+from django_pgviews import view as pg
+from django_pgviews.managers import ReadOnlyViewManager
+
+from reporting.choices import Status
+
+VIEWS_SQL_DIR = Path(__file__).resolve().parent.parent / "views_sql"
+
+# The PostgreSQL schema that holds every reporting view. BI roles see it only.
+SCHEMA = "reporting"
+
+
+def view_sql(name: str) -> str:
+    """Return the SQL of one versioned view file, such as ``order_latest_status_v1``.
+
+    Args:
+        name: the file name in ``views_sql/`` without ``.sql``.
+
+    Returns:
+        The query, without a trailing semicolon.
+    """
+    return (VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";")
+
+
+class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
+    """pgviews-redux declaration of ``reporting.order_latest_status`` (DDL and refresh)."""
+
+    sql = view_sql("order_latest_status_v1")
+    # A UNIQUE index, so REFRESH ... CONCURRENTLY works and readers are never blocked.
+    concurrent_index = "order_id"
+
+    order_id = models.BigIntegerField(primary_key=True)
+    status_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_created = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_latest_status"
+        indexes = [
+            # "Orders in status X, most recent status change first", keyset-paginated on
+            # (status_created, order_id). status_id is included so that a page is an
+            # index-only scan once the view has been vacuumed.
+            models.Index(
+                fields=["status", "-status_created", "-order_id"],
+                include=["status_id"],
+                name="order_latest_status_keyset",
+            ),
+        ]
+
+
+class ReadOnlyModelMixin:
+    """Refuse writes through model instances; the queryset refuses bulk writes."""
+
+    def save(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise NotImplementedError(
+            f"{type(self).__name__} is a read-only view; write OrderStatus rows instead"
+        )
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise NotImplementedError(
+            f"{type(self).__name__} is a read-only view; write OrderStatus rows instead"
+        )
+
+
+class OrderLatestStatus(ReadOnlyModelMixin, models.Model):
+    """The latest status of each order, as of the last refresh (read-only).
+
+    Orders without any status row have no row here.
+    """
+
+    # No database constraint: a materialized view cannot carry a foreign key.
+    order = models.OneToOneField(
+        "reporting.Order",
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="latest_status",
+    )
+    status_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_created = models.DateTimeField()
+
+    objects = ReadOnlyViewManager()
+
+    class Meta:
+        managed = False
+        # Quoted by the ORM into "reporting"."order_latest_status".
+        db_table = f'{SCHEMA}"."order_latest_status'
+        base_manager_name = "objects"
+        verbose_name = "order latest status"
+        verbose_name_plural = "order latest statuses"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.status}"

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django_pgviews.models import ViewSyncer
+
+from reporting import services
+from reporting.matviews import OrderLatestStatus, OrderLatestStatusView, view_sql
+from reporting.models import Order
+from tests.factories import EPOCH, orders_create, statuses_create
+
+
+def _fetchall(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_the_view_is_a_materialized_view_in_the_reporting_schema():
+    rows = _fetchall(
+        "SELECT definition FROM pg_matviews "
+        "WHERE schemaname = 'reporting' AND matviewname = 'order_latest_status'"
+    )
+    assert len(rows) == 1, "reporting.order_latest_status is missing from pg_matviews"
+    assert "DISTINCT ON (order_id)" in rows[0][0]
+    columns = _fetchall(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'reporting.order_latest_status'::regclass "
+        "AND attnum > 0 ORDER BY attnum"
+    )
+    assert [c[0] for c in columns] == ["order_id", "status_id", "status", "status_created"]
+
+
+@pytest.mark.django_db
+def test_the_view_has_a_unique_index_on_order_id_and_a_keyset_index():
+    indexes = dict(
+        _fetchall(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = 'reporting' AND tablename = 'order_latest_status'"
+        )
+    )
+    unique = [d for d in indexes.values() if d.startswith("CREATE UNIQUE INDEX") and d.endswith("(order_id)")]
+    assert len(unique) == 1, f"no unique index on order_id: {indexes}"
+    assert (
+        "(status, status_created DESC, order_id DESC) INCLUDE (status_id)"
+        in indexes["order_latest_status_keyset"]
+    )
+
+
+@pytest.mark.django_db
+def test_the_source_table_has_one_composite_index_and_no_redundant_ones():
+    indexes = dict(
+        _fetchall("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reporting_orderstatus'")
+    )
+    assert set(indexes) == {"reporting_orderstatus_pkey", "orderstatus_order_latest_idx"}, indexes
+    assert "(order_id, created DESC, id DESC)" in indexes["orderstatus_order_latest_idx"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_refresh_works_outside_a_transaction():
+    (order,) = orders_create(1)
+    statuses_create([(order, EPOCH, "pending")])
+    OrderLatestStatusView.refresh(concurrently=True, strict=True)
+    assert _fetchall("SELECT order_id, status FROM reporting.order_latest_status") == [(order, "pending")]
+    statuses_create([(order, EPOCH.replace(hour=1), "cancelled")])
+    services.views_refresh(concurrently=True)
+    assert _fetchall("SELECT order_id, status FROM reporting.order_latest_status") == [(order, "cancelled")]
+
+
+@pytest.mark.django_db
+def test_the_orm_goes_from_an_order_to_its_latest_status_and_back(refreshed):
+    with_status, without_status = orders_create(2)
+    statuses_create([(with_status, EPOCH, "pending"), (with_status, EPOCH.replace(hour=2), "complete")])
+    refreshed()
+    order = Order.objects.select_related("latest_status").get(pk=with_status)
+    assert order.latest_status.status == "complete"
+    assert order.latest_status.status_created == EPOCH.replace(hour=2)
+    assert OrderLatestStatus.objects.get(order_id=with_status).order == order
+    assert list(Order.objects.filter(latest_status__status="complete").values_list("pk", flat=True)) == [
+        with_status
+    ]
+    assert list(Order.objects.filter(latest_status__isnull=True).values_list("pk", flat=True)) == [
+        without_status
+    ]
+    with pytest.raises(OrderLatestStatus.DoesNotExist):
+        Order.objects.get(pk=without_status).latest_status  # noqa: B018
+
+
+@pytest.mark.django_db
+def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refreshed):
+    """pgviews-redux drops and recreates a materialized view whose SQL changed (see the README)."""
+    (order,) = orders_create(1)
+    statuses_create([(order, EPOCH, "pending")])
+    refreshed()
+    oid_before = _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0]
+
+    ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+    assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] == oid_before, (
+        "unchanged SQL must leave the view alone"
+    )
+
+    changed = view_sql("order_latest_status_v1").replace("AS s\n", "AS s WHERE s.id > 0\n")
+    monkeypatch.setattr(OrderLatestStatusView, "sql", changed)
+    ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+    assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] != oid_before
+    # Rebuilt with its indexes and its data.
+    assert len(_fetchall("SELECT 1 FROM pg_indexes WHERE tablename = 'order_latest_status'")) == 2
+    assert _fetchall("SELECT order_id, status FROM reporting.order_latest_status") == [(order, "pending")]
