@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Status", "Strategy"]
+__all__ = ["ChangeSource", "RefreshOutcome", "RefreshTrigger", "Status", "Strategy"]
 
 from django.db import models
 
@@ -20,3 +20,32 @@ class Strategy(models.TextChoices):
 
     LIVE = "live", "Live: computed from the status history, exact, slow"
     SNAPSHOT = "snapshot", "Snapshot: the materialized view, as fresh as its last refresh"
+
+
+class RefreshOutcome(models.TextChoices):
+    """How a refresh run ended (``running`` while it is in flight)."""
+
+    RUNNING = "running", "Running"
+    OK = "ok", "Refreshed"
+    UNCHANGED = "unchanged", "Skipped: nothing changed since the last refresh"
+    SKIPPED = "skipped", "Skipped: another refresh was running"
+    FAILED = "failed", "Failed"
+
+
+class RefreshTrigger(models.TextChoices):
+    """What started a refresh run."""
+
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Manual"
+    STARTUP = "startup", "Scheduler start-up"
+
+
+class ChangeSource(models.TextChoices):
+    """Which write put an order into the change log."""
+
+    ORDER_INSERT = "order_insert", "Order created"
+    ORDER_DELETE = "order_delete", "Order deleted"
+    STATUS_INSERT = "status_insert", "Status row inserted"
+    STATUS_UPDATE = "status_update", "Status row updated"
+    STATUS_DELETE = "status_delete", "Status row deleted"
+    TRUNCATE = "truncate", "Table truncated: every order changed"

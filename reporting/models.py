@@ -6,13 +6,25 @@ and are re-exported here so that Django registers them with the app.
 
 from __future__ import annotations
 
-__all__ = ["Order", "OrderLatestStatus", "OrderLatestStatusView", "OrderStatus", "Status"]
+__all__ = [
+    "Order",
+    "OrderChange",
+    "OrderLatestStatus",
+    "OrderLatestStatusView",
+    "OrderStatus",
+    "RefreshRun",
+    "Status",
+]
+
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from reporting.choices import Status
+from reporting.choices import ChangeSource, RefreshOutcome, RefreshTrigger, Status
 
 
 class Order(models.Model):
@@ -55,6 +67,83 @@ class OrderStatus(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.order_id}: {self.status} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class Xid8Field(models.BigIntegerField):
+    """A PostgreSQL ``xid8``: a 64-bit transaction id, which never wraps around."""
+
+    def db_type(self, connection: Any) -> str:
+        return "xid8"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> int | None:
+        return None if value is None else int(value)
+
+
+class OrderChange(models.Model):
+    """The change log: an order whose latest status may have changed, and the transaction that did it.
+
+    Written only by triggers on ``reporting_order`` and ``reporting_orderstatus``
+    (migration 0002), one row per order and statement: statement-level triggers
+    with transition tables, so a bulk insert of 100 000 rows costs one insert
+    statement here, not 100 000 trigger calls.
+
+    Why a transaction id and not a sequence number or a timestamp: a refresh reads
+    the source tables in one MVCC snapshot, and a change is in the view exactly when
+    the transaction that made it is visible in that snapshot. A transaction that
+    took a lower sequence number can commit after the snapshot was taken, so
+    "number <= n" would misattribute it; ``pg_visible_in_snapshot(xid, snapshot)``
+    cannot. Each refresh records its snapshot (``RefreshRun.snapshot``); an entry
+    is *absorbed* by a refresh when its ``xid`` is visible in that snapshot, and is
+    pruned once the latest successful refresh has absorbed it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No foreign key: the log outlives deleted orders. NULL: a TRUNCATE, which
+    # changed every order.
+    order_id = models.BigIntegerField(null=True)
+    xid = Xid8Field(db_default=RawSQL("pg_current_xact_id()", []))
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    logged_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        verbose_name = "order change"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} changed ({self.source}) by transaction {self.xid}"
+
+
+class RefreshRun(models.Model):
+    """One run of the refresh service, whatever its outcome."""
+
+    id = models.BigAutoField(primary_key=True)
+    views = models.TextField(help_text="The views refreshed, comma-separated, dependencies first.")
+    trigger = models.CharField(max_length=16, choices=RefreshTrigger.choices)
+    outcome = models.CharField(max_length=16, choices=RefreshOutcome.choices)
+    concurrently = models.BooleanField(default=True)
+    started = models.DateTimeField()
+    # The MVCC snapshot the refresh read (pg_snapshot as text) and when it was
+    # taken: everything committed before snapshot_at is in the views.
+    snapshot = models.TextField(blank=True, default="")
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+    rows = models.BigIntegerField(null=True, blank=True, help_text="Rows in order_latest_status after it.")
+    changes_absorbed = models.BigIntegerField(
+        null=True, blank=True, help_text="Orders in the change log that this refresh took in."
+    )
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # "The latest successful refresh", read by every freshness and real-time query.
+            models.Index(
+                fields=["-id"], condition=Q(outcome=RefreshOutcome.OK), name="refreshrun_latest_ok_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refresh {self.pk} ({self.trigger}): {self.outcome}"
 
 
 from reporting.matviews import OrderLatestStatus, OrderLatestStatusView  # noqa: E402

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 __all__ = [
     "Cursor",
+    "Freshness",
     "OrderPage",
     "OrderRow",
+    "RefreshRunSummary",
     "StatusCounts",
+    "freshness",
     "order_iter_by_status",
     "order_list_by_status",
     "order_status_counts",
@@ -31,11 +34,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from reporting.choices import Status, Strategy
 from reporting.exceptions import InvalidParameterError, InvalidStatusError
-from reporting.models import Order, OrderLatestStatus, OrderStatus
+from reporting.models import Order, OrderLatestStatus, OrderStatus, RefreshRun
 
 MAX_PAGE_SIZE = 1000
 
@@ -211,3 +215,86 @@ def order_status_counts(*, strategy: str = Strategy.SNAPSHOT) -> StatusCounts:
     for row in latest.order_by().values("status").annotate(n=Count("*")):
         counts[row["status"]] = row["n"]
     return StatusCounts(counts=counts, none=none, strategy=strategy)
+
+
+# --- Freshness ---------------------------------------------------------------------------------------------
+
+FRESHNESS_SQL = """
+SELECT last_ok.snapshot_at,
+       statement_timestamp(),
+       (SELECT count(DISTINCT coalesce(c.order_id, 0)) FROM reporting_orderchange AS c
+        WHERE NOT pg_visible_in_snapshot(c.xid, last_ok.snapshot::pg_snapshot))
+FROM (SELECT 1) AS one
+LEFT JOIN (
+    SELECT snapshot, snapshot_at FROM reporting_refreshrun WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1
+) AS last_ok ON true
+"""
+
+
+@dataclass(frozen=True)
+class RefreshRunSummary:
+    """One row of the refresh log."""
+
+    id: int
+    trigger: str
+    outcome: str
+    started: dt.datetime
+    snapshot_at: dt.datetime | None
+    duration: dt.timedelta | None
+    rows: int | None
+    changes_absorbed: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the materialized views are.
+
+    Attributes:
+        as_of: when the snapshot that the views hold was taken: everything committed
+            before it is in them. ``None``: no refresh has succeeded yet.
+        checked_at: the database's clock when this was read.
+        changes_since: orders changed since that snapshot (a truncate counts as
+            one); ``None`` when there is no snapshot.
+        last_runs: the latest refresh runs, newest first.
+    """
+
+    as_of: dt.datetime | None
+    checked_at: dt.datetime
+    changes_since: int | None
+    last_runs: list[RefreshRunSummary]
+
+    @property
+    def age(self) -> dt.timedelta | None:
+        return None if self.as_of is None else self.checked_at - self.as_of
+
+
+def freshness(*, runs: int = 5) -> Freshness:
+    """Say how fresh the views are that ``snapshot`` reads use.
+
+    Args:
+        runs: how many of the latest refresh runs to include.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(FRESHNESS_SQL)
+        as_of, checked_at, changes_since = cursor.fetchone()
+    last_runs = [
+        RefreshRunSummary(**row)
+        for row in RefreshRun.objects.order_by("-id").values(
+            "id",
+            "trigger",
+            "outcome",
+            "started",
+            "snapshot_at",
+            "duration",
+            "rows",
+            "changes_absorbed",
+            "error",
+        )[:runs]
+    ]
+    return Freshness(
+        as_of=as_of,
+        checked_at=checked_at,
+        changes_since=changes_since if as_of is not None else None,
+        last_runs=last_runs,
+    )

@@ -95,3 +95,17 @@ LOGGING = {
 # pgviews-redux: when a view's SQL changed, drop and recreate it on migrate
 # (see "Changing a view" in the README for how a new version is rolled out).
 MATERIALIZED_VIEWS_CHECK_SQL_CHANGED = True
+
+# The REPORTING_* settings, from the environment; reporting/conf.py reads and
+# validates them when they are used, with their defaults.
+for _name in (
+    "REPORTING_REFRESH_INTERVAL",
+    "REPORTING_REFRESH_CRON",
+    "REPORTING_REFRESH_JITTER",
+    "REPORTING_REFRESH_STATEMENT_TIMEOUT",
+    "REPORTING_REFRESH_LOCK_TIMEOUT",
+    "REPORTING_REFRESH_LOG_RETENTION_DAYS",
+    "REPORTING_SHUTDOWN_GRACE",
+):
+    if _name in os.environ:
+        globals()[_name] = os.environ[_name]

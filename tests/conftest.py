@@ -24,10 +24,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture
 def refreshed():
-    """Refresh the reporting views (plainly: fastest, and fine inside a test transaction)."""
+    """Refresh the reporting views plainly, inside the test's transaction.
+
+    The refresh service itself needs autocommit (it commits and vacuums); tests of
+    it use ``transaction=True``. This is for tests that only need the view filled.
+    """
+    from django.db import connection
+
     from reporting import services
 
     def refresh() -> None:
-        services.views_refresh(concurrently=False)
+        with connection.cursor() as cursor:
+            for view in services.reporting_views():
+                cursor.execute(f"REFRESH MATERIALIZED VIEW {view._meta.db_table}")
 
     return refresh

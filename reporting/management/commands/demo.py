@@ -38,8 +38,8 @@ class Command(BaseCommand):
         seeded = services.orders_seed_if_empty(orders=options["orders"])
         console.print(f"   {'seeded' if seeded else 'orders already present, kept them'}")
         console.print("[bold]3. Refreshing[/bold] the reporting views")
-        refreshed, ms = _timed(services.views_refresh)
-        console.print(f"   refreshed {', '.join(refreshed)} in {ms:,.0f} ms")
+        result, ms = _timed(partial(services.views_refresh, force=True))
+        console.print(f"   {result.outcome}: {', '.join(result.views)} in {ms:,.0f} ms")
 
         counts_table = Table(title="Orders per latest status")
         counts_table.add_column("strategy")

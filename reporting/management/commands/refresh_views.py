@@ -3,13 +3,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from reporting import services
+from reporting.choices import RefreshOutcome, RefreshTrigger
 
 
 class Command(BaseCommand):
-    help = "Refresh the reporting materialized views (concurrently by default)."
+    help = "Refresh the reporting views once (concurrently, and only if something changed)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -19,7 +20,20 @@ class Command(BaseCommand):
             help="REFRESH ... CONCURRENTLY, readers never blocked (default); --no-concurrently is "
             "faster but blocks every reader while it runs",
         )
+        parser.add_argument("--force", action="store_true", help="refresh even if nothing changed")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name in services.views_refresh(concurrently=options["concurrently"]):
-            self.stdout.write(f"refreshed {name}")
+        result = services.views_refresh(
+            trigger=RefreshTrigger.MANUAL, concurrently=options["concurrently"], force=options["force"]
+        )
+        line = f"{result.outcome}: {', '.join(result.views)}"
+        if result.outcome == RefreshOutcome.OK:
+            seconds = result.duration.total_seconds() if result.duration else 0.0
+            line += f" in {seconds:.2f} s, {result.rows:,} rows, {result.changes_absorbed:,} changes absorbed"
+        elif result.outcome == RefreshOutcome.UNCHANGED:
+            line += " (nothing changed since the last refresh; --force refreshes anyway)"
+        elif result.outcome == RefreshOutcome.SKIPPED:
+            line += " (another refresh is running)"
+        if result.outcome == RefreshOutcome.FAILED:
+            raise CommandError(f"refresh failed: {result.error}")
+        self.stdout.write(line)

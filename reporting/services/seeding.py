@@ -1,20 +1,8 @@
-"""Writes: orders, their status history, seeding, refreshing the reporting views.
-
-Interfaces (commands, HTTP views, scheduler jobs) call one function here; the
-logic stays here.
-"""
+"""Writes: generated demo and benchmark data."""
 
 from __future__ import annotations
 
-__all__ = [
-    "SeedResult",
-    "order_create",
-    "order_status_record",
-    "orders_seed",
-    "orders_seed_if_empty",
-    "reporting_views",
-    "views_refresh",
-]
+__all__ = ["SEED_SPAN", "SeedResult", "orders_seed", "orders_seed_if_empty"]
 
 import datetime as dt
 import logging
@@ -22,76 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
-from django_pgviews import view as pg
-from django_pgviews.dependencies import reorder_by_dependencies
 
-from reporting.choices import Status
-from reporting.exceptions import InvalidParameterError, InvalidStatusError, UnknownOrderError
-from reporting.models import Order, OrderStatus
+from reporting.exceptions import InvalidParameterError
+from reporting.models import Order
 
 logger = logging.getLogger(__name__)
-
-
-def _validated_status(status: object) -> Status:
-    if not isinstance(status, str) or status not in Status.values:
-        raise InvalidStatusError(status)
-    return Status(status)
-
-
-@transaction.atomic
-def order_create(*, created: dt.datetime | None = None) -> Order:
-    """Create an order with its initial ``pending`` status.
-
-    Args:
-        created: when the order was placed; now by default.
-
-    Returns:
-        The new order.
-    """
-    created = created or timezone.now()
-    order = Order.objects.create(created=created)
-    OrderStatus.objects.create(order=order, created=created, status=Status.PENDING)
-    return order
-
-
-ORDER_LOCK_SQL = "SELECT 1 FROM reporting_order WHERE id = %s FOR KEY SHARE"
-
-
-@transaction.atomic
-def order_status_record(*, order_id: int, status: str, created: dt.datetime | None = None) -> OrderStatus:
-    """Append a status to an order's history.
-
-    Args:
-        order_id: the order's id.
-        status: ``pending``, ``complete`` or ``cancelled``.
-        created: when the change happened; now by default. An older timestamp is a
-            backfill: it is recorded but does not become the latest status.
-
-    Returns:
-        The new status row.
-
-    Raises:
-        InvalidStatusError: ``status`` is not one of the three statuses. Nothing is written.
-        UnknownOrderError: no order has ``order_id``. Nothing is written.
-    """
-    status = _validated_status(status)
-    # The foreign key is checked only at commit (Django makes it DEFERRABLE), which
-    # would surface as an IntegrityError far from here. Lock the order row against
-    # deletion instead (FOR KEY SHARE does not block other status writers) and
-    # report a missing order precisely.
-    if not isinstance(order_id, int) or isinstance(order_id, bool):
-        raise UnknownOrderError(order_id)
-    with connection.cursor() as cursor:
-        cursor.execute(ORDER_LOCK_SQL, [order_id])
-        if cursor.fetchone() is None:
-            raise UnknownOrderError(order_id)
-    return OrderStatus.objects.create(order_id=order_id, status=status, created=created or timezone.now())
-
-
-# --- Seeding ---------------------------------------------------------------------------------------------
 
 # Shares of the generated histories (DESIGN.md section 1):
 #   [pending, complete]             63 %  paid
@@ -226,45 +151,6 @@ def orders_seed(
     return SeedResult(
         orders=orders, statuses=statuses, first_order_id=id_offset + 1, last_order_id=id_offset + orders
     )
-
-
-# --- Refreshing the reporting views ----------------------------------------------------------------------
-
-
-def reporting_views() -> list[type[pg.MaterializedView]]:
-    """Return every reporting materialized view, dependencies first."""
-    views = [m for m in apps.get_models() if isinstance(m, type) and issubclass(m, pg.MaterializedView)]
-    return [v for v in reorder_by_dependencies(views) if issubclass(v, pg.MaterializedView)]
-
-
-def views_refresh(*, concurrently: bool = True) -> list[str]:
-    """Refresh every reporting materialized view, in dependency order.
-
-    Args:
-        concurrently: use ``REFRESH ... CONCURRENTLY`` so readers are never blocked.
-            A view that was never populated is refreshed plainly: PostgreSQL
-            refuses CONCURRENTLY for it.
-
-    Returns:
-        The names of the views refreshed.
-    """
-    refreshed = []
-    for view in reporting_views():
-        # strict=True: without it pgviews only logs a warning and falls back to a
-        # blocking refresh when the view has no concurrent index.
-        view.refresh(concurrently=concurrently and _is_populated(view), strict=True)
-        refreshed.append(view._meta.db_table)
-    return refreshed
-
-
-def _is_populated(view: type[pg.MaterializedView]) -> bool:
-    schema, name = view._meta.db_table.split(".")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", [schema, name]
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
 
 
 def orders_seed_if_empty(*, orders: int, seed: int = 0) -> bool:

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reporting import selectors
+
+
+def _non_negative(value: str) -> float:
+    seconds = float(value)
+    if not seconds >= 0:
+        raise ValueError(value)
+    return seconds
+
+
+class Command(BaseCommand):
+    help = "Show how fresh the reporting views are; with --max-age, fail when they are older."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--max-age",
+            type=_non_negative,
+            metavar="SECONDS",
+            help="exit 1 when the views are older than this (or were never refreshed): a health check",
+        )
+        parser.add_argument("--runs", type=int, default=5, help="refresh runs to list (default 5)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        fresh = selectors.freshness(runs=options["runs"])
+        if fresh.as_of is None or fresh.age is None:
+            self.stdout.write("views: never refreshed")
+        else:
+            self.stdout.write(
+                f"views as of {fresh.as_of.isoformat(timespec='seconds')}, "
+                f"{fresh.age.total_seconds():.1f} s ago, {fresh.changes_since:,} changes since"
+            )
+        for run in fresh.last_runs:
+            seconds = f"{run.duration.total_seconds():.3f} s" if run.duration is not None else "-"
+            detail = f"  {run.error.splitlines()[0]}" if run.error else ""
+            self.stdout.write(
+                f"  run {run.id}: {run.outcome:<9} {run.trigger:<8} "
+                f"{run.started.isoformat(timespec='seconds')} {seconds}{detail}"
+            )
+        max_age = options["max_age"]
+        if max_age is not None:
+            if fresh.age is None:
+                raise CommandError("the reporting views were never refreshed")
+            if fresh.age.total_seconds() > max_age:
+                raise CommandError(
+                    f"the reporting views are {fresh.age.total_seconds():.1f} s old, more than {max_age:g} s"
+                )

@@ -1,0 +1,19 @@
+"""Writes. Interfaces (commands, HTTP views, scheduler jobs) call one function here."""
+
+from __future__ import annotations
+
+from reporting.services.orders import order_create, order_status_record
+from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
+from reporting.services.seeding import SEED_SPAN, SeedResult, orders_seed, orders_seed_if_empty
+
+__all__ = [
+    "SEED_SPAN",
+    "RefreshResult",
+    "SeedResult",
+    "order_create",
+    "order_status_record",
+    "orders_seed",
+    "orders_seed_if_empty",
+    "reporting_views",
+    "views_refresh",
+]
