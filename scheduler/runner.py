@@ -1,0 +1,183 @@
+"""The refresh schedule: a blocking APScheduler 3.x scheduler in a process of its own.
+
+Never started inside web workers or ``AppConfig.ready()``: only
+``python manage.py run_scheduler`` runs it. Two schedulers at once are safe:
+the refresh service's advisory lock lets one refresh run and records the
+other as ``skipped``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RefreshJob", "SchedulerRunner", "build_trigger"]
+
+import logging
+import signal
+import threading
+import zoneinfo
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from reporting import conf, services
+from reporting.choices import RefreshOutcome, RefreshTrigger
+
+logger = logging.getLogger(__name__)
+
+
+def build_trigger() -> BaseTrigger:
+    """Build the schedule from the settings: a cron expression if set, else the interval.
+
+    Raises:
+        ImproperlyConfigured: a malformed interval, jitter or cron expression.
+    """
+    # APScheduler 3 gives a trigger built by hand the machine's local time zone,
+    # not the scheduler's: always pass one.
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    interval = conf.refresh_interval()
+    jitter = conf.refresh_jitter()
+    cron = conf.refresh_cron()
+    if cron:
+        try:
+            return CronTrigger.from_crontab(cron, timezone=tz)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"REPORTING_REFRESH_CRON {cron!r} is not a crontab expression: {exc}"
+            ) from None
+    if jitter is None:
+        jitter = min(10.0, interval / 10)
+    return IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=tz)
+
+
+class RefreshJob:
+    """The job the scheduler runs: one refresh, with Django connections closed around it.
+
+    It remembers the backend running a refresh so that a shutdown can cancel it.
+    """
+
+    def __init__(self) -> None:
+        self.idle = threading.Event()
+        self.idle.set()
+        self.backend_pid: int | None = None
+
+    def __call__(self, trigger: str) -> str:
+        # Jobs run in a thread pool, each thread with its own Django connection:
+        # never reuse one that the database may have dropped meanwhile.
+        self.idle.clear()
+        close_old_connections()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.backend_pid = cursor.fetchone()[0]
+            result = services.views_refresh(trigger=trigger)
+            if result.outcome == RefreshOutcome.FAILED:
+                logger.warning("Refresh %s failed: %s", result.run_id, result.error)
+            return result.outcome
+        except DatabaseError as exc:
+            # The database is down or restarting: one line, and the next run tries again.
+            logger.warning("Refresh not run, the database is unavailable: %s", str(exc).splitlines()[0])
+            return "database unavailable"
+        finally:
+            self.backend_pid = None
+            connection.close()
+            self.idle.set()
+
+
+class SchedulerRunner:
+    """Run the schedule until SIGTERM or SIGINT.
+
+    The first signal stops scheduling and lets a refresh in flight finish for up
+    to ``REPORTING_SHUTDOWN_GRACE`` seconds; then (or at a second signal) it is
+    cancelled, which rolls it back and leaves the previous data in place.
+    """
+
+    def __init__(self, *, startup_refresh: bool = True) -> None:
+        self.trigger = build_trigger()
+        self.grace = conf.shutdown_grace()
+        self.startup_refresh = startup_refresh
+        self.job = RefreshJob()
+        self.stop_requested = threading.Event()
+        self.scheduler = BlockingScheduler(
+            timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE),
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(
+            self._on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+
+    def run(self) -> None:
+        self.scheduler.add_job(
+            self.job,
+            self.trigger,
+            args=[RefreshTrigger.SCHEDULE],
+            id="refresh",
+            name="refresh reporting views",
+        )
+        if self.startup_refresh:
+            self.scheduler.add_job(
+                self.job, "date", run_date=timezone.now(), args=[RefreshTrigger.STARTUP], id="startup-refresh"
+            )
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        logger.info("Scheduler started: %s", self.trigger)
+        try:
+            self.scheduler.start()  # blocks until shutdown
+            self._wait_for_job_in_flight()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        logger.info("Scheduler stopped")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_requested.is_set():
+            logger.warning("Second %s: cancelling the refresh in flight", signal.Signals(signum).name)
+            self._cancel_job_in_flight()
+            return
+        logger.info("%s received: stopping the scheduler", signal.Signals(signum).name)
+        self.stop_requested.set()
+        self.scheduler.shutdown(wait=False)
+
+    def _wait_for_job_in_flight(self) -> None:
+        if self.job.idle.is_set():
+            return
+        logger.info("Waiting up to %g s for the refresh in flight", self.grace)
+        if not self.job.idle.wait(self.grace):
+            self._cancel_job_in_flight()
+            self.job.idle.wait(60)
+
+    def _cancel_job_in_flight(self) -> None:
+        pid = self.job.backend_pid
+        if pid is None:
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _on_event(event: Any) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            logger.warning("Job %s missed its run time %s", event.job_id, event.scheduled_run_time)
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            logger.warning("Job %s still running at its next run time; that run is skipped", event.job_id)
+        elif isinstance(event, JobExecutionEvent) and event.exception is not None:
+            logger.error(
+                "Job %s raised %s: %s", event.job_id, type(event.exception).__name__, event.exception
+            )
+        elif isinstance(event, JobExecutionEvent):
+            logger.info("Job %s ran: %s", event.job_id, event.retval)

@@ -1,0 +1,285 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from reporting import selectors, services
+from reporting.choices import RefreshOutcome
+from reporting.models import OrderChange, RefreshRun
+from tests.conftest import raw_connect
+from tests.factories import EPOCH, orders_create, statuses_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def view_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT order_id, status FROM reporting.order_latest_status ORDER BY order_id")
+        return cursor.fetchall()
+
+
+def seed(orders: int) -> None:
+    services.orders_seed(orders=orders, seed=1, until=EPOCH)
+
+
+class TableLock:
+    """Hold ACCESS EXCLUSIVE on the source table from another session, so a refresh
+    that starts meanwhile is stuck inside its transaction until release()."""
+
+    def __init__(self) -> None:
+        self.conn = raw_connect(autocommit=False)
+        self.conn.execute("LOCK TABLE reporting_orderstatus IN ACCESS EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+def refresh_in_thread(**kwargs) -> tuple[threading.Thread, dict]:
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["result"] = services.views_refresh(**kwargs)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def wait_for_refresh_to_wait_on_a_lock(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with raw_connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the refresh never started waiting on the table lock")
+
+
+def test_the_first_refresh_of_an_unpopulated_view_works():
+    seed(50)
+    with connection.cursor() as cursor:
+        cursor.execute("REFRESH MATERIALIZED VIEW reporting.order_latest_status WITH NO DATA")
+    result = services.views_refresh(concurrently=True)
+    assert result.outcome == RefreshOutcome.OK, result.error
+    assert result.rows == 50
+    assert len(view_rows()) == 50
+
+
+def test_a_second_refresher_is_skipped_at_once_instead_of_queueing():
+    seed(100)
+    services.views_refresh(force=True)
+    lock = TableLock()
+    first, out = refresh_in_thread(force=True)
+    try:
+        wait_for_refresh_to_wait_on_a_lock()
+        started = time.monotonic()
+        second = services.views_refresh(force=True)
+        elapsed = time.monotonic() - started
+        assert second.outcome == RefreshOutcome.SKIPPED
+        assert first.is_alive(), "the first refresh must still be running when the second gives up"
+    finally:
+        lock.release()
+        first.join(30)
+    assert out["result"].outcome == RefreshOutcome.OK
+    outcomes = list(RefreshRun.objects.order_by("id").values_list("outcome", flat=True))
+    assert outcomes[-2:] in (["ok", "skipped"], ["skipped", "ok"]), outcomes
+    assert RefreshRun.objects.get(pk=second.run_id).outcome == "skipped"
+    # "At once": it did not wait for the first, which was blocked all along.
+    assert elapsed < first_refresh_duration(out["result"].run_id)
+
+
+def first_refresh_duration(run_id: int) -> float:
+    duration = RefreshRun.objects.get(pk=run_id).duration
+    assert duration is not None
+    return duration.total_seconds()
+
+
+def test_two_refreshes_started_together_run_once():
+    seed(20_000)
+    services.views_refresh(force=True)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(services.views_refresh(force=True).outcome)
+        finally:
+            connection.close()
+
+    # Hold the source table so that neither can finish before the other has tried.
+    lock = TableLock()
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        lock.release()
+        for t in threads:
+            t.join(30)
+    assert sorted(results) == ["ok", "skipped"], results
+
+
+@pytest.mark.parametrize("concurrently", [True, False])
+def test_readers_are_not_blocked_by_a_concurrent_refresh(concurrently):
+    seed(200)
+    services.views_refresh(force=True)
+    lock = TableLock()
+    thread, out = refresh_in_thread(force=True, concurrently=concurrently)
+    try:
+        wait_for_refresh_to_wait_on_a_lock()
+        with raw_connect() as reader:
+            reader.execute("SET lock_timeout = '200ms'")
+            if concurrently:
+                count = reader.execute("SELECT count(*) FROM reporting.order_latest_status").fetchone()[0]
+                assert count == 200
+            else:
+                # The contrast: a plain refresh locks every reader out.
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    reader.execute("SELECT count(*) FROM reporting.order_latest_status")
+    finally:
+        lock.release()
+        thread.join(30)
+    assert out["result"].outcome == RefreshOutcome.OK
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("REPORTING_REFRESH_LOCK_TIMEOUT", "lock timeout"),
+        ("REPORTING_REFRESH_STATEMENT_TIMEOUT", "statement timeout"),
+    ],
+)
+def test_a_failed_refresh_is_logged_and_the_previous_data_is_still_served(settings, setting, message):
+    seed(300)
+    services.views_refresh(force=True)
+    before = view_rows()
+    (order,) = orders_create(1)
+    statuses_create([(order, EPOCH, "cancelled")])
+    setattr(settings, setting, 0.1)
+    lock = TableLock()
+    try:
+        result = services.views_refresh()
+    finally:
+        lock.release()
+    assert result.outcome == RefreshOutcome.FAILED
+    assert message in result.error
+    run = RefreshRun.objects.get(pk=result.run_id)
+    assert (run.outcome, run.snapshot_at, run.finished is not None) == ("failed", None, True)
+    assert message in run.error
+    assert view_rows() == before, "a failed refresh must leave the previous contents"
+    assert selectors.freshness().changes_since == 1, "the change is still pending"
+
+
+def test_unchanged_when_nothing_changed_and_any_change_makes_it_run():
+    seed(50)
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+    assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
+    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+
+    (order,) = orders_create(1)
+    assert services.views_refresh().outcome == RefreshOutcome.OK, "a new order (counts of none)"
+    statuses_create([(order, EPOCH, "pending")])
+    result = services.views_refresh()
+    assert (result.outcome, result.changes_absorbed) == (RefreshOutcome.OK, 1), "insert"
+    assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE reporting_orderstatus SET status = 'complete' WHERE order_id = %s", [order])
+    assert services.views_refresh().outcome == RefreshOutcome.OK, "update"
+    assert dict(view_rows())[order] == "complete"
+    assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM reporting_orderstatus WHERE order_id = %s", [order])
+    assert services.views_refresh().outcome == RefreshOutcome.OK, "delete"
+    assert order not in dict(view_rows())
+    assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
+    assert not OrderChange.objects.exists(), "absorbed entries are pruned"
+
+
+def test_a_bulk_insert_logs_one_entry_per_order_in_one_statement():
+    order_ids = orders_create(3)
+    services.views_refresh(force=True)
+    statuses_create([(o, EPOCH, s) for o in order_ids for s in ("pending", "complete")])
+    entries = list(OrderChange.objects.values_list("order_id", "source", "xid"))
+    assert sorted(e[0] or 0 for e in entries) == sorted(order_ids)
+    assert {e[1] for e in entries} == {"status_insert"}
+    assert len({e[2] for e in entries}) == 1, "one transaction"
+
+
+def test_writers_that_commit_out_of_order_are_attributed_to_the_right_side_of_the_snapshot():
+    early_order, late_order = orders_create(2)
+    services.views_refresh(force=True)
+
+    # Writer 1 starts first and takes the lower transaction id, but commits only
+    # after the refresh has taken its snapshot. Writer 2 starts later and commits before.
+    w1 = raw_connect(autocommit=False)
+    w2 = raw_connect(autocommit=False)
+    try:
+        xid1 = int(w1.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        w1.execute(
+            "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'cancelled')",
+            [early_order],
+        )
+        xid2 = int(w2.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        w2.execute(
+            "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'complete')",
+            [late_order],
+        )
+        w2.commit()
+        assert xid1 < xid2
+
+        result = services.views_refresh()
+        assert result.outcome == RefreshOutcome.OK
+        assert result.changes_absorbed == 1, "only writer 2 was committed at the snapshot"
+        w1.commit()
+    finally:
+        w1.close()
+        w2.close()
+
+    assert dict(view_rows()) == {late_order: "complete"}
+    assert list(OrderChange.objects.values_list("order_id", flat=True)) == [early_order], (
+        "writer 2's entry is absorbed and pruned; writer 1's waits for the next refresh"
+    )
+    assert selectors.freshness().changes_since == 1
+    result = services.views_refresh()
+    assert (result.outcome, result.changes_absorbed) == (RefreshOutcome.OK, 1)
+    assert dict(view_rows()) == {early_order: "cancelled", late_order: "complete"}
+    assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
+
+
+def test_freshness_reports_the_snapshot_time_and_changes_since():
+    assert selectors.freshness().as_of is None
+    seed(10)
+    before = selectors.freshness().checked_at
+    result = services.views_refresh()
+    fresh = selectors.freshness()
+    assert fresh.as_of is not None
+    assert fresh.as_of == result.snapshot_at
+    assert before <= fresh.as_of <= fresh.checked_at
+    assert fresh.changes_since == 0
+    assert fresh.age is not None and fresh.age.total_seconds() >= 0
+    assert [r.outcome for r in fresh.last_runs][:1] == ["ok"]
+    statuses_create([(1, EPOCH, "cancelled"), (2, EPOCH, "cancelled")])
+    assert selectors.freshness().changes_since == 2
+
+
+def test_the_service_refuses_to_run_inside_a_transaction():
+    with transaction.atomic(), pytest.raises(RuntimeError, match="autocommit"):
+        services.views_refresh()

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import Error as DatabaseError
+from django.db import connection
+from django.test import override_settings
+
+from reporting import embedded_db, services
+from reporting.models import RefreshRun
+from scheduler.runner import build_trigger
+from tests.conftest import raw_connect, subprocess_env
+from tests.factories import EPOCH, orders_create, statuses_create
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
+
+
+def wait_until(predicate, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection.close()  # a fresh connection each poll: the server may have restarted
+        try:
+            if predicate():
+                return
+        except DatabaseError:  # the database may be down for a moment
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def restart_database() -> None:
+    if embedded_db.server_in_use():
+        embedded_db.restart(downtime=2)
+    else:
+        # An external server cannot be restarted from here: drop every other
+        # connection to the test database instead, which the scheduler sees the same way.
+        with raw_connect() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigterm(tmp_path):
+    (order,) = orders_create(1)
+    env = subprocess_env() | {"REPORTING_REFRESH_INTERVAL": "1", "REPORTING_REFRESH_JITTER": "0"}
+    log = (tmp_path / "scheduler.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(
+            lambda: RefreshRun.objects.exclude(outcome="running").count() >= 2,
+            timeout=60,
+            what="two refresh runs",
+        )
+        assert RefreshRun.objects.filter(trigger="startup", outcome="ok").exists()
+        assert RefreshRun.objects.filter(trigger="schedule").exists()
+
+        restart_database()
+        restarted_at = time.time()
+        statuses_create([(order, EPOCH, "cancelled")])
+        wait_until(
+            lambda: RefreshRun.objects.filter(
+                outcome="ok",
+                changes_absorbed=1,
+                snapshot_at__gt=EPOCH.fromtimestamp(restarted_at, EPOCH.tzinfo),
+            ).exists(),
+            timeout=60,
+            what="a refresh after the restart",
+        )
+        assert proc.poll() is None, "the scheduler died"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "scheduler.log").read_text()
+    assert "SIGTERM received" in output, output
+    assert "Scheduler stopped" in output, output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"REPORTING_REFRESH_CRON": "61 * * * *"}, "REPORTING_REFRESH_CRON '61 * * * *' is not a crontab"),
+        ({"REPORTING_REFRESH_CRON": "every minute"}, "is not a crontab expression"),
+        ({"REPORTING_REFRESH_INTERVAL": "soon"}, "REPORTING_REFRESH_INTERVAL must be a number"),
+        ({"REPORTING_REFRESH_INTERVAL": "0"}, "REPORTING_REFRESH_INTERVAL must be at least"),
+        ({"REPORTING_REFRESH_JITTER": "-1"}, "REPORTING_REFRESH_JITTER must be at least"),
+    ],
+)
+def test_a_malformed_schedule_is_refused(overrides, message):
+    with (
+        override_settings(**overrides),
+        pytest.raises(ImproperlyConfigured, match=message.replace("*", r"\*")),
+    ):
+        build_trigger()
+
+
+def test_a_malformed_schedule_exits_non_zero_with_one_clear_line():
+    env = subprocess_env() | {"REPORTING_REFRESH_CRON": "61 * * * *"}
+    proc = subprocess.run(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "CommandError: REPORTING_REFRESH_CRON '61 * * * *' is not a crontab expression: "
+        "Error validating expression '61': the last value (61) is higher than the maximum value (59)"
+    ]
+
+
+@override_settings(TIME_ZONE="Europe/Paris", REPORTING_REFRESH_CRON="0 3 * * *")
+def test_a_cron_schedule_uses_the_configured_time_zone():
+    assert str(build_trigger().timezone) == "Europe/Paris"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reporting_status_max_age_exit_codes():
+    def status(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, MANAGE, "reporting_status", *args],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    never = status("--max-age", "60")
+    assert never.returncode == 1
+    assert "never refreshed" in never.stderr
+    services.views_refresh()
+    fresh = status("--max-age", "60")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "views as of" in fresh.stdout
+    time.sleep(1.1)
+    stale = status("--max-age", "1")
+    assert stale.returncode == 1
+    assert "more than 1 s" in stale.stderr
+    assert status().returncode == 0
