@@ -20,6 +20,7 @@ class Strategy(models.TextChoices):
 
     LIVE = "live", "Live: computed from the status history, exact, slow"
     SNAPSHOT = "snapshot", "Snapshot: the materialized view, as fresh as its last refresh"
+    REALTIME = "realtime", "Real-time: the view corrected by the change log, exact and fast"
 
 
 class RefreshOutcome(models.TextChoices):

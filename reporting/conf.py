@@ -8,6 +8,7 @@ environment variables of the same name.
 from __future__ import annotations
 
 __all__ = [
+    "default_strategy",
     "refresh_cron",
     "refresh_interval",
     "refresh_jitter",
@@ -36,6 +37,21 @@ def _seconds(name: str, default: float, *, minimum: float = 0.0) -> float:
     if not seconds >= minimum:  # also refuses NaN
         raise ImproperlyConfigured(f"{name} must be at least {minimum:g} seconds, not {value!r}")
     return seconds
+
+
+def default_strategy() -> str:
+    """The read strategy of the dashboard, the API and selectors called without one.
+
+    ``REPORTING_DEFAULT_STRATEGY``: ``realtime`` (default), ``snapshot`` or ``live``.
+    """
+    from reporting.choices import Strategy
+
+    value = _get("REPORTING_DEFAULT_STRATEGY", Strategy.REALTIME)
+    if value not in Strategy.values:
+        raise ImproperlyConfigured(
+            f"REPORTING_DEFAULT_STRATEGY must be one of {', '.join(Strategy.values)}, not {value!r}"
+        )
+    return str(value)
 
 
 def refresh_interval() -> float:

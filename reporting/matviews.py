@@ -24,8 +24,17 @@ from __future__ import annotations
 
 __all__ = [
     "VIEWS_SQL_DIR",
+    "FreshnessView",
+    "OrderDailyStatusLiveView",
+    "OrderDailyStatusView",
     "OrderLatestStatus",
+    "OrderLatestStatusLive",
+    "OrderLatestStatusLiveView",
     "OrderLatestStatusView",
+    "OrderStatusCountsLiveView",
+    "OrderStatusCountsView",
+    "PendingChangesView",
+    "SnapshotStateView",
     "view_sql",
 ]
 
@@ -83,6 +92,121 @@ class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
         ]
 
 
+def _label(model: str) -> str:
+    return f"reporting.{model}"
+
+
+class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
+    """``reporting.order_status_counts``: orders per latest status (and ``none``) as of the refresh."""
+
+    sql = view_sql("order_status_counts_v1")
+    dependencies = [_label("OrderLatestStatusView")]
+    concurrent_index = "status"
+
+    status = models.TextField(primary_key=True)
+    orders = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_status_counts"
+
+
+class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
+    """``reporting.order_daily_status``: orders per creation day (UTC) and latest status."""
+
+    sql = view_sql("order_daily_status_v1")
+    dependencies = [_label("OrderLatestStatusView")]
+    concurrent_index = "day, status"
+
+    day = models.DateField(primary_key=True)
+    status = models.TextField()
+    orders = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_daily_status"
+
+
+class SnapshotStateView(pg.ReadOnlyView):
+    """``reporting.snapshot_state``: the snapshot the materialized views hold (one row)."""
+
+    sql = view_sql("snapshot_state_v1")
+
+    as_of = models.DateTimeField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.snapshot_state"
+
+
+class PendingChangesView(pg.ReadOnlyView):
+    """``reporting.pending_changes``: the orders changed since that snapshot."""
+
+    sql = view_sql("pending_changes_v1")
+    dependencies = [_label("SnapshotStateView")]
+
+    order_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.pending_changes"
+
+
+class FreshnessView(pg.ReadOnlyView):
+    """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
+
+    sql = view_sql("freshness_v1")
+    dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
+
+    as_of = models.DateTimeField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.freshness"
+
+
+_REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesView")]
+
+
+class OrderLatestStatusLiveView(pg.ReadOnlyView):
+    """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
+
+    sql = view_sql("order_latest_status_live_v1")
+    dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
+
+    order_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_latest_status_live"
+
+
+class OrderStatusCountsLiveView(pg.ReadOnlyView):
+    """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
+
+    sql = view_sql("order_status_counts_live_v1")
+    dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
+
+    status = models.TextField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_status_counts_live"
+
+
+class OrderDailyStatusLiveView(pg.ReadOnlyView):
+    """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
+
+    sql = view_sql("order_daily_status_live_v1")
+    dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
+
+    day = models.DateField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_daily_status_live"
+
+
 class ReadOnlyModelMixin:
     """Refuse writes through model instances; the queryset refuses bulk writes."""
 
@@ -124,6 +248,37 @@ class OrderLatestStatus(ReadOnlyModelMixin, models.Model):
         base_manager_name = "objects"
         verbose_name = "order latest status"
         verbose_name_plural = "order latest statuses"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.status}"
+
+
+class OrderLatestStatusLive(ReadOnlyModelMixin, models.Model):
+    """The latest status of each order, exact at query time (read-only; ``realtime`` reads).
+
+    The ORM's mapping of ``reporting.order_latest_status_live``: the materialized
+    view corrected by the change log. Same columns as :class:`OrderLatestStatus`.
+    """
+
+    order = models.OneToOneField(
+        "reporting.Order",
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="latest_status_live",
+    )
+    status_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_created = models.DateTimeField()
+
+    objects = ReadOnlyViewManager()
+
+    class Meta:
+        managed = False
+        db_table = f'{SCHEMA}"."order_latest_status_live'
+        base_manager_name = "objects"
+        verbose_name = "order latest status (real-time)"
+        verbose_name_plural = "order latest statuses (real-time)"
 
     def __str__(self) -> str:
         return f"Order {self.order_id}: {self.status}"

@@ -7,12 +7,21 @@ and are re-exported here so that Django registers them with the app.
 from __future__ import annotations
 
 __all__ = [
+    "FreshnessView",
     "Order",
     "OrderChange",
+    "OrderDailyStatusLiveView",
+    "OrderDailyStatusView",
     "OrderLatestStatus",
+    "OrderLatestStatusLive",
+    "OrderLatestStatusLiveView",
     "OrderLatestStatusView",
     "OrderStatus",
+    "OrderStatusCountsLiveView",
+    "OrderStatusCountsView",
+    "PendingChangesView",
     "RefreshRun",
+    "SnapshotStateView",
     "Status",
 ]
 
@@ -146,4 +155,16 @@ class RefreshRun(models.Model):
         return f"Refresh {self.pk} ({self.trigger}): {self.outcome}"
 
 
-from reporting.matviews import OrderLatestStatus, OrderLatestStatusView  # noqa: E402
+from reporting.matviews import (  # noqa: E402
+    FreshnessView,
+    OrderDailyStatusLiveView,
+    OrderDailyStatusView,
+    OrderLatestStatus,
+    OrderLatestStatusLive,
+    OrderLatestStatusLiveView,
+    OrderLatestStatusView,
+    OrderStatusCountsLiveView,
+    OrderStatusCountsView,
+    PendingChangesView,
+    SnapshotStateView,
+)

@@ -99,6 +99,7 @@ MATERIALIZED_VIEWS_CHECK_SQL_CHANGED = True
 # The REPORTING_* settings, from the environment; reporting/conf.py reads and
 # validates them when they are used, with their defaults.
 for _name in (
+    "REPORTING_DEFAULT_STRATEGY",
     "REPORTING_REFRESH_INTERVAL",
     "REPORTING_REFRESH_CRON",
     "REPORTING_REFRESH_JITTER",

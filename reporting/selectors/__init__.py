@@ -1,0 +1,41 @@
+"""Reads. Interfaces (HTTP views, commands, the dashboard) call one function here."""
+
+from __future__ import annotations
+
+from reporting.selectors.freshness import (
+    Freshness,
+    ReadFreshness,
+    RefreshRunSummary,
+    freshness,
+    read_freshness,
+)
+from reporting.selectors.orders import (
+    MAX_PAGE_SIZE,
+    Cursor,
+    DailyCounts,
+    OrderPage,
+    OrderRow,
+    StatusCounts,
+    order_daily_counts,
+    order_iter_by_status,
+    order_list_by_status,
+    order_status_counts,
+)
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "Cursor",
+    "DailyCounts",
+    "Freshness",
+    "OrderPage",
+    "OrderRow",
+    "ReadFreshness",
+    "RefreshRunSummary",
+    "StatusCounts",
+    "freshness",
+    "order_daily_counts",
+    "order_iter_by_status",
+    "order_list_by_status",
+    "order_status_counts",
+    "read_freshness",
+]

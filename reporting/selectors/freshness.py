@@ -1,0 +1,124 @@
+"""Reads: how fresh the materialized views are, and how fresh one answer is."""
+
+from __future__ import annotations
+
+__all__ = ["Freshness", "ReadFreshness", "RefreshRunSummary", "freshness", "read_freshness"]
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+
+from reporting.choices import Strategy
+from reporting.models import RefreshRun
+
+# The same view that BI dashboards read (views_sql/freshness_v1.sql).
+FRESHNESS_SQL = "SELECT as_of, checked_at, changes_since FROM reporting.freshness"
+
+
+@dataclass(frozen=True)
+class ReadFreshness:
+    """How fresh one answer is.
+
+    Attributes:
+        strategy: how it was computed.
+        as_of: the moment the answer is exact for. For ``snapshot``, the snapshot
+            time of the refresh behind it: everything committed before it is in.
+            For ``live`` and ``realtime``, the time of the read.
+        view_as_of: the snapshot time of the materialized views (``None`` for
+            ``live`` reads, or before the first refresh).
+        changes_since_view: orders changed since the views' snapshot: missing from
+            a ``snapshot`` answer, corrected on the fly in a ``realtime`` one.
+    """
+
+    strategy: Strategy
+    as_of: dt.datetime | None
+    view_as_of: dt.datetime | None
+    changes_since_view: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "strategy": str(self.strategy),
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "view_as_of": self.view_as_of.isoformat() if self.view_as_of else None,
+            "changes_since_view": self.changes_since_view,
+        }
+
+
+def read_freshness(strategy: Strategy) -> ReadFreshness:
+    """Say how fresh an answer computed with ``strategy`` right now is."""
+    with connection.cursor() as cursor:
+        cursor.execute(FRESHNESS_SQL)
+        view_as_of, checked_at, changes_since = cursor.fetchone()
+    if strategy is Strategy.LIVE:
+        return ReadFreshness(strategy, checked_at, None, None)
+    as_of = view_as_of if strategy is Strategy.SNAPSHOT else checked_at
+    return ReadFreshness(strategy, as_of, view_as_of, changes_since if view_as_of else None)
+
+
+@dataclass(frozen=True)
+class RefreshRunSummary:
+    """One row of the refresh log."""
+
+    id: int
+    trigger: str
+    outcome: str
+    started: dt.datetime
+    snapshot_at: dt.datetime | None
+    duration: dt.timedelta | None
+    rows: int | None
+    changes_absorbed: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the materialized views are.
+
+    Attributes:
+        as_of: when the snapshot that the views hold was taken: everything committed
+            before it is in them. ``None``: no refresh has succeeded yet.
+        checked_at: the database's clock when this was read.
+        changes_since: orders changed since that snapshot; ``None`` when there is none.
+        last_runs: the latest refresh runs, newest first.
+    """
+
+    as_of: dt.datetime | None
+    checked_at: dt.datetime
+    changes_since: int | None
+    last_runs: list[RefreshRunSummary]
+
+    @property
+    def age(self) -> dt.timedelta | None:
+        return None if self.as_of is None else self.checked_at - self.as_of
+
+
+def freshness(*, runs: int = 5) -> Freshness:
+    """Say how fresh the materialized views are, with the latest refresh runs.
+
+    Args:
+        runs: how many of the latest refresh runs to include.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(FRESHNESS_SQL)
+        as_of, checked_at, changes_since = cursor.fetchone()
+    last_runs = [
+        RefreshRunSummary(**row)
+        for row in RefreshRun.objects.order_by("-id").values(
+            "id",
+            "trigger",
+            "outcome",
+            "started",
+            "snapshot_at",
+            "duration",
+            "rows",
+            "changes_absorbed",
+            "error",
+        )[:runs]
+    ]
+    return Freshness(
+        as_of=as_of,
+        checked_at=checked_at,
+        changes_since=changes_since if as_of is not None else None,
+        last_runs=last_runs,
+    )

@@ -1,0 +1,333 @@
+"""The real-time strategy and the aggregate views, with real commits and refreshes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reporting import selectors, services
+from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting.models import Order, OrderStatus
+from tests.factories import all_status_rows, brute_force_latest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TODAY = timezone.now().astimezone(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+STATUSES = Status.values
+
+
+def reset() -> None:
+    """Empty the source tables and logs, and record a refresh of the empty state."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE reporting_order, reporting_orderstatus, reporting_orderchange, reporting_refreshrun"
+        )
+    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+
+
+def brute_force() -> dict:
+    """Lists, counts and daily counts from the current tables, by the definition."""
+    rows = all_status_rows()
+    orders = dict(Order.objects.values_list("id", "created"))
+    latest = brute_force_latest(rows)
+    lists = {
+        status: sorted(
+            [(r.order_id, r.id, r.status, r.created) for r in latest.values() if r.status == status],
+            key=lambda t: (t[3], t[0]),
+            reverse=True,
+        )
+        for status in STATUSES
+    }
+    counts = {status: len(lists[status]) for status in STATUSES}
+    counts["none"] = len(set(orders) - set(latest))
+    daily: dict[tuple, int] = {}
+    for order_id, created in orders.items():
+        key = (created.astimezone(dt.UTC).date(), latest[order_id].status if order_id in latest else "none")
+        daily[key] = daily.get(key, 0) + 1
+    return {"lists": lists, "counts": counts, "daily": daily}
+
+
+def read(strategy: str) -> dict:
+    lists = {
+        status: [tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
+        for status in STATUSES
+    }
+    counts = selectors.order_status_counts(strategy=strategy).as_dict()
+    result = selectors.order_daily_counts(days=7, strategy=strategy)
+    daily = {
+        (day, status): n
+        for status, series in result.series.items()
+        for day, n in zip(result.days, series, strict=True)
+        if n
+    }
+    return {"lists": lists, "counts": counts, "daily": daily}
+
+
+def pages(status: str, strategy: str, limit: int) -> list[tuple]:
+    rows: list[tuple] = []
+    after = None
+    while True:
+        page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
+        rows.extend(tuple(r) for r in page.rows)
+        if page.next_after is None:
+            return rows
+        after = page.next_after
+
+
+new_orders = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # days ago the order was created
+        st.lists(st.tuples(st.integers(0, 3), st.sampled_from(STATUSES)), max_size=3),
+    ),
+    min_size=1,
+    max_size=5,
+)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("orders"), new_orders),
+        # Status rows for existing orders (picked by index); small second offsets
+        # make equal timestamps and backfills common.
+        st.tuples(
+            st.just("statuses"),
+            st.lists(st.tuples(st.integers(0, 50), st.integers(0, 3), st.sampled_from(STATUSES)), max_size=4),
+        ),
+        st.tuples(st.just("delete_status"), st.integers(0, 50)),
+        st.tuples(st.just("delete_order"), st.integers(0, 50)),
+        st.tuples(st.just("refresh"), st.booleans()),
+    ),
+    min_size=1,
+    max_size=7,
+)
+
+
+def apply(step) -> None:
+    kind, arg = step
+    order_ids = list(Order.objects.order_by("id").values_list("id", flat=True))
+    if kind == "orders":
+        for days_ago, history in arg:
+            created = TODAY - dt.timedelta(days=days_ago)
+            order = Order.objects.create(created=created)
+            OrderStatus.objects.bulk_create(
+                [
+                    OrderStatus(order=order, created=created + dt.timedelta(seconds=s), status=x)
+                    for s, x in history
+                ]
+            )
+    elif kind == "statuses" and order_ids:
+        OrderStatus.objects.bulk_create(
+            [
+                OrderStatus(
+                    order_id=order_ids[i % len(order_ids)], created=TODAY + dt.timedelta(seconds=s), status=x
+                )
+                for i, s, x in arg
+            ]
+        )
+    elif kind == "delete_status":
+        ids = list(OrderStatus.objects.order_by("id").values_list("id", flat=True))
+        if ids:
+            OrderStatus.objects.filter(id=ids[arg % len(ids)]).delete()
+    elif kind == "delete_order" and order_ids:
+        Order.objects.filter(id=order_ids[arg % len(order_ids)]).delete()
+    elif kind == "refresh":
+        assert services.views_refresh(concurrently=arg).outcome in (
+            RefreshOutcome.OK,
+            RefreshOutcome.UNCHANGED,
+        )
+
+
+@settings(max_examples=25)
+@given(steps=steps)
+def test_realtime_equals_live_equals_brute_force_through_writes_and_refreshes(steps):
+    reset()
+    as_of_refresh = brute_force()
+    for step in steps:
+        apply(step)
+        if step[0] == "refresh":
+            as_of_refresh = brute_force()
+        expected = brute_force()
+        realtime = read(Strategy.REALTIME)
+        assert realtime == expected, f"realtime differs after {step[0]}"
+        assert read(Strategy.LIVE) == expected, f"live differs after {step[0]}"
+        assert read(Strategy.SNAPSHOT) == as_of_refresh, (
+            f"snapshot is not its refresh's state after {step[0]}"
+        )
+        assert pages("cancelled", Strategy.REALTIME, 2) == expected["lists"]["cancelled"]
+
+
+def test_the_sql_view_equals_the_realtime_selector():
+    reset()
+    services.orders_seed(orders=300, seed=5, until=TODAY)
+    services.views_refresh()
+    # Changes after the refresh: new statuses, a backfill, a deletion, a new order.
+    OrderStatus.objects.bulk_create(
+        [
+            OrderStatus(order_id=1, created=TODAY + dt.timedelta(hours=1), status="cancelled"),
+            OrderStatus(order_id=2, created=TODAY - dt.timedelta(days=400), status="cancelled"),
+        ]
+    )
+    OrderStatus.objects.filter(order_id=3).delete()
+    services.order_create()
+    assert selectors.freshness().changes_since == 4
+    with connection.cursor() as cursor:
+        for status in STATUSES:
+            cursor.execute(
+                "SELECT order_id, status_id, status, status_created FROM reporting.order_latest_status_live "
+                "WHERE status = %s ORDER BY status_created DESC, order_id DESC",
+                [status],
+            )
+            sql_rows = cursor.fetchall()
+            assert sql_rows == [
+                tuple(r) for r in selectors.order_iter_by_status(status=status, strategy="realtime")
+            ], status
+            assert sql_rows == brute_force()["lists"][status]
+        cursor.execute("SELECT status, orders FROM reporting.order_status_counts_live")
+        sql_counts = {status: n for status, n in cursor.fetchall() if n}
+    expected = {k: v for k, v in selectors.order_status_counts(strategy="realtime").as_dict().items() if v}
+    assert sql_counts == expected
+
+
+def test_aggregate_views_match_the_latest_status_view():
+    reset()
+    services.orders_seed(orders=2000, seed=11, until=TODAY)
+    services.order_create()  # an order without a status... after its pending row is removed:
+    OrderStatus.objects.filter(order_id=Order.objects.latest("id").pk).delete()
+    services.views_refresh()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, orders FROM reporting.order_status_counts ORDER BY status")
+        counts = cursor.fetchall()
+        cursor.execute(
+            "SELECT status::text, count(*) FROM reporting.order_latest_status GROUP BY 1 "
+            "UNION ALL SELECT 'none', count(*) FROM reporting_order o "
+            "WHERE NOT EXISTS (SELECT FROM reporting.order_latest_status v WHERE v.order_id = o.id) "
+            "ORDER BY 1"
+        )
+        assert counts == cursor.fetchall()
+        assert dict(counts)["none"] == 1
+        cursor.execute("SELECT day, status, orders FROM reporting.order_daily_status ORDER BY 1, 2")
+        daily = cursor.fetchall()
+        cursor.execute(
+            "SELECT (o.created AT TIME ZONE 'UTC')::date, coalesce(v.status::text, 'none'), count(*) "
+            "FROM reporting_order o LEFT JOIN reporting.order_latest_status v ON v.order_id = o.id "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        assert daily == cursor.fetchall()
+    assert sum(n for _, _, n in daily) == 2001
+
+
+def test_every_read_says_how_fresh_it_is():
+    reset()
+    services.orders_seed(orders=50, seed=2, until=TODAY)
+    result = services.views_refresh()
+    services.order_status_record(order_id=1, status="cancelled")
+    snapshot = selectors.order_status_counts(strategy="snapshot").freshness
+    assert (snapshot.strategy, snapshot.as_of, snapshot.changes_since_view) == (
+        "snapshot",
+        result.snapshot_at,
+        1,
+    )
+    realtime = selectors.order_list_by_status(status="pending", strategy="realtime").freshness
+    assert realtime.view_as_of == result.snapshot_at
+    assert (
+        realtime.as_of is not None and result.snapshot_at is not None and realtime.as_of > result.snapshot_at
+    )
+    assert realtime.changes_since_view == 1
+    live = selectors.order_daily_counts(strategy="live").freshness
+    assert (live.strategy, live.view_as_of, live.changes_since_view) == ("live", None, None)
+
+
+def test_the_default_strategy_is_realtime_and_a_setting_changes_it(settings):
+    reset()
+    assert selectors.order_status_counts().strategy == "realtime"
+    settings.REPORTING_DEFAULT_STRATEGY = "snapshot"
+    assert selectors.order_list_by_status(status="pending").strategy == "snapshot"
+    settings.REPORTING_DEFAULT_STRATEGY = "fastest"
+    with pytest.raises(Exception, match="REPORTING_DEFAULT_STRATEGY must be one of live, snapshot, realtime"):
+        selectors.order_status_counts()
+
+
+@pytest.mark.slow
+def test_realtime_equals_live_in_one_snapshot_while_writers_and_refreshes_run():
+    reset()
+    services.orders_seed(orders=3000, seed=3, until=TODAY)
+    services.views_refresh()
+    done = threading.Event()
+    errors: list[BaseException] = []
+    mismatches: list[str] = []
+    rounds = {"reads": 0, "refreshes": 0}
+
+    def guarded(func):
+        def run() -> None:
+            try:
+                func()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return run
+
+    @guarded
+    def writer() -> None:
+        rng = random.Random(threading.get_ident())
+        for _ in range(400):
+            order_id = rng.randint(1, 3000)
+            # Now, or a backfill up to two days back: backfills must not become the latest.
+            created = timezone.now() - dt.timedelta(seconds=rng.choice([0, 0, 0, 86400, 172800]))
+            with transaction.atomic():
+                OrderStatus.objects.create(order_id=order_id, created=created, status=rng.choice(STATUSES))
+                if rng.random() < 0.1:
+                    OrderStatus.objects.filter(
+                        id=OrderStatus.objects.filter(order_id=order_id).order_by("-id").values("id")[:1]
+                    ).delete()
+
+    @guarded
+    def refresher() -> None:
+        while not done.is_set():
+            # Concurrently, as the scheduler does: a plain refresh takes ACCESS
+            # EXCLUSIVE locks view by view, and a reader that already read one view
+            # of its transaction can deadlock with it (PostgreSQL then aborts one).
+            services.views_refresh(concurrently=True)
+            rounds["refreshes"] += 1
+
+    @guarded
+    def reader() -> None:
+        while not done.is_set() or rounds["reads"] < 10:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                live_counts = selectors.order_status_counts(strategy="live").as_dict()
+                realtime_counts = selectors.order_status_counts(strategy="realtime").as_dict()
+                if live_counts != realtime_counts:
+                    mismatches.append(f"counts {live_counts} != {realtime_counts}")
+                for status in STATUSES:
+                    live_page = selectors.order_list_by_status(status=status, strategy="live", limit=50).rows
+                    realtime_page = selectors.order_list_by_status(
+                        status=status, strategy="realtime", limit=50
+                    ).rows
+                    if live_page != realtime_page:
+                        mismatches.append(f"first page of {status} differs")
+                live_all = list(selectors.order_iter_by_status(status="cancelled", strategy="live"))
+                realtime_all = list(selectors.order_iter_by_status(status="cancelled", strategy="realtime"))
+                if live_all != realtime_all:
+                    mismatches.append("cancelled list differs")
+            rounds["reads"] += 1
+
+    writers = [threading.Thread(target=writer) for _ in range(2)]
+    others = [threading.Thread(target=refresher), threading.Thread(target=reader)]
+    for thread in writers + others:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    done.set()
+    for thread in others:
+        thread.join(120)
+    assert not errors, errors
+    assert not mismatches, mismatches[:5]
+    assert rounds["reads"] >= 10 and rounds["refreshes"] >= 5, rounds

@@ -1,0 +1,19 @@
+-- How fresh the materialized views are, for BI dashboards: as of when (the
+-- refresh's snapshot time: everything committed before it is in), how long ago,
+-- how many orders changed since, and the latest refresh run.
+SELECT
+    st.as_of,
+    statement_timestamp() AS checked_at,
+    statement_timestamp() - st.as_of AS age,
+    (SELECT count(*) FROM reporting.pending_changes) AS changes_since,
+    st.needs_full_recompute,
+    last_run.outcome AS last_refresh_outcome,
+    last_run.started AS last_refresh_started,
+    last_run.error AS last_refresh_error
+FROM reporting.snapshot_state AS st
+LEFT JOIN LATERAL (
+    SELECT r.outcome, r.started, r.error
+    FROM public.reporting_refreshrun AS r
+    ORDER BY r.id DESC
+    LIMIT 1
+) AS last_run ON true

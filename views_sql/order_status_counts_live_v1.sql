@@ -1,0 +1,43 @@
+-- Orders per latest status, exact at query time: reporting.order_status_counts
+-- plus, for each order changed since the snapshot, -1 for what it was then and
+-- +1 for what it is now. No full recount unless needs_full_recompute.
+WITH delta AS (
+    -- What each changed order counted as in the snapshot: its status there, or
+    -- 'none' if it existed without one (an order created since counted nothing).
+    SELECT coalesce(v.status::text, 'none') AS status, -1 AS orders
+    FROM reporting.pending_changes AS p
+    LEFT JOIN reporting.order_latest_status AS v ON v.order_id = p.order_id
+    WHERE NOT p.new_order
+    UNION ALL
+    -- What it counts as now, if it still exists.
+    SELECT coalesce(latest.status::text, 'none'), 1
+    FROM reporting.pending_changes AS p
+    JOIN public.reporting_order AS o ON o.id = p.order_id
+    LEFT JOIN LATERAL (
+        SELECT s.status
+        FROM public.reporting_orderstatus AS s
+        WHERE s.order_id = p.order_id
+        ORDER BY s.created DESC, s.id DESC
+        LIMIT 1
+    ) AS latest ON true
+)
+SELECT status, sum(orders)::bigint AS orders
+FROM (
+    SELECT c.status, c.orders FROM reporting.order_status_counts AS c
+    WHERE NOT (SELECT needs_full_recompute FROM reporting.snapshot_state)
+    UNION ALL
+    SELECT d.status, d.orders FROM delta AS d
+    WHERE NOT (SELECT needs_full_recompute FROM reporting.snapshot_state)
+    UNION ALL
+    SELECT coalesce(latest.status::text, 'none'), 1
+    FROM public.reporting_order AS o
+    LEFT JOIN LATERAL (
+        SELECT s.status
+        FROM public.reporting_orderstatus AS s
+        WHERE s.order_id = o.id
+        ORDER BY s.created DESC, s.id DESC
+        LIMIT 1
+    ) AS latest ON true
+    WHERE (SELECT needs_full_recompute FROM reporting.snapshot_state)
+) AS parts
+GROUP BY status
