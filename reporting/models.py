@@ -27,6 +27,7 @@ __all__ = [
 
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -89,12 +90,12 @@ class Xid8Field(models.BigIntegerField):
 
 
 class OrderChange(models.Model):
-    """The change log: an order whose latest status may have changed, and the transaction that did it.
+    """The change log: the orders a statement touched, and the transaction that ran it.
 
     Written only by triggers on ``reporting_order`` and ``reporting_orderstatus``
-    (migration 0002), one row per order and statement: statement-level triggers
-    with transition tables, so a bulk insert of 100 000 rows costs one insert
-    statement here, not 100 000 trigger calls.
+    (migration 0002): statement-level triggers with transition tables, one row per
+    statement holding every order id it touched, so a bulk insert of 100 000
+    status rows costs one small extra insert, not 100 000.
 
     Why a transaction id and not a sequence number or a timestamp: a refresh reads
     the source tables in one MVCC snapshot, and a change is in the view exactly when
@@ -107,9 +108,9 @@ class OrderChange(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    # No foreign key: the log outlives deleted orders. NULL: a TRUNCATE, which
-    # changed every order.
-    order_id = models.BigIntegerField(null=True)
+    # No foreign key: the log outlives deleted orders. May repeat an id. NULL: a
+    # TRUNCATE, which changed every order.
+    order_ids = ArrayField(models.BigIntegerField(), null=True)
     xid = Xid8Field(db_default=RawSQL("pg_current_xact_id()", []))
     source = models.CharField(max_length=16, choices=ChangeSource.choices)
     logged_at = models.DateTimeField(db_default=Now())
@@ -118,7 +119,7 @@ class OrderChange(models.Model):
         verbose_name = "order change"
 
     def __str__(self) -> str:
-        return f"Order {self.order_id} changed ({self.source}) by transaction {self.xid}"
+        return f"{len(self.order_ids or [])} orders changed ({self.source}) by transaction {self.xid}"
 
 
 class RefreshRun(models.Model):
@@ -138,7 +139,7 @@ class RefreshRun(models.Model):
     duration = models.DurationField(null=True, blank=True)
     rows = models.BigIntegerField(null=True, blank=True, help_text="Rows in order_latest_status after it.")
     changes_absorbed = models.BigIntegerField(
-        null=True, blank=True, help_text="Orders in the change log that this refresh took in."
+        null=True, blank=True, help_text="Rows written to the source tables that this refresh took in."
     )
     error = models.TextField(blank=True, default="")
 

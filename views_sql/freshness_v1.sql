@@ -1,11 +1,16 @@
 -- How fresh the materialized views are, for BI dashboards: as of when (the
 -- refresh's snapshot time: everything committed before it is in), how long ago,
--- how many orders changed since, and the latest refresh run.
+-- how many changes since (status or order rows written; a TRUNCATE counts as
+-- one), and the latest refresh run.
 SELECT
     st.as_of,
     statement_timestamp() AS checked_at,
     statement_timestamp() - st.as_of AS age,
-    (SELECT count(*) FROM reporting.pending_changes) AS changes_since,
+    (
+        SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)::bigint
+        FROM public.reporting_orderchange AS c
+        WHERE NOT pg_visible_in_snapshot(c.xid, st.snapshot)
+    ) AS changes_since,
     st.needs_full_recompute,
     last_run.outcome AS last_refresh_outcome,
     last_run.started AS last_refresh_started,

@@ -4,7 +4,7 @@
 -- snapshot, as_of: from the latest successful refresh, which commits in the
 -- same transaction as the views it refreshed, so a reader sees both or neither.
 -- needs_full_recompute: no successful refresh yet, or a TRUNCATE since (a
--- change-log entry without an order_id): real-time reads then compute
+-- change-log entry without order ids): real-time reads then compute
 -- everything from the status history.
 SELECT
     last_ok.snapshot::pg_snapshot AS snapshot,
@@ -12,7 +12,7 @@ SELECT
     last_ok.id IS NULL
         OR EXISTS (
             SELECT 1 FROM public.reporting_orderchange AS c
-            WHERE c.order_id IS NULL
+            WHERE c.order_ids IS NULL
               AND NOT pg_visible_in_snapshot(c.xid, last_ok.snapshot::pg_snapshot)
         ) AS needs_full_recompute
 FROM (SELECT 1) AS one

@@ -27,8 +27,9 @@ class ReadFreshness:
             For ``live`` and ``realtime``, the time of the read.
         view_as_of: the snapshot time of the materialized views (``None`` for
             ``live`` reads, or before the first refresh).
-        changes_since_view: orders changed since the views' snapshot: missing from
-            a ``snapshot`` answer, corrected on the fly in a ``realtime`` one.
+        changes_since_view: changes (rows written to the source tables) since the
+            views' snapshot: missing from a ``snapshot`` answer, corrected on the fly
+            in a ``realtime`` one.
     """
 
     strategy: Strategy
@@ -79,7 +80,8 @@ class Freshness:
         as_of: when the snapshot that the views hold was taken: everything committed
             before it is in them. ``None``: no refresh has succeeded yet.
         checked_at: the database's clock when this was read.
-        changes_since: orders changed since that snapshot; ``None`` when there is none.
+        changes_since: changes since that snapshot (rows written to the source
+            tables; a truncate counts as one); ``None`` when there is no snapshot.
         last_runs: the latest refresh runs, newest first.
     """
 

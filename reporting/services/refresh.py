@@ -63,10 +63,13 @@ BEGIN_REFRESH_SQL = """
 SELECT pg_current_snapshot()::text, statement_timestamp(),
        set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)
 """
+# The changes this refresh took in: rows written to the source tables since the
+# previous refresh's snapshot (a TRUNCATE counts as one), as reporting.freshness counts them.
 ABSORBED_SQL = """
-SELECT count(DISTINCT coalesce(order_id, 0)) FROM reporting_orderchange
-WHERE pg_visible_in_snapshot(xid, %(new)s::pg_snapshot)
-  AND (%(old)s::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(xid, %(old)s::pg_snapshot))
+SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)
+FROM reporting_orderchange AS c
+WHERE pg_visible_in_snapshot(c.xid, %(new)s::pg_snapshot)
+  AND (%(old)s::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(c.xid, %(old)s::pg_snapshot))
 """
 PRUNE_SQL = "DELETE FROM reporting_orderchange WHERE pg_visible_in_snapshot(xid, %s::pg_snapshot)"
 

@@ -1,0 +1,547 @@
+"""The benchmark behind ``manage.py bench``: every strategy side by side, in one run.
+
+It works in a database of its own (created next to the configured one, dropped
+at the end), so it never touches the user's data. For each size it seeds the
+orders, refreshes, and times each measurement ``repeat`` times after a warm-up,
+interleaving the approaches so that the machine's noise spreads over all of
+them. It reports medians and p95 and ratios against the ``Subquery``
+annotation of DESIGN.md section 1, measured in the same run.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BenchConfig", "BenchReport", "Measurement", "bench_run"]
+
+import gc
+import random
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count, OuterRef, Subquery
+
+from reporting import exports, selectors, services
+from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting.models import Order, OrderStatus
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    sizes: list[int]
+    repeat: int = 5
+    seed: int = 0
+    database: str = ""
+    keep: bool = False
+
+
+@dataclass
+class Measurement:
+    """One figure: timings in milliseconds, or another unit for throughput and sizes."""
+
+    orders: int
+    group: str
+    name: str
+    approach: str
+    samples: list[float]
+    unit: str = "ms"
+    baseline: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+@dataclass
+class BenchReport:
+    config: BenchConfig
+    machine: dict[str, Any]
+    measurements: list[Measurement] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+    def find(self, orders: int, group: str, name: str, approach: str) -> Measurement | None:
+        for m in self.measurements:
+            if (m.orders, m.group, m.name, m.approach) == (orders, group, name, approach):
+                return m
+        return None
+
+    def ratio(self, m: Measurement) -> float | None:
+        """How many times faster than its baseline in the same run (>1: faster)."""
+        if m.baseline is None or m.baseline == m.approach:
+            return None
+        base = self.find(m.orders, m.group, m.name, m.baseline)
+        if base is None or m.median == 0:
+            return None
+        return base.median / m.median
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config": asdict(self.config),
+            "machine": self.machine,
+            "measurements": [
+                {**asdict(m), "median": m.median, "p95": m.p95, "speedup_vs_baseline": self.ratio(m)}
+                for m in self.measurements
+            ],
+            "targets": self.targets,
+        }
+
+
+# --- Timing ------------------------------------------------------------------------------------------------
+
+
+def _time(func: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    func()
+    return (time.perf_counter() - started) * 1000
+
+
+def _interleaved(cases: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[float]]:
+    """Warm each case up once, then time them round-robin ``repeat`` times."""
+    for func in cases.values():
+        func()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, func in cases.items():
+            samples[name].append(_time(func))
+    return samples
+
+
+def _fetchall(sql: str, params: Any = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _execute(sql: str, params: Any = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# --- The approaches users would write by hand --------------------------------------------------------------
+
+BASELINE = "subquery"
+
+
+def _annotated() -> Any:
+    """DESIGN.md section 1: every order annotated with its latest status by a correlated subquery."""
+    latest = OrderStatus.objects.filter(order=OuterRef("pk")).order_by("-created", "-id")
+    return Order.objects.annotate(
+        current_status=Subquery(latest.values("status")[:1]),
+        current_created=Subquery(latest.values("created")[:1]),
+    )
+
+
+DISTINCT_ON = """
+    SELECT * FROM (
+        SELECT DISTINCT ON (order_id) order_id, id, status, created
+        FROM reporting_orderstatus ORDER BY order_id, created DESC, id DESC
+    ) AS latest
+"""
+DISTINCT_ON_IDS = f"SELECT order_id FROM ({DISTINCT_ON}) AS d WHERE status = %s"  # noqa: S608 - constants only
+DISTINCT_ON_COUNTS = f"SELECT status, count(*) FROM ({DISTINCT_ON}) AS d GROUP BY 1"  # noqa: S608
+
+
+def _read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[], Any]]]:
+    cancelled = Status.CANCELLED
+
+    def selector_cases(strategy: Strategy) -> dict[str, Callable[[], Any]]:
+        return {
+            "page of 100": lambda: selectors.order_list_by_status(status=cancelled, strategy=strategy),
+            "deep page of 100": lambda: selectors.order_list_by_status(
+                status=cancelled, strategy=strategy, after=cursor_at
+            ),
+            "all cancelled ids": lambda: sum(
+                1 for _ in selectors.order_iter_by_status(status=cancelled, strategy=strategy)
+            ),
+            "counts per status": lambda: selectors.order_status_counts(strategy=strategy),
+        }
+
+    annotated = _annotated().filter(current_status=cancelled).order_by("-current_created", "-id")
+    deep = annotated.filter(current_created__lte=cursor_at.status_created).exclude(
+        current_created=cursor_at.status_created, id__gte=cursor_at.order_id
+    )
+    return {
+        BASELINE: {
+            "page of 100": lambda: list(annotated.values_list("id", "current_created")[:100]),
+            "deep page of 100": lambda: list(deep.values_list("id", "current_created")[:100]),
+            "all cancelled ids": lambda: list(
+                _annotated().filter(current_status=cancelled).values_list("id")
+            ),
+            "counts per status": lambda: list(
+                _annotated().order_by().values("current_status").annotate(n=Count("*"))
+            ),
+        },
+        "distinct on": {
+            "page of 100": lambda: _fetchall(
+                DISTINCT_ON + " WHERE status = %s ORDER BY created DESC, order_id DESC LIMIT 100", [cancelled]
+            ),
+            "deep page of 100": lambda: _fetchall(
+                DISTINCT_ON + " WHERE status = %s AND (created, order_id) < (%s, %s) "
+                "ORDER BY created DESC, order_id DESC LIMIT 100",
+                [cancelled, cursor_at.status_created, cursor_at.order_id],
+            ),
+            "all cancelled ids": lambda: _fetchall(DISTINCT_ON_IDS, [cancelled]),
+            "counts per status": lambda: _fetchall(DISTINCT_ON_COUNTS),
+        },
+        "live": selector_cases(Strategy.LIVE),
+        "snapshot": selector_cases(Strategy.SNAPSHOT),
+        "realtime": selector_cases(Strategy.REALTIME),
+    }
+
+
+# --- The run -----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _own_database(name: str, keep: bool) -> Iterator[None]:
+    """Point Django's default connection at a fresh database ``name`` for the duration."""
+    settings_dict = connection.settings_dict
+    original = settings_dict["NAME"]
+    connection.close()
+    with connection._nodb_cursor() as cursor:
+        quoted = connection.ops.quote_name(name)
+        cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {quoted}")
+    settings_dict["NAME"] = name
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        yield
+    finally:
+        connection.close()
+        settings_dict["NAME"] = original
+        if not keep:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+
+
+TRUNCATE_SQL = "TRUNCATE reporting_order, reporting_orderstatus, reporting_orderchange, reporting_refreshrun"
+SINGLE_INSERT_SQL = (
+    "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'complete')"
+)
+DELETE_LAST_SQL = (
+    "DELETE FROM reporting_orderstatus WHERE id > (SELECT max(id) - %s FROM reporting_orderstatus)"
+)
+
+
+def _change(fraction: float, rng: random.Random, orders: int) -> int:
+    """Cancel ``fraction`` of the orders (a new status row each), as one statement."""
+    count = max(1, round(orders * fraction))
+    ids = rng.sample(range(1, orders + 1), count)
+    _execute(
+        "INSERT INTO reporting_orderstatus (order_id, created, status) "
+        "SELECT id, now(), 'cancelled' FROM unnest(%s::bigint[]) AS id",
+        [ids],
+    )
+    return count
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    version = _fetchall("SHOW server_version")[0][0]
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "postgresql": version,
+        "embedded": connection.settings_dict["ENGINE"] == "reporting.embedded_db",
+    }
+
+
+def bench_run(config: BenchConfig, progress: Progress) -> BenchReport:
+    """Run the whole benchmark and return its report."""
+    name = config.database or f"{connection.settings_dict['NAME']}_bench"
+    with _own_database(name, config.keep):
+        report = BenchReport(config=config, machine=_machine())
+        for orders in config.sizes:
+            _run_size(report, orders, config, progress)
+            if orders != config.sizes[-1]:
+                _execute(TRUNCATE_SQL)
+        report.targets = evaluate_targets(report)
+        return report
+
+
+def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: Progress) -> None:
+    rng = random.Random(config.seed)
+    repeat = config.repeat
+
+    def add(
+        group: str, name: str, approach: str, samples: list[float], unit: str = "ms", baseline=None
+    ) -> None:
+        report.measurements.append(Measurement(orders, group, name, approach, samples, unit, baseline))
+
+    progress(f"{orders:,} orders: seeding")
+    seed_ms = _time(lambda: services.orders_seed(orders=orders, seed=config.seed))
+    add("setup", "seed orders", "seed_orders", [seed_ms])
+    progress(f"{orders:,} orders: first refresh")
+    services.views_refresh(force=True)
+    _execute("VACUUM (ANALYZE) reporting_order")
+    _execute("VACUUM (ANALYZE) reporting_orderstatus")
+
+    rows = list(selectors.order_iter_by_status(status="cancelled", strategy="snapshot"))
+    cancelled_ids = [row.order_id for row in rows]
+    # The deep page starts in the middle of the list.
+    cursor_at = selectors.Cursor.of(rows[len(rows) // 2])
+    add("setup", "cancelled orders", "count", [float(len(rows))], unit="rows")
+
+    # The transfer-bound limit: the same number of bigint ids from a plain table.
+    _execute("CREATE TABLE IF NOT EXISTS bench_ids (id bigint)")
+    _execute("TRUNCATE bench_ids")
+    _execute("INSERT INTO bench_ids SELECT unnest(%s::bigint[])", [cancelled_ids])
+    _execute("VACUUM (ANALYZE) bench_ids")
+
+    cases = _read_cases(cursor_at)
+    changed = 0
+    for changed_label, fraction in (("0%", 0.0), ("0.1%", 0.001), ("1%", 0.01)):
+        if fraction:
+            # Cumulative: 0.1 % first, then up to 1 % of the orders changed since the refresh.
+            changed += _change(fraction - changed / orders, rng, orders)
+        progress(f"{orders:,} orders: reads with {changed_label} changed since the refresh")
+        approaches = ["snapshot", "realtime"] if fraction else list(cases)
+        for query in ("page of 100", "deep page of 100", "all cancelled ids", "counts per status"):
+            run = {approach: cases[approach][query] for approach in approaches}
+            if query == "all cancelled ids" and not fraction:
+                run["plain table (transfer bound)"] = lambda: _fetchall("SELECT id FROM bench_ids")
+            for approach, samples in _interleaved(run, repeat).items():
+                add(f"read, {changed_label} changed", query, approach, samples, baseline=BASELINE)
+        if fraction == 0.0:
+            counts_sql = (
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"
+            )
+            server = [_fetchall(counts_sql)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
+            add("read, 0% changed", "counts per status, server time", "snapshot", server)
+        else:
+            rt_counts = (
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts_live"
+            )
+            server = [_fetchall(rt_counts)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
+            add(f"read, {changed_label} changed", "counts per status, server time", "realtime", server)
+
+    _bench_refresh(add, orders, rng, repeat, progress)
+    _bench_writes(add, orders, rng, repeat, progress)
+    _bench_export(add, orders, progress)
+
+
+def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
+    progress(f"{orders:,} orders: refreshes")
+    services.views_refresh(force=True)
+    main = "reporting.order_latest_status"
+
+    plain = lambda: _execute(f"REFRESH MATERIALIZED VIEW {main}")  # noqa: E731
+    concurrent = lambda: _execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {main}")  # noqa: E731
+    samples = _interleaved({"plain": plain, "concurrently": concurrent}, repeat)
+    for approach, values in samples.items():
+        add("refresh, nothing changed", "order_latest_status", approach, values, baseline="plain")
+    services.views_refresh(force=True)
+    unchanged = []
+    for _ in range(repeat + 1):
+        started = time.perf_counter()
+        result = services.views_refresh()
+        unchanged.append((time.perf_counter() - started) * 1000)
+        assert result.outcome == RefreshOutcome.UNCHANGED, result
+    add("refresh, nothing changed", "scheduled run", "unchanged skip", unchanged[1:])
+
+    changed: dict[str, list[float]] = {"plain": [], "concurrently": [], "service (all views)": []}
+    for _ in range(repeat):
+        for approach, func in (
+            ("plain", plain),
+            ("concurrently", concurrent),
+            ("service (all views)", lambda: services.views_refresh()),
+        ):
+            _change(0.01, rng, orders)
+            changed[approach].append(_time(func))
+    for approach, values in changed.items():
+        add("refresh, 1% changed", "order_latest_status", approach, values, baseline="plain")
+    services.views_refresh(force=True)
+    for view in ("order_latest_status", "order_status_counts", "order_daily_status"):
+        size = _fetchall("SELECT pg_total_relation_size(%s::regclass)", [f"reporting.{view}"])[0][0]
+        add("refresh", f"size of {view}", "MiB", [size / 2**20], unit="MiB")
+
+
+LOG_TRIGGERS = ("reporting_orderstatus_log_insert",)
+
+
+def _bench_writes(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
+    progress(f"{orders:,} orders: writes with and without the change-log trigger")
+
+    def triggers(enabled: bool) -> None:
+        action = "ENABLE" if enabled else "DISABLE"
+        for trigger in LOG_TRIGGERS:
+            _execute(f"ALTER TABLE reporting_orderstatus {action} TRIGGER {trigger}")
+
+    batch = min(100_000, orders)
+    batch_sql = (
+        "INSERT INTO reporting_orderstatus (order_id, created, status) "
+        "SELECT 1 + (g * 7919) %% %s, now(), 'complete' FROM generate_series(1, %s) AS g"
+    )
+
+    def one_batch() -> float:
+        # Timed inside a transaction that is rolled back, so the table does not grow.
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            started = time.perf_counter()
+            cursor.execute(batch_sql, [orders, batch])
+            elapsed = (time.perf_counter() - started) * 1000
+            cursor.execute("ROLLBACK")
+        return elapsed
+
+    singles = min(10_000, orders)
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+
+    def single_rows() -> float:
+        ids = [rng.randint(1, orders) for _ in range(singles)]
+        with psycopg.connect(autocommit=True, **params) as conn:
+            started = time.perf_counter()
+            for order_id in ids:
+                conn.execute(SINGLE_INSERT_SQL, [order_id])
+            elapsed = (time.perf_counter() - started) * 1000
+            conn.execute(DELETE_LAST_SQL, [singles])
+        return elapsed
+
+    results: dict[tuple[str, str], list[float]] = {}
+    try:
+        for label, func in (
+            (f"{batch:,} rows in one INSERT", one_batch),
+            (f"{singles:,} single-row commits", single_rows),
+        ):
+            for enabled in (True, False):
+                triggers(enabled)
+                func()  # warm-up
+            for _ in range(repeat):
+                for enabled in (True, False):
+                    triggers(enabled)
+                    approach = "with trigger" if enabled else "without trigger"
+                    results.setdefault((label, approach), []).append(func())
+    finally:
+        triggers(True)
+    for (label, approach), values in results.items():
+        add("writes", label, approach, values, baseline="without trigger")
+    services.views_refresh(force=True)
+
+
+def _bench_export(add, orders: int, progress: Progress) -> None:
+    progress(f"{orders:,} orders: CSV export")
+    gc.collect()
+    tracemalloc.start()
+    started = time.perf_counter()
+    size = 0
+    for chunk in exports.orders_csv_chunks(status="cancelled", strategy="realtime"):
+        size += len(chunk)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows = _fetchall("SELECT count(*) FROM reporting.order_latest_status_live WHERE status = 'cancelled'")[0][
+        0
+    ]
+    add("csv export", "cancelled orders", "rows/s", [rows / elapsed], unit="rows/s")
+    add("csv export", "cancelled orders", "peak Python memory", [peak / 2**20], unit="MiB")
+    add("csv export", "cancelled orders", "CSV size", [size / 2**20], unit="MiB")
+
+
+# --- Targets (issue #7) ------------------------------------------------------------------------------------
+
+
+def evaluate_targets(report: BenchReport) -> list[dict[str, Any]]:
+    """Check the issue's targets at the largest size measured; report each as met or not."""
+    n = max(report.config.sizes)
+    targets: list[dict[str, Any]] = []
+
+    def target(text: str, met: bool | None, figure: str) -> None:
+        targets.append({"orders": n, "target": text, "met": met, "figure": figure})
+
+    def m(group: str, name: str, approach: str) -> Measurement | None:
+        return report.find(n, group, name, approach)
+
+    for approach, group in (("snapshot", "read, 0% changed"), ("realtime", "read, 1% changed")):
+        page = m(group, "page of 100", approach)
+        base = m("read, 0% changed", "page of 100", BASELINE)
+        if page and base:
+            ratio = base.median / page.median
+            target(
+                f"page of 100: {approach} ({group.split(', ')[1]}) >= 500x faster than Subquery",
+                ratio >= 500,
+                f"{ratio:,.0f}x ({page.median:.2f} ms vs {base.median:,.0f} ms)",
+            )
+    server = m("read, 0% changed", "counts per status, server time", "snapshot")
+    if server:
+        target("counts per status: snapshot < 1 ms server time", server.median < 1, f"{server.median:.3f} ms")
+    counts = m("read, 1% changed", "counts per status", "realtime")
+    base = m("read, 0% changed", "counts per status", BASELINE)
+    if counts and base:
+        ratio = base.median / counts.median
+        target(
+            "counts per status: realtime (1% changed) >= 100x faster than Subquery",
+            ratio >= 100,
+            f"{ratio:,.0f}x ({counts.median:.2f} ms vs {base.median:,.0f} ms)",
+        )
+    full = m("read, 0% changed", "all cancelled ids", "snapshot")
+    base = m("read, 0% changed", "all cancelled ids", BASELINE)
+    plain = m("read, 0% changed", "all cancelled ids", "plain table (transfer bound)")
+    if full and base:
+        ratio = base.median / full.median
+        target(
+            "all cancelled ids: snapshot >= 10x faster than Subquery",
+            ratio >= 10,
+            f"{ratio:,.1f}x ({full.median:,.0f} ms vs {base.median:,.0f} ms)",
+        )
+    if full and plain:
+        ratio = full.median / plain.median
+        target(
+            "all cancelled ids: snapshot within 2x of a plain table",
+            ratio <= 2,
+            f"{ratio:.2f}x ({full.median:,.0f} ms vs {plain.median:,.0f} ms)",
+        )
+    skip = m("refresh, nothing changed", "scheduled run", "unchanged skip")
+    if skip:
+        target("refresh: unchanged skip < 10 ms", skip.median < 10, f"{skip.median:.2f} ms")
+    conc = m("refresh, 1% changed", "order_latest_status", "concurrently")
+    plain_refresh = m("refresh, 1% changed", "order_latest_status", "plain")
+    if conc and plain_refresh:
+        target(
+            "refresh CONCURRENTLY (1% changed) reported against plain",
+            None,
+            f"{conc.median:,.0f} ms vs {plain_refresh.median:,.0f} ms "
+            f"({conc.median / plain_refresh.median:.1f}x)",
+        )
+    with_t = [
+        x for x in report.measurements if x.orders == n and x.group == "writes" and "one INSERT" in x.name
+    ]
+    by = {x.approach: x for x in with_t}
+    if "with trigger" in by and "without trigger" in by:
+        overhead = by["with trigger"].median / by["without trigger"].median - 1
+        target("change-log trigger: < 25% overhead on the batch insert", overhead < 0.25, f"{overhead:+.0%}")
+    peaks = {
+        x.orders: x.median
+        for x in report.measurements
+        if x.group == "csv export" and x.approach == "peak Python memory"
+    }
+    if len(peaks) >= 2:
+        spread = max(peaks.values()) - min(peaks.values())
+        target(
+            "CSV export: peak memory flat (within 50 MB) across sizes",
+            spread <= 50,
+            ", ".join(f"{k:,}: {v:.1f} MiB" for k, v in sorted(peaks.items())),
+        )
+    elif peaks:
+        target(
+            "CSV export: peak memory flat (within 50 MB) across sizes",
+            None,
+            f"one size only: {next(iter(peaks.values())):.1f} MiB (run several --orders sizes)",
+        )
+    return targets
