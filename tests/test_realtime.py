@@ -174,7 +174,7 @@ def test_the_sql_view_equals_the_realtime_selector():
     )
     deleted, _ = OrderStatus.objects.filter(order_id=3).delete()
     services.order_create()
-    assert selectors.freshness().changes_since == 2 + deleted + 2, "2 inserts, the deletes, 1 order + 1 status"
+    assert selectors.freshness().changes_since == 2 + deleted + 2, "2 inserts, deletes, an order, its status"
     with connection.cursor() as cursor:
         for status in STATUSES:
             cursor.execute(
