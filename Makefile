@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo serve test lint format bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,14 @@ install: $(INSTALLED) ## Create .venv and install the project with its dev tools
 demo: $(INSTALLED) ## Migrate, seed 100 000 orders if empty, refresh, show the reports
 	$(BIN)/python manage.py demo
 
+serve: $(INSTALLED) ## Run the dashboard on http://127.0.0.1:8000 (user demo / demo-reports) and the scheduler
+	$(BIN)/python manage.py migrate --verbosity 0
+	$(BIN)/python manage.py demo_user
+	@echo "Dashboard: http://127.0.0.1:8000/  (log in as demo / demo-reports; Ctrl-C stops both)"
+	@trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py run_scheduler & scheduler=$$!; \
+	$(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
+
 test: $(INSTALLED) ## Run the test suite against real PostgreSQL
 	$(BIN)/pytest
 
@@ -34,6 +42,9 @@ lint: $(INSTALLED) ## ruff (lint and format check) and mypy
 format: $(INSTALLED) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(INSTALLED) ## Benchmark every strategy at 1 000 000 orders (BENCH_ARGS="--quick" for 100 000)
+	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and the embedded database's data
 	rm -rf $(VENV) .pgdata

@@ -8,6 +8,7 @@ environment variables of the same name.
 from __future__ import annotations
 
 __all__ = [
+    "dashboard_days",
     "default_strategy",
     "refresh_cron",
     "refresh_interval",
@@ -52,6 +53,20 @@ def default_strategy() -> str:
             f"REPORTING_DEFAULT_STRATEGY must be one of {', '.join(Strategy.values)}, not {value!r}"
         )
     return str(value)
+
+
+def dashboard_days() -> int:
+    """Days of the dashboard's orders-per-day chart (``REPORTING_DASHBOARD_DAYS``, 30)."""
+    value = _get("REPORTING_DASHBOARD_DAYS", 30)
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"REPORTING_DASHBOARD_DAYS must be a whole number, not {value!r}"
+        ) from None
+    if not 1 <= days <= 366:
+        raise ImproperlyConfigured(f"REPORTING_DASHBOARD_DAYS must be from 1 to 366, not {value!r}")
+    return days
 
 
 def refresh_interval() -> float:

@@ -27,6 +27,7 @@ __all__ = [
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
@@ -43,6 +44,7 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("view_reports", "Can see the order reports: dashboard, API and CSV export")]
 
     def __str__(self) -> str:
         return f"Order {self.pk}"
@@ -154,6 +156,19 @@ class RefreshRun(models.Model):
 
     def __str__(self) -> str:
         return f"Refresh {self.pk} ({self.trigger}): {self.outcome}"
+
+
+class ApiToken(models.Model):
+    """An API token of a user; only its SHA-256 digest is stored (see reporting/tokens.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"API token {self.name or self.pk} of {self.user}"
 
 
 from reporting.matviews import (  # noqa: E402

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_pgviews",
     "reporting",
     "scheduler",
@@ -100,6 +101,7 @@ MATERIALIZED_VIEWS_CHECK_SQL_CHANGED = True
 # validates them when they are used, with their defaults.
 for _name in (
     "REPORTING_DEFAULT_STRATEGY",
+    "REPORTING_DASHBOARD_DAYS",
     "REPORTING_REFRESH_INTERVAL",
     "REPORTING_REFRESH_CRON",
     "REPORTING_REFRESH_JITTER",

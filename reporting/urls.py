@@ -3,6 +3,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+from reporting import api
+
 urlpatterns = [
+    path("", api.dashboard, name="dashboard"),
+    path("api/status-counts", api.status_counts, name="api-status-counts"),
+    path("api/orders", api.orders, name="api-orders"),
+    path("api/orders.csv", api.orders_csv, name="api-orders-csv"),
+    path("api/freshness", api.freshness, name="api-freshness"),
     path("admin/", admin.site.urls),
 ]

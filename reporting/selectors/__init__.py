@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporting.selectors.dashboard import DashboardData, dashboard_data
 from reporting.selectors.freshness import (
     Freshness,
     ReadFreshness,
@@ -16,6 +17,7 @@ from reporting.selectors.orders import (
     OrderPage,
     OrderRow,
     StatusCounts,
+    cursor_after_status_row,
     order_daily_counts,
     order_ids_by_status,
     order_iter_by_status,
@@ -27,12 +29,15 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "Cursor",
     "DailyCounts",
+    "DashboardData",
     "Freshness",
     "OrderPage",
     "OrderRow",
     "ReadFreshness",
     "RefreshRunSummary",
     "StatusCounts",
+    "cursor_after_status_row",
+    "dashboard_data",
     "freshness",
     "order_daily_counts",
     "order_ids_by_status",

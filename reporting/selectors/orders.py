@@ -31,6 +31,7 @@ __all__ = [
     "OrderPage",
     "OrderRow",
     "StatusCounts",
+    "cursor_after_status_row",
     "order_daily_counts",
     "order_ids_by_status",
     "order_iter_by_status",
@@ -436,3 +437,21 @@ def order_daily_counts(*, days: int = 30, strategy: str | None = None) -> DailyC
             if day in index:
                 series[status][index[day]] = n
     return DailyCounts(days=day_list, series=series, freshness=freshness)
+
+
+def cursor_after_status_row(status_id: int) -> Cursor:
+    """The keyset cursor that follows the order whose latest status row is ``status_id``.
+
+    This is how the HTTP API keeps its ``after`` parameter a plain number: status
+    rows are append-only, so a row's ``(created, order_id)`` never changes, and the
+    next page starts after it whatever was written in between.
+
+    Raises:
+        InvalidParameterError: no status row has that id (it was deleted, or never was).
+    """
+    row = OrderStatus.objects.filter(pk=status_id).values_list("created", "order_id").first()
+    if row is None:
+        raise InvalidParameterError(
+            "after", status_id, "the next_after of a previous page (no status row has this id)"
+        )
+    return Cursor(*row)

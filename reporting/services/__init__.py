@@ -5,6 +5,7 @@ from __future__ import annotations
 from reporting.services.orders import order_create, order_status_record
 from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
 from reporting.services.seeding import SEED_SPAN, SeedResult, orders_seed, orders_seed_if_empty
+from reporting.services.users import reports_user_ensure
 
 __all__ = [
     "SEED_SPAN",
@@ -15,5 +16,6 @@ __all__ = [
     "orders_seed",
     "orders_seed_if_empty",
     "reporting_views",
+    "reports_user_ensure",
     "views_refresh",
 ]

@@ -1,0 +1,203 @@
+"""The HTTP layer: JSON endpoints, the streaming CSV export and the dashboard.
+
+Views only parse their input, call one selector and render. Order data is never
+served to anonymous users: every view needs a logged-in user (a session, as
+after the admin's login page, or an API token) with the ``reporting.view_reports``
+permission. API calls without them get JSON 401/403, never a redirect.
+"""
+
+from __future__ import annotations
+
+__all__ = ["dashboard", "freshness", "orders", "orders_csv", "status_counts"]
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from reporting import charts, conf, exports, selectors, tokens
+from reporting.choices import Status, Strategy
+from reporting.exceptions import InvalidParameterError, ReportingError
+
+PERMISSION = "reporting.view_reports"
+DEFAULT_LIMIT = 100
+
+View = Callable[..., HttpResponseBase]
+
+
+def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def api_view(view: View) -> View:
+    """GET only; a token or session user with the permission; 400 for bad parameters."""
+
+    @require_GET
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = tokens.api_token_user(request.headers.get("Authorization", "")) or request.user
+        if user is None or not user.is_authenticated:
+            response = _error(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
+            response["WWW-Authenticate"] = 'Bearer realm="reporting"'
+            return response
+        if not user.has_perm(PERMISSION):
+            return _error(403, f"permission {PERMISSION} required")
+        try:
+            return view(request, *args, **kwargs)
+        except InvalidParameterError as exc:
+            return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
+        except ReportingError as exc:
+            return _error(400, str(exc))
+
+    return wrapper
+
+
+def _strategy(request: HttpRequest) -> str | None:
+    value = request.GET.get("strategy")
+    if value is not None and value not in Strategy.values:
+        raise InvalidParameterError("strategy", value, Strategy.values)
+    return value
+
+
+def _status(request: HttpRequest, default: str | None = None) -> str:
+    value = request.GET.get("status", default)
+    if value is None:
+        raise InvalidParameterError("status", value, Status.values)
+    if value not in Status.values:
+        raise InvalidParameterError("status", value, Status.values)
+    return value
+
+
+def _int(request: HttpRequest, name: str, *, default: int | None, minimum: int, maximum: int) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    valid = f"an integer from {minimum} to {maximum}"
+    if not raw.isdigit():  # also refuses "-1", "+1", "1.5", " 1"
+        raise InvalidParameterError(name, raw, valid)
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise InvalidParameterError(name, raw, valid)
+    return value
+
+
+def _freshness_dict(freshness: selectors.ReadFreshness) -> dict[str, Any]:
+    return freshness.as_dict()
+
+
+@api_view
+def status_counts(request: HttpRequest) -> HttpResponse:
+    """``GET /api/status-counts``: orders per latest status, ``none`` and the total."""
+    counts = selectors.order_status_counts(strategy=_strategy(request))
+    return JsonResponse(
+        {"counts": counts.as_dict(), "total": counts.total, "freshness": _freshness_dict(counts.freshness)}
+    )
+
+
+@api_view
+def orders(request: HttpRequest) -> HttpResponse:
+    """``GET /api/orders?status=cancelled&after=&limit=``: one keyset page, most recent first."""
+    status = _status(request)
+    limit = _int(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=selectors.MAX_PAGE_SIZE)
+    after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
+    strategy = _strategy(request)
+    after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
+    page = selectors.order_list_by_status(
+        status=status, strategy=strategy, after=after, limit=limit or DEFAULT_LIMIT
+    )
+    return JsonResponse(
+        {
+            "status": status,
+            "orders": [
+                {
+                    "order_id": row.order_id,
+                    "status_id": row.status_id,
+                    "status": row.status,
+                    "status_created": row.status_created.isoformat(),
+                }
+                for row in page.rows
+            ],
+            # The status row of the last order: pass it as ?after= for the next page.
+            "next_after": page.rows[-1].status_id if page.next_after is not None else None,
+            "freshness": _freshness_dict(page.freshness),
+        }
+    )
+
+
+@api_view
+def freshness(request: HttpRequest) -> HttpResponse:
+    """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
+    runs = _int(request, "runs", default=10, minimum=1, maximum=100)
+    fresh = selectors.freshness(runs=runs or 10)
+    return JsonResponse(
+        {
+            "as_of": fresh.as_of.isoformat() if fresh.as_of else None,
+            "checked_at": fresh.checked_at.isoformat(),
+            "age_seconds": fresh.age.total_seconds() if fresh.age is not None else None,
+            "changes_since": fresh.changes_since,
+            "runs": [
+                {
+                    "id": run.id,
+                    "trigger": run.trigger,
+                    "outcome": run.outcome,
+                    "started": run.started.isoformat(),
+                    "snapshot_at": run.snapshot_at.isoformat() if run.snapshot_at else None,
+                    "duration_seconds": run.duration.total_seconds() if run.duration is not None else None,
+                    "rows": run.rows,
+                    "changes_absorbed": run.changes_absorbed,
+                    "error": run.error,
+                }
+                for run in fresh.last_runs
+            ],
+        }
+    )
+
+
+@api_view
+def orders_csv(request: HttpRequest) -> HttpResponseBase:
+    """``GET /api/orders.csv?status=cancelled``: every order in the status, streamed."""
+    status = _status(request)
+    chunks = exports.orders_csv_chunks(status=status, strategy=_strategy(request))
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="orders-{status}-{stamp}.csv"'
+    return response
+
+
+# --- The dashboard -----------------------------------------------------------------------------------------
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The dashboard page: freshness, counts, orders per day and the cancelled orders."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not request.user.has_perm(PERMISSION):
+        return render(request, "reporting/forbidden.html", status=403)
+    try:
+        after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
+        after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
+    except ReportingError as exc:
+        return render(request, "reporting/forbidden.html", {"message": str(exc)}, status=400)
+    data = selectors.dashboard_data(after=after, days=conf.dashboard_days())
+    columns, top = charts.stacked_columns(data.daily.days, data.daily.series)
+    age = data.freshness.age
+    return render(
+        request,
+        "reporting/dashboard.html",
+        {
+            "data": data,
+            "bars": charts.bar_chart(data.counts.as_dict()),
+            "columns": columns,
+            "top": top,
+            "colors": charts.COLORS,
+            "age_seconds": round(age.total_seconds()) if age is not None else None,
+            "next_after": data.cancelled.rows[-1].status_id if data.cancelled.next_after else None,
+        },
+    )

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reporting import bi
+from reporting.exceptions import ReportingError
+
+PASSWORD_ENV = "REPORTING_BI_PASSWORD"
+
+
+def _password() -> str:
+    """The password from REPORTING_BI_PASSWORD, or asked twice on the terminal; never from argv."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        raise CommandError(f"set {PASSWORD_ENV} or run on a terminal to be asked for the password")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        raise CommandError("the passwords differ")
+    return first
+
+
+class Command(BaseCommand):
+    help = "Manage the read-only PostgreSQL roles of BI tools (members of reporting_reader)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        create = actions.add_parser(
+            "create", help=f"create a login role (password from ${PASSWORD_ENV} or asked)"
+        )
+        create.add_argument("name")
+        create.add_argument("--connection-limit", type=int, default=bi.RoleSettings.connection_limit)
+        create.add_argument("--statement-timeout", default=bi.RoleSettings.statement_timeout)
+        create.add_argument(
+            "--idle-in-transaction-timeout", default=bi.RoleSettings.idle_in_transaction_session_timeout
+        )
+        rotate = actions.add_parser(
+            "rotate-password", help=f"set a new password (from ${PASSWORD_ENV} or asked)"
+        )
+        rotate.add_argument("name")
+        drop = actions.add_parser("drop", help="drop a BI login role")
+        drop.add_argument("name")
+        actions.add_parser("list", help="list the BI login roles")
+        actions.add_parser("grants", help="(re)apply the group's grants on this database")
+        actions.add_parser("check", help="exit 1 unless every reporting view is readable and nothing else is")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, "_" + options["action"].replace("-", "_"))(options)
+        except ReportingError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _create(self, options: dict[str, Any]) -> None:
+        role = bi.bi_role_create(
+            name=options["name"],
+            password=_password(),
+            role_settings=bi.RoleSettings(
+                connection_limit=options["connection_limit"],
+                statement_timeout=options["statement_timeout"],
+                idle_in_transaction_session_timeout=options["idle_in_transaction_timeout"],
+            ),
+        )
+        self.stdout.write(
+            f"created {role.name}: {role.connection_limit} connections, {', '.join(role.settings)}"
+        )
+
+    def _rotate_password(self, options: dict[str, Any]) -> None:
+        bi.bi_role_rotate_password(name=options["name"], password=_password())
+        self.stdout.write(f"new password set for {options['name']}")
+
+    def _drop(self, options: dict[str, Any]) -> None:
+        bi.bi_role_drop(name=options["name"])
+        self.stdout.write(f"dropped {options['name']}")
+
+    def _list(self, options: dict[str, Any]) -> None:
+        for role in bi.bi_role_list():
+            self.stdout.write(f"{role.name}: {role.connection_limit} connections, {', '.join(role.settings)}")
+
+    def _grants(self, options: dict[str, Any]) -> None:
+        bi.bi_grants_apply(create_group=True)
+        self.stdout.write(f"granted {bi.GROUP} read access to the reporting views")
+
+    def _check(self, options: dict[str, Any]) -> None:
+        gaps = bi.bi_grants_check()
+        for gap in gaps:
+            self.stderr.write(str(gap))
+        if gaps:
+            raise CommandError(f"{len(gaps)} grant gap(s); 'bi_role grants' re-applies the grants")
+        self.stdout.write(f"ok: {bi.GROUP} reads every reporting view and nothing else")

@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import tracemalloc
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.urls import reverse
+
+from reporting import selectors, services, tokens
+from tests.factories import EPOCH
+
+ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
+
+
+@pytest.fixture
+def reader(db):
+    services.reports_user_ensure(username="reader", password="reader-password-1")
+    return get_user_model().objects.get(username="reader")
+
+
+@pytest.fixture
+def api(client, reader):
+    client.force_login(reader)
+    return client
+
+
+@pytest.fixture
+def seeded(db, refreshed):
+    services.orders_seed(orders=400, seed=9, until=EPOCH)
+    refreshed()
+
+
+def get(client, name, **params):
+    return client.get(reverse(name), params)
+
+
+def test_status_counts(api, seeded):
+    for strategy in ("live", "snapshot", "realtime"):
+        response = get(api, "api-status-counts", strategy=strategy)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["counts"] == selectors.order_status_counts(strategy="live").as_dict()
+        assert body["total"] == 400
+        assert body["freshness"]["strategy"] == strategy
+    assert get(api, "api-status-counts").json()["freshness"]["strategy"] == "realtime", "the default"
+
+
+def test_orders_page_and_cursor(api, seeded):
+    expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
+    first = get(api, "api-orders", status="cancelled", limit=10).json()
+    assert [o["order_id"] for o in first["orders"]] == expected[:10]
+    assert set(first["orders"][0]) == {"order_id", "status_id", "status", "status_created"}
+    assert first["freshness"]["strategy"] == "realtime"
+    second = get(api, "api-orders", status="cancelled", limit=10, after=first["next_after"]).json()
+    assert [o["order_id"] for o in second["orders"]] == expected[10:20]
+
+
+def test_freshness(api, seeded):
+    body = get(api, "api-freshness").json()
+    assert set(body) == {"as_of", "checked_at", "age_seconds", "changes_since", "runs"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_freshness_lists_refresh_runs(client, reader):
+    client.force_login(reader)
+    services.orders_seed(orders=20, seed=1, until=EPOCH)
+    result = services.views_refresh()
+    body = get(client, "api-freshness", runs=3).json()
+    assert result.snapshot_at is not None
+    assert body["as_of"] == result.snapshot_at.isoformat()
+    assert body["changes_since"] == 0
+    assert body["runs"][0]["outcome"] == "ok"
+    assert body["runs"][0]["rows"] == 20
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "parameter"),
+    [
+        ("api-orders", {"status": "failed"}, "status"),
+        ("api-orders", {}, "status"),
+        ("api-orders", {"status": "cancelled", "after": "abc"}, "after"),
+        ("api-orders", {"status": "cancelled", "after": "-1"}, "after"),
+        ("api-orders", {"status": "cancelled", "after": "1.5"}, "after"),
+        ("api-orders", {"status": "cancelled", "after": "999999999"}, "after"),
+        ("api-orders", {"status": "cancelled", "limit": "0"}, "limit"),
+        ("api-orders", {"status": "cancelled", "limit": "1001"}, "limit"),
+        ("api-orders", {"status": "cancelled", "limit": "ten"}, "limit"),
+        ("api-orders", {"status": "cancelled", "strategy": "fastest"}, "strategy"),
+        ("api-status-counts", {"strategy": "cached"}, "strategy"),
+        ("api-orders-csv", {"status": "failed"}, "status"),
+        ("api-orders-csv", {"status": "cancelled", "strategy": "x"}, "strategy"),
+        ("api-freshness", {"runs": "0"}, "runs"),
+    ],
+)
+def test_bad_parameters_get_400_naming_the_parameter_and_valid_values(api, name, params, parameter):
+    response = get(api, name, **params)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["parameter"] == parameter
+    assert body["valid"], "the valid values are named"
+    if parameter == "status":
+        assert body["valid"] == "pending, complete, cancelled"
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_anonymous_calls_get_401_json_not_a_redirect(client, db, name):
+    response = get(client, name, status="cancelled")
+    assert response.status_code == 401
+    assert response.json()["error"].startswith("authentication required")
+    assert "Location" not in response
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_users_without_the_permission_get_403(client, db, name):
+    user = get_user_model().objects.create_user("nobody", password="nobody-password")
+    client.force_login(user)
+    response = get(client, name, status="cancelled")
+    assert response.status_code == 403
+    assert "reporting.view_reports" in response.json()["error"]
+
+
+def test_api_tokens(client, reader, seeded):
+    token = tokens.api_token_create(username="reader", name="script")
+    response = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    assert response.json()["total"] == 400
+    bad = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION="Bearer rpt_not-a-token")
+    assert bad.status_code == 401
+    reader.is_active = False
+    reader.save()
+    assert client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_writes_are_not_allowed(api, seeded):
+    assert api.post(reverse("api-status-counts")).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_walking_every_page_while_writes_happen_gives_the_full_list_once(client, reader):
+    client.force_login(reader)
+    services.orders_seed(orders=600, seed=4, until=EPOCH)
+    services.views_refresh()
+    expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
+    pending = [r.order_id for r in selectors.order_iter_by_status(status="pending", strategy="live")]
+    seen: list[int] = []
+    after = None
+    page = 0
+    while True:
+        params = {"status": "cancelled", "limit": 13, **({"after": after} if after else {})}
+        body = get(client, "api-orders", **params).json()
+        seen += [o["order_id"] for o in body["orders"]]
+        # Between pages: new cancellations (newer than every listed row, so they belong
+        # before the cursor), completions of pending orders, and a refresh now and then.
+        if pending:
+            services.order_status_record(order_id=pending.pop(), status="cancelled")
+            services.order_status_record(order_id=pending.pop(), status="complete")
+        if page % 5 == 4:
+            services.views_refresh()
+        page += 1
+        after = body["next_after"]
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)), "no duplicates"
+    assert seen == expected, "no gaps: every order cancelled at the start, once, in order"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader):
+    client.force_login(reader)
+    rows = 200_000
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reporting_order (id, created) SELECT g, %s FROM generate_series(1, %s) g",
+            [EPOCH, rows],
+        )
+        cursor.execute(
+            "INSERT INTO reporting_orderstatus (order_id, created, status) "
+            "SELECT g, %s::timestamptz + g * interval '1 second', 'cancelled' FROM generate_series(1, %s) g",
+            [EPOCH, rows],
+        )
+    services.views_refresh()
+    response = client.get(reverse("api-orders-csv"), {"status": "cancelled", "strategy": "snapshot"})
+    assert response.status_code == 200
+    assert response.streaming, "the export must be a streaming response"
+    assert response["Content-Disposition"].startswith('attachment; filename="orders-cancelled-')
+    tracemalloc.start()
+    ids: list[int] = []
+    header = None
+    tail = b""
+    chunks = 0
+    for chunk in response.streaming_content:
+        chunks += 1
+        lines = (tail + chunk).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if header is None:
+                header = line
+            else:
+                ids.append(int(line.split(b",", 1)[0]))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert header == b"order_id,status_id,status,status_created"
+    assert tail == b""
+    assert chunks > 10, "sent in many chunks, not built whole"
+    assert ids == list(range(rows, 0, -1)), "every order once, most recent first"
+    # The ids list itself takes ~9 MiB; rows held whole as Python objects would take far more.
+    assert peak < 40 * 2**20, f"peak Python memory {peak / 2**20:.1f} MiB"
+
+
+def test_csv_rows_parse_back(api, seeded):
+    response = get(api, "api-orders-csv", status="pending", strategy="live")
+    text = b"".join(response.streaming_content).decode()
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    expected = list(selectors.order_iter_by_status(status="pending", strategy="live"))
+    assert [int(r["order_id"]) for r in parsed] == [r.order_id for r in expected]
+    assert parsed[0]["status"] == "pending"
+    assert dt.datetime.fromisoformat(parsed[0]["status_created"]) == expected[0].status_created
+
+
+def test_the_dashboard_needs_a_login_and_the_permission(client, db):
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    user = get_user_model().objects.create_user("nobody", password="nobody-password")
+    client.force_login(user)
+    assert client.get(reverse("dashboard")).status_code == 403
+
+
+def test_the_dashboard_shows_counts_chart_and_cancelled_orders(api, seeded):
+    response = api.get(reverse("dashboard"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    counts = selectors.order_status_counts(strategy="live").as_dict()
+    assert f'data-status="cancelled" data-count="{counts["cancelled"]}"' in html
+    first = next(iter(selectors.order_iter_by_status(status="cancelled", strategy="live")))
+    assert f'data-order="{first.order_id}"' in html
+    assert 'id="freshness"' in html
+    # The pager's link leads to the rows that follow the table's last one.
+    expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
+    link = re.search(r'href="\?after=(\d+)" rel="next"', html)
+    assert link is not None, "no next-page link"
+    second = api.get(reverse("dashboard"), {"after": link.group(1)}).content.decode()
+    assert [int(x) for x in re.findall(r'data-order="(\d+)"', second)] == expected[25:50]
+    assert api.get(reverse("dashboard"), {"after": "nope"}).status_code == 400
