@@ -179,7 +179,8 @@ WHERE v.status = %(status)s {after_v}
 # fragments of _list_sql are formatted in; values are always parameters.
 REALTIME_ROWS_SQL = """
 WITH pending AS MATERIALIZED (
-    SELECT p.order_id FROM reporting.pending_changes AS p
+    -- Sorted, so that the lookups of branch 2 walk the index in order.
+    SELECT p.order_id FROM reporting.pending_changes AS p ORDER BY p.order_id
 ),
 state AS MATERIALIZED (
     SELECT st.needs_full_recompute AS full_recompute FROM reporting.snapshot_state AS st
