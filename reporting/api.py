@@ -142,6 +142,8 @@ def freshness(request: HttpRequest) -> HttpResponse:
             "checked_at": fresh.checked_at.isoformat(),
             "age_seconds": fresh.age.total_seconds() if fresh.age is not None else None,
             "changes_since": fresh.changes_since,
+            "on_replica": fresh.on_replica,
+            "replay_lag_seconds": fresh.replay_lag.total_seconds() if fresh.replay_lag is not None else None,
             "runs": [
                 {
                     "id": run.id,

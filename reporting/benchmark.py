@@ -15,6 +15,7 @@ __all__ = ["BenchConfig", "BenchReport", "Measurement", "bench_run"]
 import gc
 import random
 import statistics
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from django.db.models import Count, OuterRef, Subquery
 
 from reporting import exports, selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
-from reporting.models import Order, OrderStatus
+from reporting.models import Order, OrderStatus, RefreshRun
 
 Progress = Callable[[str], None]
 
@@ -41,6 +42,7 @@ class BenchConfig:
     seed: int = 0
     database: str = ""
     keep: bool = False
+    replica: bool = False
 
 
 @dataclass
@@ -332,6 +334,8 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
     _bench_refresh(add, orders, rng, repeat, progress)
     _bench_writes(add, orders, rng, repeat, progress)
     _bench_export(add, orders, progress)
+    if config.replica:
+        _bench_replica(add, orders, rng, repeat, progress)
 
 
 def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
@@ -548,3 +552,72 @@ def evaluate_targets(report: BenchReport) -> list[dict[str, Any]]:
             f"one size only: {next(iter(peaks.values())):.1f} MiB (run several --orders sizes)",
         )
     return targets
+
+
+def _bench_replica(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
+    """How long a refresh on the primary takes to be visible on a hot standby, and its WAL volume."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from reporting import embedded_db
+
+    if not embedded_db.server_in_use():
+        progress("replica: skipped, it needs the embedded server")
+        return
+    progress(f"{orders:,} orders: starting a hot standby (pg_basebackup)")
+    directory = Path(tempfile.mkdtemp(prefix="pgsb", dir="/tmp"))
+    standby = embedded_db.standby_start(directory)
+    try:
+        params = standby.settings(connection.settings_dict["NAME"])
+        with psycopg.connect(
+            host=params["HOST"],
+            port=params["PORT"],
+            user=params["USER"],
+            dbname=params["NAME"],
+            autocommit=True,
+        ) as replica:
+            visible: list[float] = []
+            wal: dict[str, list[float]] = {"concurrently": [], "plain": []}
+
+            def as_of() -> Any:
+                row = replica.execute("SELECT as_of FROM reporting.freshness").fetchone()
+                return row[0] if row else None
+
+            for _ in range(repeat):
+                for concurrently in (True, False):
+                    _change(0.01, rng, orders)
+                    old = as_of()
+                    seen: list[float] = []
+                    stop = threading.Event()
+
+                    def watch(old: Any = old, seen: list[float] = seen, stop: threading.Event = stop) -> None:
+                        # Polls the standby during the whole refresh, so the moment the new
+                        # snapshot appears there is seen even while the primary still vacuums.
+                        while not stop.is_set() and not seen:
+                            if as_of() != old:
+                                seen.append(time.time())
+                            time.sleep(0.002)
+
+                    watcher = threading.Thread(target=watch)
+                    watcher.start()
+                    before = _fetchall("SELECT pg_current_wal_lsn()")[0][0]
+                    result = services.views_refresh(concurrently=concurrently)
+                    after = _fetchall("SELECT pg_current_wal_lsn()")[0][0]
+                    deadline = time.monotonic() + 60
+                    while not seen and time.monotonic() < deadline:
+                        time.sleep(0.002)
+                    stop.set()
+                    watcher.join()
+                    size = _fetchall("SELECT pg_wal_lsn_diff(%s, %s)", [after, before])[0][0]
+                    wal["concurrently" if concurrently else "plain"].append(float(size) / 2**20)
+                    run = RefreshRun.objects.get(pk=result.run_id)
+                    if concurrently and seen and run.finished is not None:
+                        # From the moment the run was marked ok, just before its commit.
+                        visible.append((seen[0] - run.finished.timestamp()) * 1000)
+            add("replica", "refresh (1% changed) visible on the standby", "after its commit", visible)
+            for approach, values in wal.items():
+                add("replica", "WAL written by the refresh service", approach, values, unit="MiB")
+    finally:
+        standby.stop()
+        shutil.rmtree(directory, ignore_errors=True)

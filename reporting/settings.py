@@ -72,6 +72,15 @@ else:
     }
 DATABASES = {"default": _default_db}
 
+# Reporting reads from a streaming read replica (reporting/routers.py).
+if os.environ.get("REPORTING_DATABASE_URL"):
+    DATABASES["reporting"] = dj_database_url.parse(
+        os.environ["REPORTING_DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+    )
+    # In tests the replica alias reads the primary's test database.
+    DATABASES["reporting"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["reporting.routers.ReportingRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

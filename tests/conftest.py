@@ -21,6 +21,21 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# A spare alias for the replica test (tests/test_replica.py points it at a hot
+# standby it starts). Declared up front because Django's test isolation only
+# lets a test use aliases that exist when it starts; a mirror of the default
+# database, so nothing is created or flushed for it.
+REPLICA_ALIAS = "replica"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings as django_settings
+
+    django_settings.DATABASES[REPLICA_ALIAS] = {
+        **django_settings.DATABASES["default"],
+        "TEST": {"MIRROR": "default"},
+    }
+
 
 @pytest.fixture
 def refreshed():

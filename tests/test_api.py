@@ -62,7 +62,16 @@ def test_orders_page_and_cursor(api, seeded):
 
 def test_freshness(api, seeded):
     body = get(api, "api-freshness").json()
-    assert set(body) == {"as_of", "checked_at", "age_seconds", "changes_since", "runs"}
+    assert set(body) == {
+        "as_of",
+        "checked_at",
+        "age_seconds",
+        "changes_since",
+        "on_replica",
+        "replay_lag_seconds",
+        "runs",
+    }
+    assert (body["on_replica"], body["replay_lag_seconds"]) == (False, None)
 
 
 @pytest.mark.django_db(transaction=True)

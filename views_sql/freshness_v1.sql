@@ -12,6 +12,11 @@ SELECT
         WHERE NOT pg_visible_in_snapshot(c.xid, st.snapshot)
     ) AS changes_since,
     st.needs_full_recompute,
+    -- On a streaming replica: how far behind the primary its replay is (the age
+    -- of the last transaction it replayed; it also grows while the primary is idle).
+    pg_is_in_recovery() AS on_replica,
+    CASE WHEN pg_is_in_recovery() THEN statement_timestamp() - pg_last_xact_replay_timestamp() END
+        AS replay_lag,
     last_run.outcome AS last_refresh_outcome,
     last_run.started AS last_refresh_started,
     last_run.error AS last_refresh_error

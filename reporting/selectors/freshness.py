@@ -7,13 +7,17 @@ __all__ = ["Freshness", "ReadFreshness", "RefreshRunSummary", "freshness", "read
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connections
 
 from reporting.choices import Strategy
 from reporting.models import RefreshRun
+from reporting.routers import read_database
 
 # The same view that BI dashboards read (views_sql/freshness_v1.sql).
 FRESHNESS_SQL = "SELECT as_of, checked_at, changes_since FROM reporting.freshness"
+REPLICA_FRESHNESS_SQL = (
+    "SELECT as_of, checked_at, changes_since, on_replica, replay_lag FROM reporting.freshness"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class ReadFreshness:
 
 def read_freshness(strategy: Strategy) -> ReadFreshness:
     """Say how fresh an answer computed with ``strategy`` right now is."""
-    with connection.cursor() as cursor:
+    with connections[read_database()].cursor() as cursor:
         cursor.execute(FRESHNESS_SQL)
         view_as_of, checked_at, changes_since = cursor.fetchone()
     if strategy is Strategy.LIVE:
@@ -83,12 +87,18 @@ class Freshness:
         changes_since: changes since that snapshot (rows written to the source
             tables; a truncate counts as one); ``None`` when there is no snapshot.
         last_runs: the latest refresh runs, newest first.
+        on_replica: read from a streaming replica (a hot standby).
+        replay_lag: on a replica, the age of the last transaction it replayed:
+            how far behind the primary it may be (it also grows while the primary
+            is idle, when nothing is missing). ``None`` on the primary.
     """
 
     as_of: dt.datetime | None
     checked_at: dt.datetime
     changes_since: int | None
     last_runs: list[RefreshRunSummary]
+    on_replica: bool = False
+    replay_lag: dt.timedelta | None = None
 
     @property
     def age(self) -> dt.timedelta | None:
@@ -101,12 +111,15 @@ def freshness(*, runs: int = 5) -> Freshness:
     Args:
         runs: how many of the latest refresh runs to include.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(FRESHNESS_SQL)
-        as_of, checked_at, changes_since = cursor.fetchone()
+    alias = read_database()
+    with connections[alias].cursor() as cursor:
+        cursor.execute(REPLICA_FRESHNESS_SQL)
+        as_of, checked_at, changes_since, on_replica, replay_lag = cursor.fetchone()
     last_runs = [
         RefreshRunSummary(**row)
-        for row in RefreshRun.objects.order_by("-id").values(
+        for row in RefreshRun.objects.using(alias)
+        .order_by("-id")
+        .values(
             "id",
             "trigger",
             "outcome",
@@ -123,4 +136,6 @@ def freshness(*, runs: int = 5) -> Freshness:
         checked_at=checked_at,
         changes_since=changes_since if as_of is not None else None,
         last_runs=last_runs,
+        on_replica=on_replica,
+        replay_lag=replay_lag,
     )

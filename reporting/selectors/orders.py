@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -54,6 +54,7 @@ from reporting import conf
 from reporting.choices import Status, Strategy
 from reporting.exceptions import InvalidParameterError, InvalidStatusError
 from reporting.models import Order, OrderStatus
+from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 
 MAX_PAGE_SIZE = 1000
@@ -154,7 +155,7 @@ def _live_rows(*, status: Status, after: Cursor | None) -> QuerySet[Any, tuple[A
     Status rows that are the latest of their order: the ORM's correlated subquery
     runs once per row in the wanted status, an index lookup each.
     """
-    qs = OrderStatus.objects.filter(status=status, id=_latest_status_id())
+    qs = OrderStatus.objects.using(read_database()).filter(status=status, id=_latest_status_id())
     if after is not None:
         # (created, order_id) < after, written so that "created <= c" bounds the
         # index scan and the OR only sorts out the rows that share the timestamp c.
@@ -250,6 +251,7 @@ def _raw_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     Binary results let psycopg's C loaders read timestamps: Django's text loader
     for timestamptz is Python code, about 8x slower on large lists.
     """
+    connection = connections[read_database()]
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
@@ -258,6 +260,7 @@ def _raw_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 def _raw_stream(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
     """Stream a query from a server-side cursor, ``chunk_size`` rows per round trip."""
+    connection = connections[read_database()]
     connection.ensure_connection()
     pg = connection.connection
     name = f"reporting_stream_{uuid.uuid4().hex}"
@@ -384,11 +387,17 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
             .order_by("-created", "-id")
             .values("status")[:1]
         )
-        rows = Order.objects.annotate(latest=latest_status).order_by().values("latest").annotate(n=Count("*"))
+        rows = (
+            Order.objects.using(read_database())
+            .annotate(latest=latest_status)
+            .order_by()
+            .values("latest")
+            .annotate(n=Count("*"))
+        )
         for row in rows:
             counts[row["latest"] or "none"] = row["n"]
     else:
-        with connection.cursor() as cursor:
+        with connections[read_database()].cursor() as cursor:
             cursor.execute(SNAPSHOT_COUNTS_SQL if strategy is Strategy.SNAPSHOT else REALTIME_COUNTS_SQL)
             for status, n in cursor.fetchall():
                 counts[status] = n
@@ -432,7 +441,7 @@ def order_daily_counts(*, days: int = 30, strategy: str | None = None) -> DailyC
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
     series = {name: [0] * days for name in [*Status.values, "none"]}
-    with connection.cursor() as cursor:
+    with connections[read_database()].cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy], [first])
         for day, status, n in cursor.fetchall():
             if day in index:
@@ -450,7 +459,12 @@ def cursor_after_status_row(status_id: int) -> Cursor:
     Raises:
         InvalidParameterError: no status row has that id (it was deleted, or never was).
     """
-    row = OrderStatus.objects.filter(pk=status_id).values_list("created", "order_id").first()
+    row = (
+        OrderStatus.objects.using(read_database())
+        .filter(pk=status_id)
+        .values_list("created", "order_id")
+        .first()
+    )
     if row is None:
         raise InvalidParameterError(
             "after", status_id, "the next_after of a previous page (no status row has this id)"

@@ -71,6 +71,11 @@ class Command(BaseCommand):
             "--database", default="", help="name of the scratch database (default: <name>_bench)"
         )
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+        parser.add_argument(
+            "--replica",
+            action="store_true",
+            help="also start a hot standby (embedded server) and measure how soon a refresh reaches it",
+        )
         parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
         parser.add_argument("--markdown", type=Path, help="also write the report as Markdown to this file")
 
@@ -83,6 +88,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             database=options["database"],
             keep=options["keep"],
+            replica=options["replica"],
         )
         # Wide enough for the table when the output is a file or a pipe.
         console = Console(file=cast(IO[str], self.stdout), highlight=False, width=160)
