@@ -221,7 +221,25 @@ class ReadOnlyModelMixin:
         )
 
 
-class OrderLatestStatus(ReadOnlyModelMixin, models.Model):
+class LatestStatusRow(ReadOnlyModelMixin, models.Model):
+    """The columns of ``order_latest_status`` and its real-time twin, for the ORM (read-only)."""
+
+    status_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_created = models.DateTimeField()
+
+    objects = ReadOnlyViewManager()
+
+    class Meta:
+        abstract = True
+        managed = False
+        base_manager_name = "objects"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.status}"  # type: ignore[attr-defined]
+
+
+class OrderLatestStatus(LatestStatusRow):
     """The latest status of each order, as of the last refresh (read-only).
 
     Orders without any status row have no row here.
@@ -235,25 +253,15 @@ class OrderLatestStatus(ReadOnlyModelMixin, models.Model):
         db_constraint=False,
         related_name="latest_status",
     )
-    status_id = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices)
-    status_created = models.DateTimeField()
 
-    objects = ReadOnlyViewManager()
-
-    class Meta:
-        managed = False
+    class Meta(LatestStatusRow.Meta):
         # Quoted by the ORM into "reporting"."order_latest_status".
         db_table = f'{SCHEMA}"."order_latest_status'
-        base_manager_name = "objects"
         verbose_name = "order latest status"
         verbose_name_plural = "order latest statuses"
 
-    def __str__(self) -> str:
-        return f"Order {self.order_id}: {self.status}"
 
-
-class OrderLatestStatusLive(ReadOnlyModelMixin, models.Model):
+class OrderLatestStatusLive(LatestStatusRow):
     """The latest status of each order, exact at query time (read-only; ``realtime`` reads).
 
     The ORM's mapping of ``reporting.order_latest_status_live``: the materialized
@@ -267,18 +275,8 @@ class OrderLatestStatusLive(ReadOnlyModelMixin, models.Model):
         db_constraint=False,
         related_name="latest_status_live",
     )
-    status_id = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices)
-    status_created = models.DateTimeField()
 
-    objects = ReadOnlyViewManager()
-
-    class Meta:
-        managed = False
+    class Meta(LatestStatusRow.Meta):
         db_table = f'{SCHEMA}"."order_latest_status_live'
-        base_manager_name = "objects"
         verbose_name = "order latest status (real-time)"
         verbose_name_plural = "order latest statuses (real-time)"
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id}: {self.status}"
