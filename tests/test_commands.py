@@ -21,6 +21,7 @@ def test_demo_seeds_an_empty_database_and_shows_matching_counts():
     assert "Counts match between the strategies." in output
     assert "Last cancelled, live" in output
     assert "Last cancelled, snapshot" in output
+    assert "Last cancelled, realtime" in output
     assert OrderLatestStatus.objects.count() == 400, "demo refreshes the view"
     # A second run keeps the data it finds.
     assert "orders already present" in run("demo", "--orders", "400")
