@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 # One colour per status, used by every chart, legend and badge.
-COLORS = {"pending": "#d97706", "complete": "#15803d", "cancelled": "#b91c1c", "none": "#6b7280"}
+COLORS = {"complete": "#15803d", "pending": "#d97706", "cancelled": "#b91c1c", "none": "#6b7280"}
 ORDER = ["complete", "pending", "cancelled", "none"]
 
 

@@ -285,3 +285,12 @@ def test_freshness_reports_the_snapshot_time_and_changes_since():
 def test_the_service_refuses_to_run_inside_a_transaction():
     with transaction.atomic(), pytest.raises(RuntimeError, match="autocommit"):
         services.views_refresh()
+
+
+def test_the_change_log_stores_order_ids_uncompressed():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = 'reporting_orderchange'::regclass AND attname = 'order_ids'"
+        )
+        assert cursor.fetchone() == ("e",), "EXTERNAL: out of line, never compressed"
