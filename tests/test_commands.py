@@ -42,3 +42,10 @@ def test_seed_orders_refuses_a_bad_count(value):
     with pytest.raises(CommandError, match="--orders"):
         run("seed_orders", "--orders", value)
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_refuses_a_bad_count():
+    with pytest.raises(CommandError, match="--orders"):
+        run("demo", "--orders", "0")
+    assert not Order.objects.exists()

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from reporting import selectors, services
 from reporting.choices import Status, Strategy
+from reporting.management.arguments import positive_int
 
 T = TypeVar("T")
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--orders", type=int, default=100_000, help="orders to seed into an empty database"
+            "--orders", type=positive_int, default=100_000, help="orders to seed into an empty database"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -9,20 +9,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reporting import services
 from reporting.exceptions import ReportingError
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+from reporting.management.arguments import positive_int
 
 
 class Command(BaseCommand):
     help = "Add ORDERS orders with realistic status histories (deterministic for a seed)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=_positive_int, required=True, help="how many orders to add")
+        parser.add_argument("--orders", type=positive_int, required=True, help="how many orders to add")
         parser.add_argument("--seed", type=int, default=0, help="same seed, same histories (default 0)")
         parser.add_argument(
             "--until",
