@@ -183,7 +183,7 @@ def bi_grants_apply(*, using: str = "default", create_group: bool = False) -> bo
                 schema, group
             ),
         )
-    logger.info("Granted %s read access to the %s schema", GROUP, SCHEMA)
+    logger.debug("Granted %s read access to the %s schema", GROUP, SCHEMA)
     return True
 
 

@@ -147,7 +147,7 @@ def orders_seed(
         )
         cursor.execute("ANALYZE reporting_order")
         cursor.execute("ANALYZE reporting_orderstatus")
-    logger.info("Seeded %d orders with %d status rows (seed %s)", orders, statuses, seed)
+    logger.debug("Seeded %d orders with %d status rows (seed %s)", orders, statuses, seed)
     return SeedResult(
         orders=orders, statuses=statuses, first_order_id=id_offset + 1, last_order_id=id_offset + orders
     )
