@@ -66,10 +66,8 @@ def _strategy(request: HttpRequest) -> str | None:
     return value
 
 
-def _status(request: HttpRequest, default: str | None = None) -> str:
-    value = request.GET.get("status", default)
-    if value is None:
-        raise InvalidParameterError("status", value, Status.values)
+def _status(request: HttpRequest) -> str:
+    value = request.GET.get("status")
     if value not in Status.values:
         raise InvalidParameterError("status", value, Status.values)
     return value
@@ -88,16 +86,12 @@ def _int(request: HttpRequest, name: str, *, default: int | None, minimum: int, 
     return value
 
 
-def _freshness_dict(freshness: selectors.ReadFreshness) -> dict[str, Any]:
-    return freshness.as_dict()
-
-
 @api_view
 def status_counts(request: HttpRequest) -> HttpResponse:
     """``GET /api/status-counts``: orders per latest status, ``none`` and the total."""
     counts = selectors.order_status_counts(strategy=_strategy(request))
     return JsonResponse(
-        {"counts": counts.as_dict(), "total": counts.total, "freshness": _freshness_dict(counts.freshness)}
+        {"counts": counts.as_dict(), "total": counts.total, "freshness": counts.freshness.as_dict()}
     )
 
 
@@ -126,7 +120,7 @@ def orders(request: HttpRequest) -> HttpResponse:
             ],
             # The status row of the last order: pass it as ?after= for the next page.
             "next_after": page.rows[-1].status_id if page.next_after is not None else None,
-            "freshness": _freshness_dict(page.freshness),
+            "freshness": page.freshness.as_dict(),
         }
     )
 
