@@ -14,6 +14,15 @@ class Status(models.TextChoices):
     COMPLETE = "complete", "Complete"
     CANCELLED = "cancelled", "Cancelled"
 
+    @classmethod
+    def parse(cls, value: object) -> Status:
+        """Return ``value`` as a status, or raise ``InvalidStatusError`` naming the valid ones."""
+        if not isinstance(value, str) or value not in cls.values:
+            from reporting.exceptions import InvalidStatusError
+
+            raise InvalidStatusError(value)
+        return cls(value)
+
 
 class Strategy(models.TextChoices):
     """How a read is answered: one contract, three costs (DESIGN.md section 3)."""

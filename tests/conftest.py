@@ -56,16 +56,20 @@ def refreshed():
     return refresh
 
 
-def raw_connect(*, autocommit: bool = True):
-    """A psycopg connection of its own to the test database, outside Django's."""
+def raw_connect(*, autocommit: bool = True, **overrides):
+    """A psycopg connection of its own to the test database, outside Django's.
+
+    Args:
+        autocommit: the connection's autocommit mode.
+        overrides: libpq parameters to change, such as ``user`` and ``password``.
+    """
     import psycopg
     from django.db import connection
 
     params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    return psycopg.connect(autocommit=autocommit, **params)
+    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(django_only, None)
+    return psycopg.connect(autocommit=autocommit, **{**params, **overrides})
 
 
 def subprocess_env() -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from reporting.choices import Status
 from reporting.models import Order, OrderStatus
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -43,6 +44,20 @@ def brute_force_latest(rows: Sequence[StatusRow]) -> dict[int, StatusRow]:
         if best is None or (row.created, row.id) > (best.created, best.id):
             latest[row.order_id] = row
     return latest
+
+
+def brute_force_lists(rows: Sequence[StatusRow]) -> dict[str, list[tuple]]:
+    """Per status, ``(order_id, status_id, status, status_created)`` of the orders whose
+    latest status it is, most recent status change first: what every list read must return."""
+    latest = brute_force_latest(rows).values()
+    return {
+        status: sorted(
+            [(r.order_id, r.id, r.status, r.created) for r in latest if r.status == status],
+            key=lambda t: (t[3], t[0]),
+            reverse=True,
+        )
+        for status in Status.values
+    }
 
 
 def all_status_rows() -> list[StatusRow]:

@@ -16,6 +16,7 @@ from psycopg import errors
 from reporting import bi, services
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
+from tests.conftest import raw_connect
 from tests.factories import EPOCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,12 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple"
 
 
-def connect_as(name: str, password: str = PASSWORD, **kwargs) -> psycopg.Connection:
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    params.update(user=name, password=password)
-    return psycopg.connect(**params, **kwargs)
+def connect_as(name: str, password: str = PASSWORD, *, autocommit: bool = False) -> psycopg.Connection:
+    return raw_connect(autocommit=autocommit, user=name, password=password)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.models import Order, OrderStatus
-from tests.factories import all_status_rows, brute_force_latest
+from tests.factories import all_status_rows, brute_force_latest, brute_force_lists
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,14 +37,7 @@ def brute_force() -> dict:
     rows = all_status_rows()
     orders = dict(Order.objects.values_list("id", "created"))
     latest = brute_force_latest(rows)
-    lists = {
-        status: sorted(
-            [(r.order_id, r.id, r.status, r.created) for r in latest.values() if r.status == status],
-            key=lambda t: (t[3], t[0]),
-            reverse=True,
-        )
-        for status in STATUSES
-    }
+    lists = brute_force_lists(rows)
     counts = {status: len(lists[status]) for status in STATUSES}
     counts["none"] = len(set(orders) - set(latest))
     daily: dict[tuple, int] = {}

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, connections
 from reporting import embedded_db, selectors, services
 from reporting.choices import Status
 from tests.conftest import REPLICA_ALIAS as ALIAS
-from tests.factories import EPOCH, all_status_rows, brute_force_latest
+from tests.factories import EPOCH, all_status_rows, brute_force_latest, brute_force_lists
 
 pytestmark = pytest.mark.slow
 
@@ -68,15 +68,9 @@ def replayed(replica, lsn: str) -> bool:
 
 
 def expected_from_primary() -> tuple[dict[str, list[int]], dict[str, int]]:
-    latest = brute_force_latest(all_status_rows())
-    lists = {
-        status: [
-            r.order_id
-            for r in sorted(latest.values(), key=lambda r: (r.created, r.order_id), reverse=True)
-            if r.status == status
-        ]
-        for status in Status.values
-    }
+    rows = all_status_rows()
+    latest = brute_force_latest(rows)
+    lists = {status: [row[0] for row in listed] for status, listed in brute_force_lists(rows).items()}
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM reporting_order")
         orders = cursor.fetchone()[0]

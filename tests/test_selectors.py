@@ -11,7 +11,14 @@ from reporting import selectors
 from reporting.choices import Status, Strategy
 from reporting.exceptions import InvalidParameterError, InvalidStatusError
 from reporting.models import OrderStatus
-from tests.factories import EPOCH, all_status_rows, brute_force_latest, orders_create, statuses_create
+from tests.factories import (
+    EPOCH,
+    all_status_rows,
+    brute_force_latest,
+    brute_force_lists,
+    orders_create,
+    statuses_create,
+)
 
 # These tests run inside one test transaction, where no refresh is ever recorded
 # as committed: realtime reads take their full-recompute path here. The change-log
@@ -22,18 +29,6 @@ READ_STRATEGIES = [Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME]
 # rows inserted later often carry an older timestamp (backfills).
 status_rows = st.lists(st.tuples(st.integers(0, 4), st.sampled_from(Status.values)), max_size=4)
 histories = st.lists(status_rows, min_size=1, max_size=10)
-
-
-def expected_lists(rows) -> dict[str, list[tuple]]:
-    latest = brute_force_latest(rows).values()
-    return {
-        status: sorted(
-            [(r.order_id, r.id, r.status, r.created) for r in latest if r.status == status],
-            key=lambda t: (t[3], t[0]),
-            reverse=True,
-        )
-        for status in Status.values
-    }
 
 
 def expected_counts(rows, order_ids) -> dict[str, int]:
@@ -58,7 +53,7 @@ def read_all_pages(status: str, strategy: str, limit: int) -> list[tuple]:
 
 
 def assert_strategy_matches(strategy: str, rows, order_ids) -> None:
-    expected = expected_lists(rows)
+    expected = brute_force_lists(rows)
     for status in Status.values:
         streamed = [tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
         assert streamed == expected[status], f"{strategy} {status}: streamed list differs from brute force"
@@ -98,7 +93,7 @@ def test_every_strategy_equals_brute_force(refreshed, history_spec, deletions, m
 
         # Writes after the refresh: live and realtime follow them, the snapshot
         # still answers exactly as of its refresh.
-        snapshot_lists = expected_lists(rows)
+        snapshot_lists = brute_force_lists(rows)
         more_ids, later_rows = write_histories(more, [])
         for strategy in (Strategy.LIVE, Strategy.REALTIME):
             assert_strategy_matches(strategy, later_rows, order_ids + more_ids)

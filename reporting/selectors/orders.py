@@ -52,7 +52,7 @@ from django.utils import timezone
 
 from reporting import conf
 from reporting.choices import Status, Strategy
-from reporting.exceptions import InvalidParameterError, InvalidStatusError
+from reporting.exceptions import InvalidParameterError
 from reporting.models import Order, OrderStatus
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
@@ -131,12 +131,6 @@ def _strategy(strategy: object) -> Strategy:
     if not isinstance(strategy, str) or strategy not in Strategy.values:
         raise InvalidParameterError("strategy", strategy, Strategy.values)
     return Strategy(strategy)
-
-
-def _status(status: object) -> Status:
-    if not isinstance(status, str) or status not in Status.values:
-        raise InvalidStatusError(status)
-    return Status(status)
 
 
 # --- Lists -------------------------------------------------------------------------------------------------
@@ -298,7 +292,7 @@ def order_list_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy, or ``limit`` out of range.
     """
-    status = _status(status)
+    status = Status.parse(status)
     strategy = _strategy(strategy)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidParameterError("limit", limit, f"an integer from 1 to {MAX_PAGE_SIZE}")
@@ -331,7 +325,7 @@ def order_iter_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy.
     """
-    return _iter_rows(status=_status(status), strategy=_strategy(strategy), chunk_size=chunk_size)
+    return _iter_rows(status=Status.parse(status), strategy=_strategy(strategy), chunk_size=chunk_size)
 
 
 def _iter_rows(*, status: Status, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
@@ -353,7 +347,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int
         status: ``pending``, ``complete`` or ``cancelled``.
         strategy: ``live``, ``snapshot`` or ``realtime``; ``None`` for the default.
     """
-    status = _status(status)
+    status = Status.parse(status)
     strategy = _strategy(strategy)
     if strategy is Strategy.LIVE:
         return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))

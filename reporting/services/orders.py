@@ -11,16 +11,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reporting.choices import Status
-from reporting.exceptions import InvalidStatusError, UnknownOrderError
+from reporting.exceptions import UnknownOrderError
 from reporting.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
-
-
-def _validated_status(status: object) -> Status:
-    if not isinstance(status, str) or status not in Status.values:
-        raise InvalidStatusError(status)
-    return Status(status)
 
 
 @transaction.atomic
@@ -59,7 +53,7 @@ def order_status_record(*, order_id: int, status: str, created: dt.datetime | No
         InvalidStatusError: ``status`` is not one of the three statuses. Nothing is written.
         UnknownOrderError: no order has ``order_id``. Nothing is written.
     """
-    status = _validated_status(status)
+    status = Status.parse(status)
     # The foreign key is checked only at commit (Django makes it DEFERRABLE), which
     # would surface as an IntegrityError far from here. Lock the order row against
     # deletion instead (FOR KEY SHARE does not block other status writers) and

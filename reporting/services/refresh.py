@@ -120,7 +120,7 @@ def views_refresh(
     Args:
         trigger: what asked for it: ``schedule``, ``manual`` or ``startup``.
         concurrently: ``REFRESH ... CONCURRENTLY`` (readers never blocked). A view
-            that was never populated is refreshed plainly, whatever this says.
+            that is empty or was never populated is filled plainly, whatever this says.
         force: refresh even when nothing changed since the last refresh.
         using: the database alias (always the primary: refreshes write).
 
