@@ -30,6 +30,7 @@ from django.db.models import Count, OuterRef, Subquery
 
 from reporting import exports, selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting.matviews import in_schema
 from reporting.models import Order, OrderStatus, RefreshRun
 
 Progress = Callable[[str], None]
@@ -321,13 +322,13 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
             for approach, samples in _interleaved(run, repeat).items():
                 add(f"read, {changed_label} changed", query, approach, samples, baseline=BASELINE)
         if fraction == 0.0:
-            counts_sql = (
+            counts_sql = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"
             )
             server = [_fetchall(counts_sql)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
             add("read, 0% changed", "counts per status, server time", "snapshot", server)
         else:
-            rt_counts = (
+            rt_counts = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts_live"
             )
             server = [_fetchall(rt_counts)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
@@ -343,7 +344,7 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
 def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
     progress(f"{orders:,} orders: refreshes")
     services.views_refresh(force=True)
-    main = "reporting.order_latest_status"
+    main = in_schema("reporting.order_latest_status")
 
     plain = lambda: _execute(f"REFRESH MATERIALIZED VIEW {main}")  # noqa: E731
     concurrent = lambda: _execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {main}")  # noqa: E731
@@ -372,7 +373,9 @@ def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: 
         add("refresh, 1% changed", "order_latest_status", approach, values, baseline="plain")
     services.views_refresh(force=True)
     for view in ("order_latest_status", "order_status_counts", "order_daily_status"):
-        size = _fetchall("SELECT pg_total_relation_size(%s::regclass)", [f"reporting.{view}"])[0][0]
+        size = _fetchall("SELECT pg_total_relation_size(%s::regclass)", [in_schema(f"reporting.{view}")])[0][
+            0
+        ]
         add("refresh", f"size of {view}", "MiB", [size / 2**20], unit="MiB")
 
 
@@ -455,9 +458,9 @@ def _bench_export(add, orders: int, progress: Progress) -> None:
     export()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rows = _fetchall("SELECT count(*) FROM reporting.order_latest_status_live WHERE status = 'cancelled'")[0][
-        0
-    ]
+    rows = _fetchall(
+        in_schema("SELECT count(*) FROM reporting.order_latest_status_live WHERE status = 'cancelled'")
+    )[0][0]
     add("csv export", "cancelled orders", "rows/s", [rows / elapsed], unit="rows/s")
     add("csv export", "cancelled orders", "peak Python memory", [peak / 2**20], unit="MiB")
     add("csv export", "cancelled orders", "CSV size", [size / 2**20], unit="MiB")
@@ -583,7 +586,7 @@ def _bench_replica(add, orders: int, rng: random.Random, repeat: int, progress: 
             wal: dict[str, list[float]] = {"concurrently": [], "plain": []}
 
             def as_of() -> Any:
-                row = replica.execute("SELECT as_of FROM reporting.freshness").fetchone()
+                row = replica.execute(in_schema("SELECT as_of FROM reporting.freshness")).fetchone()
                 return row[0] if row else None
 
             for _ in range(repeat):

@@ -40,6 +40,9 @@ class RefreshOutcome(models.TextChoices):
     UNCHANGED = "unchanged", "Skipped: nothing changed since the last refresh"
     SKIPPED = "skipped", "Skipped: another refresh was running"
     FAILED = "failed", "Failed"
+    # Found still "running" by a later run: the process doing it died (kill -9,
+    # a server restart) before it could record an outcome. Nothing of it was kept.
+    ABANDONED = "abandoned", "Abandoned: its process stopped before it finished"
 
 
 class RefreshTrigger(models.TextChoices):
@@ -55,6 +58,11 @@ class ChangeSource(models.TextChoices):
 
     ORDER_INSERT = "order_insert", "Order created"
     ORDER_DELETE = "order_delete", "Order deleted"
+    # An UPDATE of order rows is logged as two entries, the ids of the rows before
+    # it and after it: for the change log an update removes a row and adds one
+    # (its id or its creation time may differ).
+    ORDER_UPDATE_OLD = "order_update_old", "Order updated (its row before)"
+    ORDER_UPDATE_NEW = "order_update_new", "Order updated (its row after)"
     STATUS_INSERT = "status_insert", "Status row inserted"
     STATUS_UPDATE = "status_update", "Status row updated"
     STATUS_DELETE = "status_delete", "Status row deleted"

@@ -8,6 +8,8 @@ environment variables of the same name.
 from __future__ import annotations
 
 __all__ = [
+    "bi_group",
+    "bi_watchdog_interval",
     "dashboard_days",
     "default_strategy",
     "refresh_cron",
@@ -16,9 +18,12 @@ __all__ = [
     "refresh_lock_timeout",
     "refresh_log_retention_days",
     "refresh_statement_timeout",
+    "schema",
+    "schema_take_over",
     "shutdown_grace",
 ]
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +32,30 @@ from django.core.exceptions import ImproperlyConfigured
 
 def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+# A plain lower-case PostgreSQL identifier: never needs quoting, never surprises.
+IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _identifier(name: str, default: str) -> str:
+    value = _get(name, default)
+    if not isinstance(value, str) or not IDENTIFIER_RE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a lower-case identifier (letters, digits, _; at most 63), not {value!r}"
+        )
+    return value
+
+
+def _flag(name: str) -> bool:
+    value = _get(name, False)
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("", "0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be 1 or 0 (true or false), not {value!r}")
 
 
 def _seconds(name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -112,3 +141,41 @@ def shutdown_grace() -> float:
     After that it cancels the refresh, which rolls back and leaves the previous data.
     """
     return _seconds("REPORTING_SHUTDOWN_GRACE", 30)
+
+
+def schema() -> str:
+    """The PostgreSQL schema of the reporting views, the one BI roles see (``REPORTING_SCHEMA``).
+
+    Default ``reporting``. Read once, when the view models are declared: choose it
+    before the first ``migrate``.
+    """
+    return _identifier("REPORTING_SCHEMA", "reporting")
+
+
+def schema_take_over() -> bool:
+    """Create the views in a schema that already holds objects of others (``REPORTING_SCHEMA_TAKE_OVER``).
+
+    Off by default: ``migrate`` refuses such a schema, since BI roles are given
+    USAGE on it. On, the views are created next to those objects, which stay
+    unreadable to BI roles (grants name the project's views only).
+    """
+    return _flag("REPORTING_SCHEMA_TAKE_OVER")
+
+
+def bi_group() -> str:
+    """The NOLOGIN group role of BI logins (``REPORTING_BI_GROUP``, default ``reporting_reader``).
+
+    Roles are shared by every database of a PostgreSQL cluster: two projects on
+    one cluster that want separate BI users give each its own group.
+    """
+    return _identifier("REPORTING_BI_GROUP", "reporting_reader")
+
+
+def bi_watchdog_interval() -> float:
+    """Seconds between two rounds of the BI watchdog in the scheduler (``REPORTING_BI_WATCHDOG_INTERVAL``, 5).
+
+    The watchdog cancels BI queries that run past their role's statement timeout
+    and ends BI sessions idle in a transaction past theirs: limits that a BI
+    role could otherwise switch off for itself. 0 turns it off.
+    """
+    return _seconds("REPORTING_BI_WATCHDOG_INTERVAL", 5)

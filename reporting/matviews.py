@@ -23,6 +23,7 @@ and grant on every change of the SQL.
 from __future__ import annotations
 
 __all__ = [
+    "SCHEMA",
     "VIEWS_SQL_DIR",
     "FreshnessView",
     "OrderDailyStatusLiveView",
@@ -35,9 +36,11 @@ __all__ = [
     "OrderStatusCountsView",
     "PendingChangesView",
     "SnapshotStateView",
+    "in_schema",
     "view_sql",
 ]
 
+import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,12 +48,26 @@ from django.db import models
 from django_pgviews import view as pg
 from django_pgviews.managers import ReadOnlyViewManager
 
+from reporting import conf
 from reporting.choices import Status
 
 VIEWS_SQL_DIR = Path(__file__).resolve().parent.parent / "views_sql"
 
-# The PostgreSQL schema that holds every reporting view. BI roles see it only.
-SCHEMA = "reporting"
+# The PostgreSQL schema that holds every reporting view, and what BI roles see
+# (REPORTING_SCHEMA). Read once, here: a model's db_table is fixed when it is declared.
+SCHEMA = conf.schema()
+
+# The view files name the schema "reporting", so that each of them reads (and runs
+# in psql) as it is deployed by default; another REPORTING_SCHEMA replaces it.
+_SCHEMA_IN_SQL = re.compile(r"\breporting\.(?=[a-z_])")
+
+
+def in_schema(sql: str) -> str:
+    """Return ``sql`` with the reporting views in the schema of ``REPORTING_SCHEMA``.
+
+    SQL in this project names them ``reporting.<view>``, as deployed by default.
+    """
+    return _SCHEMA_IN_SQL.sub(f"{SCHEMA}.", sql) if SCHEMA != "reporting" else sql
 
 
 def view_sql(name: str) -> str:
@@ -60,9 +77,9 @@ def view_sql(name: str) -> str:
         name: the file name in ``views_sql/`` without ``.sql``.
 
     Returns:
-        The query, without a trailing semicolon.
+        The query, without a trailing semicolon, in the schema of ``REPORTING_SCHEMA``.
     """
-    return (VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";")
+    return in_schema((VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
 
 
 class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
@@ -130,7 +147,13 @@ class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
 class SnapshotStateView(pg.ReadOnlyView):
     """``reporting.snapshot_state``: the snapshot the materialized views hold (one row)."""
 
-    sql = view_sql("snapshot_state_v1")
+    sql = view_sql("snapshot_state_v2")
+    # It names the materialized views' files, so it is built after them.
+    dependencies = [
+        _label("OrderLatestStatusView"),
+        _label("OrderStatusCountsView"),
+        _label("OrderDailyStatusView"),
+    ]
 
     as_of = models.DateTimeField(primary_key=True)
 
@@ -142,7 +165,7 @@ class SnapshotStateView(pg.ReadOnlyView):
 class PendingChangesView(pg.ReadOnlyView):
     """``reporting.pending_changes``: the orders changed since that snapshot."""
 
-    sql = view_sql("pending_changes_v1")
+    sql = view_sql("pending_changes_v2")
     dependencies = [_label("SnapshotStateView")]
 
     order_id = models.BigIntegerField(primary_key=True)
@@ -155,7 +178,7 @@ class PendingChangesView(pg.ReadOnlyView):
 class FreshnessView(pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
-    sql = view_sql("freshness_v1")
+    sql = view_sql("freshness_v2")
     dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
     as_of = models.DateTimeField(primary_key=True)
@@ -184,7 +207,7 @@ class OrderLatestStatusLiveView(pg.ReadOnlyView):
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v1")
+    sql = view_sql("order_status_counts_live_v2")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
     status = models.TextField(primary_key=True)
@@ -197,7 +220,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v1")
+    sql = view_sql("order_daily_status_live_v2")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
     day = models.DateField(primary_key=True)

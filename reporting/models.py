@@ -7,6 +7,8 @@ and are re-exported here so that Django registers them with the app.
 from __future__ import annotations
 
 __all__ = [
+    "ApiToken",
+    "BiRoleLimits",
     "FreshnessView",
     "Order",
     "OrderChange",
@@ -20,6 +22,7 @@ __all__ = [
     "OrderStatusCountsLiveView",
     "OrderStatusCountsView",
     "PendingChangesView",
+    "RefreshLock",
     "RefreshRun",
     "SnapshotStateView",
     "Status",
@@ -143,7 +146,13 @@ class RefreshRun(models.Model):
     changes_absorbed = models.BigIntegerField(
         null=True, blank=True, help_text="Rows written to the source tables that this refresh took in."
     )
-    error = models.TextField(blank=True, default="")
+    # The files the materialized views were stored in after this refresh
+    # (pg_relation_filenode). Readers compare them with the files now: another
+    # file means the views were rewritten since (a plain REFRESH whose commit the
+    # reader's snapshot does not see, a rebuild by migrate), and that the change
+    # log cannot correct them (views_sql/snapshot_state_v2.sql).
+    view_filenodes = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    error = models.TextField(blank=True, default="", help_text="Why it failed, was skipped or was abandoned.")
 
     class Meta:
         ordering = ["-id"]
@@ -158,17 +167,69 @@ class RefreshRun(models.Model):
         return f"Refresh {self.pk} ({self.trigger}): {self.outcome}"
 
 
+class RefreshLock(models.Model):
+    """The lock that lets one refresh run at a time. The table never holds a row.
+
+    A refresh takes ``LOCK TABLE reporting_refreshlock IN EXCLUSIVE MODE`` on a
+    connection of its own and keeps it until it is done. Why not an advisory
+    lock: any role can take any advisory lock, a BI login included, and could
+    so stop every refresh. Locking this table in that mode needs UPDATE, DELETE or
+    TRUNCATE on it, which only its owner has; and a transaction that only holds
+    a table lock has no transaction id and no snapshot, so it holds back no
+    VACUUM while the refresh and its vacuum run.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        verbose_name = "refresh lock"
+
+    def __str__(self) -> str:
+        return "the refresh lock"
+
+
 class ApiToken(models.Model):
     """An API token of a user; only its SHA-256 digest is stored (see reporting/tokens.py)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=100, blank=True, help_text="What it is for; unique per user.")
     digest = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True, help_text="Refused from then on; empty: never.")
     last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # So that "revoke the token named X" names one token.
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=~Q(name=""), name="apitoken_unique_name_per_user"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"API token {self.name or self.pk} of {self.user}"
+
+
+class BiRoleLimits(models.Model):
+    """The limits a BI login role was created with: what the watchdog and ``bi_role check`` hold it to.
+
+    PostgreSQL lets any role change its own settings (``SET statement_timeout = 0``,
+    ``ALTER ROLE <self> SET ...``), so the role's settings cannot be the record of
+    its limits. This table can: BI roles cannot read or write it.
+    """
+
+    name = models.CharField(max_length=63, unique=True)
+    connection_limit = models.PositiveIntegerField()
+    statement_timeout = models.CharField(max_length=32)
+    idle_in_transaction_session_timeout = models.CharField(max_length=32)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "BI role limits"
+        verbose_name_plural = "BI role limits"
+
+    def __str__(self) -> str:
+        return f"Limits of BI role {self.name}"
 
 
 from reporting.matviews import (  # noqa: E402

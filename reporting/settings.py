@@ -118,6 +118,10 @@ for _name in (
     "REPORTING_REFRESH_LOCK_TIMEOUT",
     "REPORTING_REFRESH_LOG_RETENTION_DAYS",
     "REPORTING_SHUTDOWN_GRACE",
+    "REPORTING_SCHEMA",
+    "REPORTING_SCHEMA_TAKE_OVER",
+    "REPORTING_BI_GROUP",
+    "REPORTING_BI_WATCHDOG_INTERVAL",
 ):
     if _name in os.environ:
         globals()[_name] = os.environ[_name]

@@ -20,6 +20,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_EXAMPLE_FACTOR = {"ci": 1, "thorough": 10}
+
+
+def examples(count: int) -> int:
+    """``count`` examples in CI, ten times more under ``HYPOTHESIS_PROFILE=thorough``.
+
+    For tests that set their own ``max_examples`` (a profile's own number does
+    not apply to them).
+    """
+    return count * _EXAMPLE_FACTOR.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 1)
+
 
 # A spare alias for the replica test (tests/test_replica.py points it at a hot
 # standby it starts). Declared up front because Django's test isolation only

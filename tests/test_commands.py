@@ -5,7 +5,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from reporting import selectors
 from reporting.models import Order, OrderLatestStatus
+from tests.conftest import raw_connect
 
 
 def run(*args: str) -> str:
@@ -49,3 +51,37 @@ def test_demo_refuses_a_bad_count():
     with pytest.raises(CommandError, match="--orders"):
         run("demo", "--orders", "0")
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_compares_the_strategies_in_one_snapshot_while_something_writes(monkeypatch):
+    run("demo", "--orders", "300")
+    counts = selectors.order_status_counts
+    writes = {"n": 0}
+
+    def counts_then_a_write(**kwargs):
+        # Another session commits a new order with a status after each count the demo reads.
+        result = counts(**kwargs)
+        with raw_connect() as writer:
+            order = writer.execute(
+                "INSERT INTO reporting_order (created) VALUES (now()) RETURNING id"
+            ).fetchone()
+            writer.execute(
+                "INSERT INTO reporting_orderstatus (order_id, created, status) "
+                "VALUES (%s, now(), 'cancelled')",
+                order,
+            )
+        writes["n"] += 1
+        return result
+
+    monkeypatch.setattr(selectors, "order_status_counts", counts_then_a_write)
+    output = run("demo", "--orders", "300")
+    assert writes["n"] == 3
+    assert "live and realtime match" in output or "Counts match between the strategies." in output
+    assert Order.objects.count() == 303
+
+
+@pytest.mark.django_db
+def test_the_models_and_the_migrations_agree():
+    # makemigrations --check exits non-zero when a model change has no migration.
+    run("makemigrations", "--check", "--dry-run")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.models import Order, OrderStatus
+from tests.conftest import examples, raw_connect
 from tests.factories import all_status_rows, brute_force_latest, brute_force_lists
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,13 +50,13 @@ def brute_force() -> dict:
     return {"lists": lists, "counts": counts, "daily": daily}
 
 
-def read(strategy: str) -> dict:
+def read(strategy: str, *, days: int = 7) -> dict:
     lists = {
         status: [tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
         for status in STATUSES
     }
     counts = selectors.order_status_counts(strategy=strategy).as_dict()
-    result = selectors.order_daily_counts(days=7, strategy=strategy)
+    result = selectors.order_daily_counts(days=days, strategy=strategy)
     daily = {
         (day, status): n
         for status, series in result.series.items()
@@ -93,6 +96,17 @@ steps = st.lists(
         ),
         st.tuples(st.just("delete_status"), st.integers(0, 50)),
         st.tuples(st.just("delete_order"), st.integers(0, 50)),
+        # Status rows for an order that never exists: inserted and deleted in one
+        # transaction, which the foreign key (checked at commit) lets through.
+        st.tuples(st.just("phantom"), st.integers(1, 3)),
+        # An order created and deleted again after the snapshot.
+        st.tuples(st.just("order_come_and_gone"), st.sampled_from(STATUSES)),
+        # An order's creation time moved by some days (its day in the daily reports).
+        st.tuples(st.just("move_order"), st.tuples(st.integers(0, 50), st.integers(-3, 3))),
+        # A status row edited in place: its status or its time.
+        st.tuples(st.just("edit_status"), st.tuples(st.integers(0, 50), st.sampled_from(STATUSES))),
+        # Writes that roll back.
+        st.tuples(st.just("rollback"), st.sampled_from(STATUSES)),
         st.tuples(st.just("refresh"), st.booleans()),
     ),
     min_size=1,
@@ -128,6 +142,30 @@ def apply(step) -> None:
             OrderStatus.objects.filter(id=ids[arg % len(ids)]).delete()
     elif kind == "delete_order" and order_ids:
         Order.objects.filter(id=order_ids[arg % len(order_ids)]).delete()
+    elif kind == "phantom":
+        phantom(10_000_000 + arg)
+    elif kind == "order_come_and_gone":
+        order = Order.objects.create(created=TODAY)
+        OrderStatus.objects.create(order=order, created=TODAY, status=arg)
+        order.delete()
+    elif kind == "move_order" and order_ids:
+        index, days = arg
+        Order.objects.filter(id=order_ids[index % len(order_ids)]).update(
+            created=TODAY - dt.timedelta(days=(abs(days) + 1) % 4)
+        )
+    elif kind == "edit_status":
+        index, status = arg
+        ids = list(OrderStatus.objects.order_by("id").values_list("id", flat=True))
+        if ids:
+            OrderStatus.objects.filter(id=ids[index % len(ids)]).update(
+                status=status, created=TODAY + dt.timedelta(seconds=index % 5)
+            )
+    elif kind == "rollback":
+        with contextlib.suppress(RolledBack), transaction.atomic():
+            order = Order.objects.create(created=TODAY)
+            OrderStatus.objects.create(order=order, created=TODAY, status=arg)
+            OrderStatus.objects.filter(order_id__in=order_ids[:3]).update(status=arg)
+            raise RolledBack
     elif kind == "refresh":
         assert services.views_refresh(concurrently=arg).outcome in (
             RefreshOutcome.OK,
@@ -135,7 +173,21 @@ def apply(step) -> None:
         )
 
 
-@settings(max_examples=25)
+class RolledBack(Exception):
+    pass
+
+
+def phantom(order_id: int) -> None:
+    """A status row for an order that does not exist, inserted and deleted in one transaction."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'pending')",
+            [order_id],
+        )
+        cursor.execute("DELETE FROM reporting_orderstatus WHERE order_id = %s", [order_id])
+
+
+@settings(max_examples=examples(25))
 @given(steps=steps)
 def test_realtime_equals_live_equals_brute_force_through_writes_and_refreshes(steps):
     reset()
@@ -241,7 +293,9 @@ def test_the_default_strategy_is_realtime_and_a_setting_changes_it(settings):
     settings.REPORTING_DEFAULT_STRATEGY = "snapshot"
     assert selectors.order_list_by_status(status="pending").strategy == "snapshot"
     settings.REPORTING_DEFAULT_STRATEGY = "fastest"
-    with pytest.raises(Exception, match="REPORTING_DEFAULT_STRATEGY must be one of live, snapshot, realtime"):
+    with pytest.raises(
+        ImproperlyConfigured, match="REPORTING_DEFAULT_STRATEGY must be one of live, snapshot"
+    ):
         selectors.order_status_counts()
 
 
@@ -281,6 +335,33 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_and_refreshes_run():
                     ).delete()
 
     @guarded
+    def odd_writer() -> None:
+        """The writes that found holes: phantom orders, short-lived orders, moved days, rollbacks."""
+        rng = random.Random(threading.get_ident() + 1)
+        for i in range(150):
+            kind = i % 5
+            if kind == 0:
+                phantom(50_000_000 + i)
+            elif kind == 1:
+                order = Order.objects.create(created=TODAY)
+                OrderStatus.objects.create(order=order, created=timezone.now(), status="pending")
+                order.delete()
+            elif kind == 2:
+                Order.objects.filter(id=rng.randint(1, 3000)).update(
+                    created=TODAY - dt.timedelta(days=rng.randint(0, 3))
+                )
+            elif kind == 3:
+                with contextlib.suppress(RolledBack), transaction.atomic():
+                    OrderStatus.objects.create(order_id=rng.randint(1, 3000), status="cancelled")
+                    raise RolledBack
+            else:
+                OrderStatus.objects.filter(
+                    id=OrderStatus.objects.filter(order_id=rng.randint(1, 3000))
+                    .order_by("-id")
+                    .values("id")[:1]
+                ).update(status=rng.choice(STATUSES))
+
+    @guarded
     def refresher() -> None:
         while not done.is_set():
             # Concurrently, as the scheduler does: a plain refresh takes ACCESS
@@ -306,13 +387,17 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_and_refreshes_run():
                     ).rows
                     if live_page != realtime_page:
                         mismatches.append(f"first page of {status} differs")
+                live_daily = selectors.order_daily_counts(days=200, strategy="live").series
+                realtime_daily = selectors.order_daily_counts(days=200, strategy="realtime").series
+                if live_daily != realtime_daily:
+                    mismatches.append("daily counts differ")
                 live_all = list(selectors.order_iter_by_status(status="cancelled", strategy="live"))
                 realtime_all = list(selectors.order_iter_by_status(status="cancelled", strategy="realtime"))
                 if live_all != realtime_all:
                     mismatches.append("cancelled list differs")
             rounds["reads"] += 1
 
-    writers = [threading.Thread(target=writer) for _ in range(2)]
+    writers = [threading.Thread(target=writer) for _ in range(2)] + [threading.Thread(target=odd_writer)]
     others = [threading.Thread(target=refresher), threading.Thread(target=reader)]
     for thread in writers + others:
         thread.start()
@@ -324,3 +409,178 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_and_refreshes_run():
     assert not errors, errors
     assert not mismatches, mismatches[:5]
     assert rounds["reads"] >= 10 and rounds["refreshes"] >= 5, rounds
+
+
+# --- Exactness holes, one test per class ---------------------------------------------------------------
+
+
+def assert_realtime_exact(what: str) -> None:
+    expected = brute_force()
+    assert read(Strategy.REALTIME, days=3660) == expected, what
+    assert read(Strategy.LIVE, days=3660) == expected, what
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, orders FROM reporting.order_status_counts_live")
+        sql_counts = {status: n for status, n in cursor.fetchall() if n}
+    assert sql_counts == {k: v for k, v in expected["counts"].items() if v}, what
+
+
+def order_with(status: str, *, days_ago: int = 1) -> int:
+    created = TODAY - dt.timedelta(days=days_ago)
+    order = Order.objects.create(created=created)
+    OrderStatus.objects.create(order=order, created=created, status=status)
+    return order.pk
+
+
+def test_orders_that_did_not_exist_at_the_snapshot_or_no_longer_exist_count_exactly():
+    reset()
+    services.orders_seed(orders=60, seed=8, until=TODAY)
+    bare = Order.objects.create(created=TODAY).pk  # exists, no status: counted as none
+    deleted_before = order_with("cancelled")
+    Order.objects.filter(pk=deleted_before).delete()
+    doomed = order_with("complete")
+    services.views_refresh()
+
+    phantom(987_654_321)  # never existed
+    assert_realtime_exact("status rows of an order that never existed")
+    phantom(deleted_before)  # existed once, gone before the snapshot
+    assert_realtime_exact("status rows of an order deleted before the snapshot")
+    gone = order_with("pending")
+    Order.objects.filter(pk=gone).delete()
+    assert_realtime_exact("an order created and deleted since the snapshot")
+    Order.objects.filter(pk=doomed).delete()
+    assert_realtime_exact("an order of the snapshot deleted since")
+    Order.objects.filter(pk=bare).delete()
+    assert_realtime_exact("an order without status of the snapshot deleted since")
+    with connection.cursor() as cursor:
+        # The id of the deleted order, used again by an order of another day.
+        cursor.execute(
+            "INSERT INTO reporting_order (id, created) VALUES (%s, %s)",
+            [doomed, TODAY - dt.timedelta(days=2)],
+        )
+    assert_realtime_exact("an order id deleted and created again")
+    counts = selectors.order_status_counts(strategy="realtime")
+    assert min(counts.as_dict().values()) >= 0
+    services.views_refresh()
+    assert_realtime_exact("after the refresh")
+
+
+# Every column of the source tables that a view reads, and an update of it that
+# changes some answer. A new column fails the test until it is listed here.
+COLUMN_UPDATES = {
+    # An order's id, with its status rows (the foreign key is checked at commit).
+    ("reporting_order", "id"): (
+        "UPDATE reporting_order SET id = id + 1000000 WHERE id = %(order)s; "
+        "UPDATE reporting_orderstatus SET order_id = order_id + 1000000 WHERE order_id = %(order)s"
+    ),
+    ("reporting_order", "created"): (
+        "UPDATE reporting_order SET created = created - interval '2 days' WHERE id = %(order)s"
+    ),
+    ("reporting_orderstatus", "id"): (
+        "UPDATE reporting_orderstatus SET id = id + 1000000 WHERE id = %(tied)s"
+    ),
+    ("reporting_orderstatus", "order_id"): (
+        "UPDATE reporting_orderstatus SET order_id = %(bare_or_moved)s WHERE id = %(latest)s"
+    ),
+    ("reporting_orderstatus", "created"): (
+        "UPDATE reporting_orderstatus SET created = created - interval '10 days' WHERE id = %(latest)s"
+    ),
+    ("reporting_orderstatus", "status"): (
+        "UPDATE reporting_orderstatus SET status = 'cancelled' WHERE id = %(latest)s"
+    ),
+}
+
+
+def test_every_column_the_views_read_is_covered_by_the_change_log():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name IN ('reporting_order', 'reporting_orderstatus')"
+        )
+        assert set(cursor.fetchall()) == set(COLUMN_UPDATES), "list every column with an update that matters"
+    for (table, column), update in COLUMN_UPDATES.items():
+        reset()
+        order = order_with("pending", days_ago=1)
+        OrderStatus.objects.create(order_id=order, created=TODAY, status="complete")
+        tied = OrderStatus.objects.create(order_id=order, created=TODAY, status="pending").pk  # wins the tie
+        OrderStatus.objects.filter(order_id=order, status="complete").update(id=tied + 1)  # now it wins
+        bare = Order.objects.create(created=TODAY).pk
+        latest = OrderStatus.objects.filter(order_id=order).order_by("-created", "-id").first()
+        assert latest is not None
+        params = {"order": order, "bare": bare, "tied": tied + 1, "latest": latest.pk, "bare_or_moved": bare}
+        assert services.views_refresh().outcome == RefreshOutcome.OK
+        before = brute_force()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in update.split("; "):
+                cursor.execute(statement, params)
+        assert brute_force() != before, f"the update of {table}.{column} must change an answer"
+        assert_realtime_exact(f"after an update of {table}.{column}")
+        result = services.views_refresh()
+        assert result.outcome == RefreshOutcome.OK, f"an update of {table}.{column} is a change"
+        assert read(Strategy.SNAPSHOT, days=3660) == brute_force(), f"{table}.{column} refreshed"
+
+
+def live_in_sql(conn) -> dict:
+    """Lists, counts and daily counts computed from the status history in ``conn``'s snapshot."""
+    latest = """
+        SELECT o.id, o.created, l.id AS status_id, l.status, l.created AS status_created
+        FROM reporting_order o LEFT JOIN LATERAL (
+            SELECT s.id, s.status::text, s.created FROM reporting_orderstatus s
+            WHERE s.order_id = o.id ORDER BY s.created DESC, s.id DESC LIMIT 1) l ON true
+    """
+    rows = conn.execute(
+        f"SELECT id, status_id, status, status_created FROM ({latest}) x WHERE status IS NOT NULL "  # noqa: S608
+        "ORDER BY id"
+    ).fetchall()
+    counts = dict(
+        conn.execute(f"SELECT coalesce(status, 'none'), count(*) FROM ({latest}) x GROUP BY 1").fetchall()  # noqa: S608
+    )
+    daily = {
+        (day, status): n
+        for day, status, n in conn.execute(
+            f"SELECT (created AT TIME ZONE 'UTC')::date, coalesce(status, 'none'), count(*) "  # noqa: S608
+            f"FROM ({latest}) x GROUP BY 1, 2"
+        ).fetchall()
+    }
+    return {"rows": rows, "counts": counts, "daily": daily}
+
+
+def realtime_in_sql(conn) -> dict:
+    rows = conn.execute(
+        "SELECT order_id, status_id, status::text, status_created FROM reporting.order_latest_status_live "
+        "ORDER BY order_id"
+    ).fetchall()
+    counts = {s: n for s, n in conn.execute("SELECT status, orders FROM reporting.order_status_counts_live")}
+    daily = {
+        (day, status): n
+        for day, status, n in conn.execute(
+            "SELECT day, status, orders FROM reporting.order_daily_status_live"
+        )
+    }
+    return {"rows": rows, "counts": {k: v for k, v in counts.items() if v}, "daily": daily}
+
+
+@pytest.mark.parametrize("concurrently", [False, True])
+def test_a_reader_whose_snapshot_predates_a_refresh_stays_exact(concurrently):
+    """A plain REFRESH writes rows that every snapshot sees, older ones too; CONCURRENTLY does not."""
+    reset()
+    services.orders_seed(orders=300, seed=6, until=TODAY)
+    services.views_refresh()
+    reader = raw_connect(autocommit=False)
+    try:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM reporting_order").fetchone()  # its snapshot starts here
+        expected = live_in_sql(reader)
+        for order_id in range(1, 60, 3):
+            services.order_status_record(order_id=order_id, status="cancelled")
+        services.order_create()
+        result = services.views_refresh(concurrently=concurrently)
+        assert result.outcome == RefreshOutcome.OK
+        assert live_in_sql(reader) == expected, "the reader's snapshot predates the writes"
+        assert realtime_in_sql(reader) == {
+            **expected,
+            "counts": {k: v for k, v in expected["counts"].items() if v},
+        }, "realtime in an older snapshot than the views"
+    finally:
+        reader.close()
+    with raw_connect() as now:
+        assert realtime_in_sql(now)["rows"] == live_in_sql(now)["rows"]

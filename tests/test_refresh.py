@@ -1,19 +1,29 @@
 from __future__ import annotations
 
+import datetime as dt
+import signal
+import subprocess
+import sys
 import threading
 import time
+from io import StringIO
+from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.db.models import F
 
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.models import OrderChange, RefreshRun
-from tests.conftest import raw_connect
+from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 
 
 def view_rows() -> list[tuple]:
@@ -294,3 +304,160 @@ def test_the_change_log_stores_order_ids_uncompressed():
             "WHERE attrelid = 'reporting_orderchange'::regclass AND attname = 'order_ids'"
         )
         assert cursor.fetchone() == ("e",), "EXTERNAL: out of line, never compressed"
+
+
+# --- The refresh lock, dead runs, and freshness on a quiet shop --------------------------------------------
+
+
+class RefreshLockHolder:
+    """Hold the refresh lock from another session, as a running refresh would."""
+
+    def __init__(self) -> None:
+        self.conn = raw_connect(autocommit=False)
+        self.pid = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.conn.execute("LOCK TABLE reporting_refreshlock IN EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+def test_a_refresh_that_cannot_run_says_who_holds_the_lock_and_the_command_fails():
+    seed(20)
+    services.views_refresh()
+    holder = RefreshLockHolder()
+    try:
+        result = services.views_refresh(force=True)
+        assert result.outcome == RefreshOutcome.SKIPPED
+        assert f"held by pid {holder.pid}" in result.error
+        assert RefreshRun.objects.get(pk=result.run_id).error == result.error
+        with pytest.raises(
+            CommandError, match=f"refresh skipped: the refresh lock is held by pid {holder.pid}"
+        ):
+            call_command("refresh_views", stdout=StringIO())
+        out = StringIO()
+        call_command("reporting_status", stdout=out)
+        assert f"refresh lock held by pid {holder.pid} (role " in out.getvalue()
+    finally:
+        holder.release()
+    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+    out = StringIO()
+    call_command("reporting_status", stdout=out)
+    assert "refresh lock held" not in out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_refresh_killed_midway_is_marked_abandoned_by_the_next_run():
+    seed(50)
+    services.views_refresh()
+    statuses_create([(1, EPOCH, "cancelled")])
+    lock = TableLock()  # the killed refresh waits on it, inside its transaction
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "refresh_views"],
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_refresh_to_wait_on_a_lock(timeout=60)
+        running = RefreshRun.objects.get(outcome=RefreshOutcome.RUNNING)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        lock.release()
+    deadline = time.monotonic() + 30
+    while RefreshLockHolderExists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server notices the dead client and drops its lock
+    result = services.views_refresh()
+    assert result.outcome == RefreshOutcome.OK, result.error
+    running.refresh_from_db()
+    assert running.outcome == RefreshOutcome.ABANDONED
+    assert "stopped before it recorded an outcome" in running.error
+    assert running.finished is not None
+    assert not RefreshRun.objects.filter(outcome=RefreshOutcome.RUNNING).exists()
+    assert dict(view_rows())[1] == "cancelled", "the next run did the work"
+
+
+def RefreshLockHolderExists() -> bool:
+    return selectors.refresh_lock_holder() is not None
+
+
+def test_a_quiet_shop_stays_fresh_the_checks_that_found_nothing_move_as_of():
+    seed(30)
+    first = services.views_refresh()
+    # As if the refresh had been an hour ago and nothing had been written since.
+    RefreshRun.objects.filter(pk=first.run_id).update(snapshot_at=F("snapshot_at") - dt.timedelta(hours=1))
+    stale = selectors.freshness()
+    assert stale.age is not None and stale.age > dt.timedelta(minutes=59)
+    check = services.views_refresh()
+    assert check.outcome == RefreshOutcome.UNCHANGED
+    fresh = selectors.freshness()
+    assert check.snapshot_at is not None and first.snapshot_at is not None
+    assert fresh.as_of == check.snapshot_at, "as of the check that found nothing changed"
+    assert fresh.snapshot_at == first.snapshot_at - dt.timedelta(hours=1), "the refresh's own time is kept"
+    assert fresh.age is not None and fresh.age < dt.timedelta(minutes=1)
+    call_command("reporting_status", "--max-age", "60", stdout=StringIO())
+    read = selectors.order_status_counts(strategy="snapshot").freshness
+    assert read.as_of == check.snapshot_at
+
+    # Honest: a change committed before a check means no confirmation...
+    statuses_create([(1, EPOCH, "cancelled")])
+    assert selectors.freshness().as_of == check.snapshot_at
+    assert selectors.freshness().changes_since == 1
+    # ...until a refresh takes it in.
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+    refreshed = selectors.freshness().as_of
+    assert refreshed is not None and refreshed > check.snapshot_at
+
+
+def test_a_refresh_absorbs_exactly_what_its_snapshot_saw_while_it_waited_for_a_lock():
+    """A deterministic race: changes committed while the refresh is blocked after its snapshot.
+
+    The refresh takes its snapshot, then waits for a lock on the view that another
+    session holds. Meanwhile a new order and a status change commit. They must not
+    be in the views, must count as changes since, and real-time reads must see them.
+    """
+    seed(200)
+    services.views_refresh()
+    statuses_create([(2, EPOCH, "complete")])  # something to refresh
+    blocker = raw_connect(autocommit=False)
+    # ANALYZE in a transaction holds SHARE UPDATE EXCLUSIVE on the view until it
+    # ends: the refresh's CONCURRENTLY (EXCLUSIVE) waits, readers and writers do not.
+    blocker.execute("ANALYZE reporting.order_latest_status")
+    thread, out = refresh_in_thread()
+    try:
+        wait_for_refresh_to_wait_on_a_lock()
+        with raw_connect() as writer:
+            committed_at = writer.execute("SELECT clock_timestamp()").fetchone()[0]
+            new_order = writer.execute(
+                "INSERT INTO reporting_order (created) VALUES (now()) RETURNING id"
+            ).fetchone()[0]
+            writer.execute(
+                "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'pending')",
+                [new_order],
+            )
+            cancellation = writer.execute(
+                "INSERT INTO reporting_orderstatus (order_id, created, status) "
+                "VALUES (1, now() + interval '1 day', 'cancelled') RETURNING id"
+            ).fetchone()[0]
+    finally:
+        blocker.rollback()
+        blocker.close()
+        thread.join(60)
+    result = out["result"]
+    assert result.outcome == RefreshOutcome.OK, result.error
+    assert result.snapshot_at is not None and result.snapshot_at < committed_at, (
+        "as_of is the snapshot's time, taken before the wait"
+    )
+    assert new_order not in dict(view_rows()), "taken after the snapshot: not in the view"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status_id FROM reporting.order_latest_status WHERE order_id = 1")
+        assert cursor.fetchone() != (cancellation,), "committed after the snapshot: not in the view"
+    assert selectors.freshness().changes_since == 3, "the order, its status, the cancellation"
+    for strategy_read in (
+        lambda s: selectors.order_status_counts(strategy=s).as_dict(),
+        lambda s: selectors.order_daily_counts(days=3660, strategy=s).series,
+        lambda s: list(selectors.order_iter_by_status(status="cancelled", strategy=s)),
+        lambda s: list(selectors.order_iter_by_status(status="pending", strategy=s)),
+    ):
+        assert strategy_read("realtime") == strategy_read("live")

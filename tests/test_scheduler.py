@@ -144,7 +144,7 @@ def test_reporting_status_max_age_exit_codes():
     services.views_refresh()
     fresh = status("--max-age", "60")
     assert fresh.returncode == 0, fresh.stderr
-    assert "views as of" in fresh.stdout
+    assert "views exact as of" in fresh.stdout
     time.sleep(1.1)
     stale = status("--max-age", "1")
     assert stale.returncode == 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 from reporting.selectors.dashboard import DashboardData, dashboard_data
 from reporting.selectors.freshness import (
     Freshness,
+    LockHolder,
     ReadFreshness,
     RefreshRunSummary,
     freshness,
     read_freshness,
+    refresh_lock_holder,
 )
 from reporting.selectors.orders import (
     MAX_PAGE_SIZE,
@@ -31,6 +33,7 @@ __all__ = [
     "DailyCounts",
     "DashboardData",
     "Freshness",
+    "LockHolder",
     "OrderPage",
     "OrderRow",
     "ReadFreshness",
@@ -45,4 +48,5 @@ __all__ = [
     "order_list_by_status",
     "order_status_counts",
     "read_freshness",
+    "refresh_lock_holder",
 ]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["Freshness", "ReadFreshness", "RefreshRunSummary", "freshness", "read_freshness"]
+__all__ = [
+    "LOCK_APPLICATION_NAME",
+    "Freshness",
+    "LockHolder",
+    "ReadFreshness",
+    "RefreshRunSummary",
+    "freshness",
+    "read_freshness",
+    "refresh_lock_holder",
+]
 
 import datetime as dt
 from dataclasses import dataclass
@@ -10,13 +19,17 @@ from dataclasses import dataclass
 from django.db import connections
 
 from reporting.choices import Strategy
-from reporting.models import RefreshRun
+from reporting.matviews import in_schema
+from reporting.models import RefreshLock, RefreshRun
 from reporting.routers import read_database
 
+# The application_name of the connection that holds the refresh lock.
+LOCK_APPLICATION_NAME = "reporting refresh lock"
+
 # The same view that BI dashboards read (views_sql/freshness_v1.sql).
-FRESHNESS_SQL = "SELECT as_of, checked_at, changes_since FROM reporting.freshness"
-REPLICA_FRESHNESS_SQL = (
-    "SELECT as_of, checked_at, changes_since, on_replica, replay_lag FROM reporting.freshness"
+FRESHNESS_SQL = in_schema("SELECT as_of, checked_at, changes_since FROM reporting.freshness")
+REPLICA_FRESHNESS_SQL = in_schema(
+    "SELECT as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at FROM reporting.freshness"
 )
 
 
@@ -27,10 +40,12 @@ class ReadFreshness:
     Attributes:
         strategy: how it was computed.
         as_of: the moment the answer is exact for. For ``snapshot``, the snapshot
-            time of the refresh behind it: everything committed before it is in.
+            time of the refresh behind it, or the latest check since that found
+            nothing changed: everything committed before it is in.
             For ``live`` and ``realtime``, the time of the read.
-        view_as_of: the snapshot time of the materialized views (``None`` for
-            ``live`` reads, or before the first refresh).
+        view_as_of: when the materialized views were last known exact (the
+            refresh's snapshot time, or a later check that found nothing
+            changed); ``None`` for ``live`` reads, or before the first refresh.
         changes_since_view: changes (rows written to the source tables) since the
             views' snapshot: missing from a ``snapshot`` answer, corrected on the fly
             in a ``realtime`` one.
@@ -81,8 +96,11 @@ class Freshness:
     """How fresh the materialized views are.
 
     Attributes:
-        as_of: when the snapshot that the views hold was taken: everything committed
-            before it is in them. ``None``: no refresh has succeeded yet.
+        as_of: when the views were last known exact: the snapshot time of the
+            latest refresh, or of a later check that found nothing changed.
+            Everything committed before it is in them. ``None``: no refresh has
+            succeeded yet.
+        snapshot_at: the snapshot time of the latest successful refresh.
         checked_at: the database's clock when this was read.
         changes_since: changes since that snapshot (rows written to the source
             tables; a truncate counts as one); ``None`` when there is no snapshot.
@@ -97,6 +115,7 @@ class Freshness:
     checked_at: dt.datetime
     changes_since: int | None
     last_runs: list[RefreshRunSummary]
+    snapshot_at: dt.datetime | None = None
     on_replica: bool = False
     replay_lag: dt.timedelta | None = None
 
@@ -114,7 +133,7 @@ def freshness(*, runs: int = 5) -> Freshness:
     alias = read_database()
     with connections[alias].cursor() as cursor:
         cursor.execute(REPLICA_FRESHNESS_SQL)
-        as_of, checked_at, changes_since, on_replica, replay_lag = cursor.fetchone()
+        as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at = cursor.fetchone()
     last_runs = [
         RefreshRunSummary(**row)
         for row in RefreshRun.objects.using(alias)
@@ -136,6 +155,46 @@ def freshness(*, runs: int = 5) -> Freshness:
         checked_at=checked_at,
         changes_since=changes_since if as_of is not None else None,
         last_runs=last_runs,
+        snapshot_at=snapshot_at,
         on_replica=on_replica,
         replay_lag=replay_lag,
     )
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The session that holds the refresh lock."""
+
+    pid: int
+    role: str
+    application: str
+    since: dt.datetime | None
+
+    def __str__(self) -> str:
+        since = f", since {self.since.isoformat(timespec='seconds')}" if self.since else ""
+        return f"pid {self.pid} (role {self.role}, application {self.application!r}{since})"
+
+
+# Who holds a lock on the refresh-lock table that a refresh would wait for. A
+# refresh holds EXCLUSIVE; anything else there is someone in the way.
+LOCK_HOLDER_SQL = """
+SELECT l.pid, coalesce(a.usename, '?'), coalesce(a.application_name, ''), a.xact_start
+FROM pg_locks AS l
+LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.relation = %s::regclass AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.mode NOT IN ('AccessShareLock')
+ORDER BY a.xact_start NULLS LAST
+LIMIT 1
+"""
+
+
+def refresh_lock_holder(*, using: str = "default") -> LockHolder | None:
+    """Return the session that holds the refresh lock, or ``None`` if nobody does.
+
+    Read on the primary: locks are not replicated.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(LOCK_HOLDER_SQL, [RefreshLock._meta.db_table])
+        row = cursor.fetchone()
+    return LockHolder(*row) if row else None

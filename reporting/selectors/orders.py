@@ -53,6 +53,7 @@ from django.utils import timezone
 from reporting import conf
 from reporting.choices import Status, Strategy
 from reporting.exceptions import InvalidParameterError
+from reporting.matviews import in_schema
 from reporting.models import Order, OrderStatus
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
@@ -160,19 +161,19 @@ def _live_rows(*, status: Status, after: Cursor | None) -> QuerySet[Any, tuple[A
 
 
 # The snapshot list: the materialized view's keyset index, in list order.
-SNAPSHOT_ROWS_SQL = """
+SNAPSHOT_ROWS_SQL = in_schema("""
 SELECT v.order_id, v.status_id, v.status::text, v.status_created
 FROM reporting.order_latest_status AS v
 WHERE v.status = %(status)s {after_v}
 {order_v} {limit}
-"""
+""")
 
 # The real-time list. reporting.order_latest_status_live says the same for SQL
 # clients; this spells it out so that each branch is ordered (and limited) on its
 # own and PostgreSQL merges them (Merge Append) instead of sorting every row in
 # the status, and so that the changed orders are collected once. Only the fixed
 # fragments of _list_sql are formatted in; values are always parameters.
-REALTIME_ROWS_SQL = """
+REALTIME_ROWS_SQL = in_schema("""
 WITH pending AS MATERIALIZED (
     -- Sorted, so that the lookups of branch 2 walk the index in order.
     SELECT p.order_id FROM reporting.pending_changes AS p ORDER BY p.order_id
@@ -210,7 +211,7 @@ UNION ALL
    AND (SELECT full_recompute FROM state)
  {order_everything} {limit})
 {order_all} {limit}
-"""
+""")
 
 _KEYSET = {
     "v": ("v.status_created", "v.order_id"),
@@ -357,8 +358,8 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int
 
 # --- Counts ------------------------------------------------------------------------------------------------
 
-SNAPSHOT_COUNTS_SQL = "SELECT status, orders FROM reporting.order_status_counts"
-REALTIME_COUNTS_SQL = "SELECT status, orders FROM reporting.order_status_counts_live"
+SNAPSHOT_COUNTS_SQL = in_schema("SELECT status, orders FROM reporting.order_status_counts")
+REALTIME_COUNTS_SQL = in_schema("SELECT status, orders FROM reporting.order_status_counts_live")
 
 
 def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
@@ -400,8 +401,12 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
 
 
 DAILY_SQL = {
-    Strategy.SNAPSHOT: "SELECT day, status, orders FROM reporting.order_daily_status WHERE day >= %s",
-    Strategy.REALTIME: "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s",
+    Strategy.SNAPSHOT: in_schema(
+        "SELECT day, status, orders FROM reporting.order_daily_status WHERE day >= %s"
+    ),
+    Strategy.REALTIME: in_schema(
+        "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s"
+    ),
     Strategy.LIVE: """
         SELECT (o.created AT TIME ZONE 'UTC')::date AS day, coalesce(latest.status::text, 'none'), count(*)
         FROM reporting_order AS o

@@ -2,32 +2,40 @@
 
 One run of :func:`views_refresh`:
 
-1. takes a session-level advisory lock; a second refresher (another scheduler
-   replica, a manual command) that cannot get it records a ``skipped`` run and
-   returns at once instead of queueing behind the first;
-2. unless forced, returns ``unchanged`` when the change log holds nothing that
-   the last successful refresh did not absorb;
-3. in one REPEATABLE READ transaction, records the MVCC snapshot and its time,
+1. takes the refresh lock (``LOCK TABLE reporting_refreshlock IN EXCLUSIVE MODE``
+   on a connection of its own, see :class:`~reporting.models.RefreshLock`); a
+   second refresher (another scheduler replica, a manual command) that cannot
+   get it within a second records a ``skipped`` run naming the holder, and
+   returns instead of queueing behind the first;
+2. marks runs that are still ``running`` as ``abandoned``: holding the lock, it
+   knows that their process died (kill -9, a server restart);
+3. unless forced, returns ``unchanged`` when the change log holds nothing that
+   the last successful refresh did not absorb and the views are as that
+   refresh left them. Such a run records when it checked: the views were exact
+   then too, so freshness moves on while nothing changes;
+4. in one REPEATABLE READ transaction, records the MVCC snapshot and its time,
    refreshes every view in dependency order (``CONCURRENTLY`` when the view has
    rows; PostgreSQL refuses it for a view that was never populated, and it is
-   wasted on an empty one), counts what it
-   absorbed and marks the run ``ok``, all in that snapshot, so the view's contents
-   and the snapshot its run records commit together. A failure rolls all of it
-   back: the previous data stays in place, and the run is marked ``failed`` with
-   its error in a transaction of its own;
-4. after the commit, prunes the change-log entries the new snapshot absorbed,
+   wasted on an empty one), counts what it absorbed, records the files the views
+   are now stored in, and marks the run ``ok``, all in that snapshot, so the
+   views' contents and the snapshot their run records commit together. A
+   failure rolls all of it back: the previous data stays in place, and the run
+   is marked ``failed`` with its error in a transaction of its own;
+5. after the commit, prunes the change-log entries the new snapshot absorbed,
    and ``VACUUM (ANALYZE)``s the views (not allowed in a transaction), so that
    index-only scans and plans stay good.
 """
 
 from __future__ import annotations
 
-__all__ = ["REFRESH_LOCK_KEY", "RefreshResult", "reporting_views", "views_refresh"]
+__all__ = ["RefreshResult", "reporting_views", "views_refresh"]
 
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from django.apps import apps
 from django.db import Error as DatabaseError
 from django.db import connections, transaction
@@ -38,24 +46,34 @@ from django_pgviews.dependencies import reorder_by_dependencies
 
 from reporting import conf
 from reporting.choices import RefreshOutcome, RefreshTrigger
-from reporting.matviews import OrderLatestStatusView
-from reporting.models import RefreshRun
+from reporting.matviews import OrderLatestStatusView, in_schema
+from reporting.models import RefreshLock, RefreshRun
+from reporting.selectors.freshness import LOCK_APPLICATION_NAME, refresh_lock_holder
 
 logger = logging.getLogger(__name__)
 
-# The key of the advisory lock that makes refreshes one at a time per database:
-# the bytes of "rptviews" as a bigint, unlikely to collide with anyone else's.
-REFRESH_LOCK_KEY = int.from_bytes(b"rptviews", "big") - 2**63
+# How long a refresh waits for the lock before it records "skipped". Not zero:
+# a statement that merely names the lock table (even one refused for lack of
+# privileges) holds a weak lock on it for an instant, and a refresh should not
+# be skipped for that. Far shorter than any refresh, so a second refresher
+# does not queue behind a running one.
+LOCK_WAIT = "1s"
 
 LAST_SNAPSHOT_SQL = """
 SELECT snapshot FROM reporting_refreshrun WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1
 """
-# Anything in the change log that the given snapshot has not absorbed?
-CHANGED_SINCE_SQL = """
-SELECT EXISTS (
-    SELECT 1 FROM reporting_orderchange WHERE NOT pg_visible_in_snapshot(xid, %s::pg_snapshot)
-)
-"""
+# Can the views and the change log answer exactly without a refresh? Nothing in
+# the change log that their snapshot has not absorbed, and they are stored where
+# their refresh left them. statement_timestamp() is taken before the statement's
+# snapshot: everything committed before it is in the views.
+UNCHANGED_SQL = in_schema("""
+SELECT NOT st.needs_full_recompute
+       AND NOT EXISTS (
+           SELECT 1 FROM reporting_orderchange AS c WHERE NOT pg_visible_in_snapshot(c.xid, st.snapshot)
+       ),
+       statement_timestamp()
+FROM reporting.snapshot_state AS st
+""")
 # The first statement of the refresh transaction: in REPEATABLE READ it fixes
 # the snapshot that every later statement, the REFRESHes included, reads.
 # statement_timestamp() is taken before the snapshot, so every transaction that
@@ -72,7 +90,13 @@ FROM reporting_orderchange AS c
 WHERE pg_visible_in_snapshot(c.xid, %(new)s::pg_snapshot)
   AND (%(old)s::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(c.xid, %(old)s::pg_snapshot))
 """
+# The files the views are stored in, as the readers' snapshot_state compares them.
+VIEW_FILENODES_SQL = in_schema("SELECT view_filenodes FROM reporting.snapshot_state")
 PRUNE_SQL = "DELETE FROM reporting_orderchange WHERE pg_visible_in_snapshot(xid, %s::pg_snapshot)"
+ABANDONED_ERROR = (
+    "its process stopped before it recorded an outcome (killed, or the database restarted); "
+    "it rolled back, so nothing of it was kept"
+)
 
 
 @dataclass(frozen=True)
@@ -125,8 +149,9 @@ def views_refresh(
         using: the database alias (always the primary: refreshes write).
 
     Returns:
-        The run: ``ok``, ``unchanged``, ``skipped`` (another refresh holds the lock)
-        or ``failed`` (the error is in ``error``; the previous data is intact).
+        The run: ``ok``, ``unchanged`` (its ``snapshot_at`` is when it found nothing
+        changed), ``skipped`` (another session holds the refresh lock; ``error``
+        names it) or ``failed`` (the error is in ``error``; the previous data is intact).
 
     Raises:
         RuntimeError: called inside a transaction. The refresh commits on its own
@@ -139,23 +164,33 @@ def views_refresh(
     names = ",".join(v._meta.db_table for v in views)
     started = timezone.now()
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [REFRESH_LOCK_KEY])
-        locked = cursor.fetchone()[0]
-    if not locked:
-        logger.info("Refresh skipped: another refresh holds the lock")
-        return _record_quick_run(names, trigger, concurrently, RefreshOutcome.SKIPPED, started, using)
+    lock = _RefreshLock(connection)
+    if not lock.acquire():
+        holder = refresh_lock_holder(using=using)
+        detail = f"the refresh lock is held by {holder}" if holder else "the refresh lock was held"
+        logger.info("Refresh skipped: %s", detail)
+        return _record_quick_run(
+            names, trigger, concurrently, RefreshOutcome.SKIPPED, started, using, error=detail
+        )
     try:
+        _abandon_dead_runs(using)
         with connection.cursor() as cursor:
             cursor.execute(LAST_SNAPSHOT_SQL)
             row = cursor.fetchone()
             last_snapshot = row[0] if row else None
-            if not force and last_snapshot is not None and all(_is_populated(connection, v) for v in views):
-                cursor.execute(CHANGED_SINCE_SQL, [last_snapshot])
-                if not cursor.fetchone()[0]:
+            if not force and all(_is_populated(connection, v) for v in views):
+                cursor.execute(UNCHANGED_SQL)
+                unchanged, checked_at = cursor.fetchone()
+                if unchanged:
                     logger.debug("Refresh unchanged: nothing changed since the last refresh")
                     return _record_quick_run(
-                        names, trigger, concurrently, RefreshOutcome.UNCHANGED, started, using
+                        names,
+                        trigger,
+                        concurrently,
+                        RefreshOutcome.UNCHANGED,
+                        started,
+                        using,
+                        snapshot_at=checked_at,
                     )
         run = RefreshRun.objects.using(using).create(
             views=names,
@@ -166,7 +201,59 @@ def views_refresh(
         )
         return _refresh(connection, run, views, concurrently=concurrently, last_snapshot=last_snapshot)
     finally:
-        _unlock(connection)
+        lock.release()
+
+
+class _RefreshLock:
+    """The refresh lock, held by a connection of its own for the whole run.
+
+    Its own connection, because the refresh commits several times and vacuums
+    (outside any transaction), while a table lock lasts one transaction. That
+    transaction takes no snapshot and no transaction id, so holding it open
+    holds back no VACUUM. If the process dies, the server ends the connection
+    and the lock with it.
+    """
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+        self.pg: Any = None
+
+    def acquire(self) -> bool:
+        self.connection.ensure_connection()
+        self.pg = self.connection.get_new_connection(self.connection.get_connection_params())
+        self.pg.autocommit = True
+        self.pg.execute("SELECT set_config('application_name', %s, false)", [LOCK_APPLICATION_NAME])
+        # The server's or the role's idle-in-transaction timeout must not end it mid-refresh.
+        self.pg.execute("SET idle_in_transaction_session_timeout = 0")
+        self.pg.execute("SELECT set_config('lock_timeout', %s, false)", [LOCK_WAIT])
+        self.pg.autocommit = False
+        try:
+            self.pg.execute(f"LOCK TABLE {RefreshLock._meta.db_table} IN EXCLUSIVE MODE")
+        except psycopg.errors.LockNotAvailable:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.pg is None:
+            return
+        try:
+            self.pg.rollback()
+            self.pg.close()
+        except psycopg.Error:
+            logger.warning("Could not release the refresh lock cleanly; closing its connection")
+            self.pg.close()
+        self.pg = None
+
+
+def _abandon_dead_runs(using: str) -> None:
+    """Mark runs left ``running`` as ``abandoned``: the caller holds the lock, so they are dead."""
+    now = timezone.now()
+    for run in RefreshRun.objects.using(using).filter(outcome=RefreshOutcome.RUNNING):
+        run.outcome, run.error, run.finished = RefreshOutcome.ABANDONED, ABANDONED_ERROR, now
+        run.duration = now - run.started
+        run.save(update_fields=["outcome", "error", "finished", "duration"])
+        logger.warning("Refresh %s, started %s, was abandoned: %s", run.pk, run.started, ABANDONED_ERROR)
 
 
 def _refresh(
@@ -197,6 +284,8 @@ def _refresh(
             rows = cursor.fetchone()[0]
             cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
             absorbed = cursor.fetchone()[0]
+            cursor.execute(VIEW_FILENODES_SQL)
+            run.view_filenodes = cursor.fetchone()[0]
             run.outcome = RefreshOutcome.OK
             run.snapshot, run.snapshot_at, run.rows, run.changes_absorbed = (
                 snapshot,
@@ -254,7 +343,15 @@ def _after_refresh(
 
 
 def _record_quick_run(
-    names: str, trigger: str, concurrently: bool, outcome: RefreshOutcome, started: dt.datetime, using: str
+    names: str,
+    trigger: str,
+    concurrently: bool,
+    outcome: RefreshOutcome,
+    started: dt.datetime,
+    using: str,
+    *,
+    snapshot_at: dt.datetime | None = None,
+    error: str = "",
 ) -> RefreshResult:
     finished = timezone.now()
     run = RefreshRun.objects.using(using).create(
@@ -263,8 +360,10 @@ def _record_quick_run(
         outcome=outcome,
         concurrently=concurrently,
         started=started,
+        snapshot_at=snapshot_at,
         finished=finished,
         duration=finished - started,
+        error=error,
     )
     return RefreshResult.of(run)
 
@@ -298,16 +397,6 @@ def _has_rows(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT EXISTS (SELECT FROM {_qualified(connection, view)})")  # noqa: S608
         return bool(cursor.fetchone()[0])
-
-
-def _unlock(connection: BaseDatabaseWrapper) -> None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [REFRESH_LOCK_KEY])
-    except DatabaseError:
-        # The connection is gone, and the session-level lock with it.
-        logger.warning("Could not release the refresh lock; the connection was lost")
-        connection.close()
 
 
 def _qualified(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> str:

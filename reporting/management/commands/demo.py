@@ -7,12 +7,14 @@ from typing import IO, Any, TypeVar, cast
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections, transaction
 from rich.console import Console
 from rich.table import Table
 
 from reporting import selectors, services
 from reporting.choices import Status, Strategy
 from reporting.management.arguments import positive_int
+from reporting.routers import read_database
 
 T = TypeVar("T")
 
@@ -48,15 +50,28 @@ class Command(BaseCommand):
             counts_table.add_column(name, justify="right")
         counts_table.add_column("query ms", justify="right")
         results: dict[str, dict[str, int]] = {}
-        for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
-            counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
-            results[strategy] = counts.as_dict()
-            counts_table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
+        # One REPEATABLE READ snapshot for the three, so that a writer busy meanwhile
+        # cannot make them differ: live and realtime must then agree exactly.
+        with transaction.atomic(using=read_database()):
+            with connections[read_database()].cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
+                counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
+                results[strategy] = counts.as_dict()
+                counts_table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
+                if strategy is Strategy.SNAPSHOT:
+                    behind = counts.freshness.changes_since_view or 0
         console.print(counts_table)
-        if results[Strategy.LIVE] == results[Strategy.SNAPSHOT] == results[Strategy.REALTIME]:
+        if results[Strategy.LIVE] != results[Strategy.REALTIME]:
+            raise CommandError("the live and realtime counts differ in one snapshot: please report this")
+        if results[Strategy.SNAPSHOT] == results[Strategy.LIVE]:
             console.print("[green]Counts match between the strategies.[/green]")
         else:
-            console.print("[red]Counts differ between the strategies.[/red]")
+            # Not an error: something wrote to the database since the refresh above.
+            console.print(
+                f"[green]live and realtime match.[/green] snapshot misses {behind:,} change(s) made since "
+                "its refresh: something is writing to this database."
+            )
 
         for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
             page, ms = _timed(
@@ -68,8 +83,6 @@ class Command(BaseCommand):
             for row in page.rows:
                 table.add_row(f"{row.order_id:,}", f"{row.status_created:%Y-%m-%d %H:%M:%S %Z}")
             console.print(table)
-        if len({tuple(r.items()) for r in results.values()}) != 1:
-            raise CommandError("the strategies' counts differ")
         console.print(
             "Next: [bold]make serve[/bold] runs the dashboard on http://127.0.0.1:8000/ "
             "(log in as demo / demo-reports), [bold]make test[/bold] the test suite."

@@ -32,8 +32,9 @@ class Command(BaseCommand):
             line += f" in {seconds:.2f} s, {result.rows:,} rows, {result.changes_absorbed:,} changes absorbed"
         elif result.outcome == RefreshOutcome.UNCHANGED:
             line += " (nothing changed since the last refresh; --force refreshes anyway)"
-        elif result.outcome == RefreshOutcome.SKIPPED:
-            line += " (another refresh is running)"
+        if result.outcome == RefreshOutcome.SKIPPED:
+            # Not refreshed: a caller (cron, a deploy script) must be able to tell.
+            raise CommandError(f"refresh skipped: {result.error}")
         if result.outcome == RefreshOutcome.FAILED:
             raise CommandError(f"refresh failed: {result.error}")
         self.stdout.write(line)

@@ -32,9 +32,12 @@ class Command(BaseCommand):
             self.stdout.write("views: never refreshed")
         else:
             self.stdout.write(
-                f"views as of {fresh.as_of.isoformat(timespec='seconds')}, "
-                f"{fresh.age.total_seconds():.1f} s ago, {fresh.changes_since:,} changes since"
+                f"views exact as of {fresh.as_of.isoformat(timespec='seconds')}, "
+                f"{fresh.age.total_seconds():.1f} s ago, {fresh.changes_since:,} changes since the refresh"
             )
+        holder = selectors.refresh_lock_holder()
+        if holder is not None:
+            self.stdout.write(f"refresh lock held by {holder}")
         for run in fresh.last_runs:
             seconds = f"{run.duration.total_seconds():.3f} s" if run.duration is not None else "-"
             detail = f"  {run.error.splitlines()[0]}" if run.error else ""
@@ -47,6 +50,8 @@ class Command(BaseCommand):
             if fresh.age is None:
                 raise CommandError("the reporting views were never refreshed")
             if fresh.age.total_seconds() > max_age:
+                blocked = f"; the refresh lock is held by {holder}" if holder is not None else ""
                 raise CommandError(
-                    f"the reporting views are {fresh.age.total_seconds():.1f} s old, more than {max_age:g} s"
+                    f"the reporting views are {fresh.age.total_seconds():.1f} s old, "
+                    f"more than {max_age:g} s{blocked}"
                 )
