@@ -2,13 +2,16 @@
 
 Never started inside web workers or ``AppConfig.ready()``: only
 ``python manage.py run_scheduler`` runs it. Two schedulers at once are safe:
-the refresh service's advisory lock lets one refresh run and records the
-other as ``skipped``.
+the refresh service's lock lets one refresh run and records the other as
+``skipped``.
+
+Next to the refreshes it runs the BI watchdog (:func:`reporting.bi.bi_watchdog_run`)
+every ``REPORTING_BI_WATCHDOG_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
 
-__all__ = ["RefreshJob", "SchedulerRunner", "build_trigger"]
+__all__ = ["RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
 
 import logging
 import signal
@@ -34,7 +37,7 @@ from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from reporting import conf, services
+from reporting import bi, conf, services
 from reporting.choices import RefreshOutcome, RefreshTrigger
 
 logger = logging.getLogger(__name__)
@@ -98,6 +101,21 @@ class RefreshJob:
             self.idle.set()
 
 
+class WatchdogJob:
+    """The BI watchdog's job: one round, with Django connections closed around it."""
+
+    def __call__(self) -> str:
+        close_old_connections()
+        try:
+            actions = bi.bi_watchdog_run()
+            return f"{len(actions)} BI statement(s) or session(s) stopped"
+        except DatabaseError as exc:
+            logger.warning("BI watchdog not run: %s", str(exc).splitlines()[0])
+            return "database unavailable"
+        finally:
+            connection.close()
+
+
 class SchedulerRunner:
     """Run the schedule until SIGTERM or SIGINT.
 
@@ -109,6 +127,7 @@ class SchedulerRunner:
     def __init__(self, *, startup_refresh: bool = True) -> None:
         self.trigger = build_trigger()
         self.grace = conf.shutdown_grace()
+        self.watchdog_interval = conf.bi_watchdog_interval()
         self.startup_refresh = startup_refresh
         self.job = RefreshJob()
         self.stop_requested = threading.Event()
@@ -128,6 +147,15 @@ class SchedulerRunner:
             id="refresh",
             name="refresh reporting views",
         )
+        if self.watchdog_interval > 0:
+            self.scheduler.add_job(
+                WatchdogJob(),
+                IntervalTrigger(
+                    seconds=self.watchdog_interval, timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE)
+                ),
+                id="bi-watchdog",
+                name="hold BI sessions to their limits",
+            )
         if self.startup_refresh:
             self.scheduler.add_job(
                 self.job, "date", run_date=timezone.now(), args=[RefreshTrigger.STARTUP], id="startup-refresh"
@@ -179,5 +207,5 @@ class SchedulerRunner:
             logger.error(
                 "Job %s raised %s: %s", event.job_id, type(event.exception).__name__, event.exception
             )
-        elif isinstance(event, JobExecutionEvent):
+        elif isinstance(event, JobExecutionEvent) and event.job_id != "bi-watchdog":
             logger.info("Job %s ran: %s", event.job_id, event.retval)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from io import StringIO
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,14 +21,51 @@ from django_pgviews.models import ViewSyncer
 from psycopg import errors
 
 from reporting import bi, services
+from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
-from tests.conftest import raw_connect
+from reporting.models import BiRoleLimits
+from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
+
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def bi_group(settings):
+    """Each test starts from a cluster without its BI group, and leaves none behind.
+
+    Roles are cluster-wide: a group left by one test (with its grants) would hide
+    a missing grant in the next. Each test gets a group of its own name.
+    """
+    name = f"rr_test_{uuid.uuid4().hex[:10]}"
+    settings.REPORTING_BI_GROUP = name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+        assert cursor.fetchone() is None
+    yield name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+            "JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = %s",
+            [name],
+        )
+        for (member,) in cursor.fetchall():
+            drop_login_role(cursor, member)
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+        if cursor.fetchone():
+            cursor.execute(f'DROP OWNED BY "{name}"')
+            cursor.execute(f'DROP ROLE "{name}"')
+
+
+def drop_login_role(cursor, name: str) -> None:
+    cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [name])
+    cursor.execute(f'DROP OWNED BY "{name}"')
+    cursor.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 def connect_as(name: str, password: str = PASSWORD, *, autocommit: bool = False) -> psycopg.Connection:
@@ -33,10 +77,9 @@ def role_name():
     name = f"bi_test_{uuid.uuid4().hex[:10]}"
     yield name
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE usename = %s", [name])
-        for (pid,) in cursor.fetchall():
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-        cursor.execute(f'DROP ROLE IF EXISTS "{name}"')
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+        if cursor.fetchone():
+            drop_login_role(cursor, name)
 
 
 @pytest.fixture
@@ -174,9 +217,9 @@ def test_hostile_role_names_are_refused(name):
 
 def test_the_group_cannot_be_taken_as_a_login_name():
     with pytest.raises(InvalidParameterError, match="role name"):
-        bi.bi_role_create(name=bi.GROUP, password=PASSWORD)
+        bi.bi_role_create(name=bi.group(), password=PASSWORD)
     with pytest.raises(InvalidParameterError, match="role name"):
-        bi.bi_role_drop(name=bi.GROUP)
+        bi.bi_role_drop(name=bi.group())
 
 
 def test_a_hostile_password_is_just_a_password(role_name):
@@ -197,20 +240,20 @@ def test_bi_role_check_fails_on_a_missing_grant_and_passes_after_the_grants(role
     assert "default_transaction_read_only=on" in out.getvalue()
     call_command("bi_role", "check", stdout=StringIO())
     with connection.cursor() as cursor:
-        cursor.execute("REVOKE SELECT ON reporting.order_status_counts FROM reporting_reader")
+        cursor.execute(f'REVOKE SELECT ON reporting.order_status_counts FROM "{bi.group()}"')  # noqa: S608
     err = StringIO()
-    with pytest.raises(CommandError, match="1 grant gap"):
+    with pytest.raises(CommandError, match="1 gap"):
         call_command("bi_role", "check", stdout=StringIO(), stderr=err)
     assert "cannot SELECT on reporting.order_status_counts" in err.getvalue()
     call_command("bi_role", "grants", stdout=StringIO())
     call_command("bi_role", "check", stdout=StringIO())
     with connection.cursor() as cursor:
-        cursor.execute("GRANT SELECT ON public.reporting_order TO reporting_reader")
+        cursor.execute(f'GRANT SELECT ON public.reporting_order TO "{bi.group()}"')
     with pytest.raises(CommandError):
         call_command("bi_role", "check", stdout=StringIO(), stderr=err)
     assert "can SELECT public.reporting_order" in err.getvalue()
     with connection.cursor() as cursor:
-        cursor.execute("REVOKE SELECT ON public.reporting_order FROM reporting_reader")
+        cursor.execute(f'REVOKE SELECT ON public.reporting_order FROM "{bi.group()}"')  # noqa: S608
     out = StringIO()
     call_command("bi_role", "list", stdout=out)
     assert role_name in out.getvalue()
@@ -225,3 +268,253 @@ def test_bi_role_create_never_takes_the_password_from_argv(role_name, monkeypatc
         call_command("bi_role", "create", role_name, stdout=StringIO())
     with pytest.raises(CommandError, match="unrecognized arguments"):
         call_command("bi_role", "create", role_name, "--password", "x", stdout=StringIO())
+
+
+# --- Limits a BI role cannot escape (the watchdog, drift, repair) ---------------------------------------
+
+
+def run_in_thread(func) -> tuple[threading.Thread, dict]:
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["result"] = func()
+        except BaseException as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def wait_for_session(role: str, state: str, seconds: float, timeout: float = 20) -> None:
+    """Wait until a session of ``role`` has been in ``state`` for more than ``seconds``."""
+    deadline = time.monotonic() + timeout
+    with raw_connect() as conn:
+        while time.monotonic() < deadline:
+            found = conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE usename = %s AND state = %s "
+                "AND clock_timestamp() - CASE WHEN state = 'active' THEN query_start ELSE state_change END "
+                "> make_interval(secs => %s)",
+                [role, state, seconds],
+            ).fetchone()
+            if found:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"no session of {role} was {state} for {seconds} s")
+
+
+def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(role_name, caplog):
+    bi.bi_role_create(
+        name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="300ms")
+    )
+    with connect_as(role_name, autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 0")  # allowed to any role: its own session
+        thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(20)"))
+        wait_for_session(role_name, "active", 0.3)
+        with caplog.at_level(logging.WARNING, logger="reporting.bi"):
+            actions = bi.bi_watchdog_run()
+        thread.join(20)
+    assert [(a.action, a.role, a.limit_seconds) for a in actions] == [("cancelled", role_name, 0.3)]
+    assert isinstance(out.get("error"), errors.QueryCanceled), out
+    assert f"cancelled the statement of role {role_name}" in caplog.text
+
+
+def test_the_watchdog_ends_a_session_idle_in_a_transaction_past_its_limit(role_name):
+    bi.bi_role_create(
+        name=role_name,
+        password=PASSWORD,
+        role_settings=bi.RoleSettings(idle_in_transaction_session_timeout="400ms"),
+    )
+    conn = connect_as(role_name)
+    try:
+        conn.execute("SET idle_in_transaction_session_timeout = 0")
+        conn.execute("SELECT count(*) FROM order_status_counts")  # opens a transaction, then idles in it
+        wait_for_session(role_name, "idle in transaction", 0.4)
+        actions = bi.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
+def test_the_watchdog_leaves_other_roles_and_short_statements_alone(role_name):
+    bi.bi_role_create(name=role_name, password=PASSWORD)  # 30 s statement timeout
+    with connect_as(role_name, autocommit=True) as conn, raw_connect() as owner:
+        thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(1)"))
+        other, other_out = run_in_thread(lambda: owner.execute("SELECT pg_sleep(1)"))
+        wait_for_session(role_name, "active", 0.2)
+        assert bi.bi_watchdog_run() == []
+        thread.join(20)
+        other.join(20)
+    assert "error" not in out and "error" not in other_out
+
+
+def test_settings_a_role_gave_itself_are_reported_and_repaired(role_name):
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    assert bi.bi_grants_check() == []
+    with connect_as(role_name, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(f'ALTER ROLE "{role_name}" SET statement_timeout = 0')
+        conn.execute(f'ALTER ROLE "{role_name}" SET default_transaction_read_only = off')
+        (database,) = conn.execute("SELECT current_database()").fetchone() or ("",)
+        conn.execute(f'ALTER ROLE "{role_name}" IN DATABASE "{database}" SET work_mem = \'1GB\'')
+    gaps = [str(g) for g in bi.bi_grants_check()]
+    assert f"BI role {role_name}: sets statement_timeout=0" in gaps
+    assert f"BI role {role_name}: sets default_transaction_read_only=off" in gaps
+    assert f"BI role {role_name}: sets work_mem=1GB in database {database}" in gaps
+    assert f"BI role {role_name}: lacks statement_timeout=30s" in gaps
+    err = StringIO()
+    with pytest.raises(CommandError, match="bi_role repair"):
+        call_command("bi_role", "check", stdout=StringIO(), stderr=err)
+    assert "sets statement_timeout=0" in err.getvalue()
+    out = StringIO()
+    call_command("bi_role", "repair", stdout=out)
+    assert role_name in out.getvalue()
+    assert bi.bi_grants_check() == []
+    with connect_as(role_name) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("30s",)
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        assert conn.execute("SHOW work_mem").fetchone() != ("1GB",)
+
+
+def test_a_role_made_by_hand_in_the_group_is_reported_until_repaired(role_name):
+    bi.bi_grants_apply(create_group=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role_name}" LOGIN IN ROLE "{bi.group()}"')
+    assert [g.kind for g in bi.bi_grants_check()] == ["drift"]
+    bi.bi_roles_repair()
+    assert bi.bi_grants_check() == []
+    assert BiRoleLimits.objects.get(name=role_name).statement_timeout == bi.RoleSettings().statement_timeout
+
+
+def test_a_bi_role_cannot_take_or_block_the_refresh_lock(role_name, data):
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    old_advisory_key = int.from_bytes(b"rptviews", "big") - 2**63
+    with connect_as(role_name, autocommit=True) as conn:
+        # The advisory lock earlier versions serialised refreshes with: any role can take it.
+        conn.execute("SELECT pg_advisory_lock(%s)", [old_advisory_key])
+        held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        assert conn.execute(held).fetchone() == (1,)
+        conn.execute("SET default_transaction_read_only = off")
+        for statement in (
+            "LOCK TABLE public.reporting_refreshlock IN EXCLUSIVE MODE",
+            "LOCK TABLE public.reporting_refreshlock IN ROW SHARE MODE",
+            "SELECT * FROM public.reporting_refreshlock FOR UPDATE",
+        ):
+            with conn.transaction(), pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+        services.order_status_record(order_id=1, status="cancelled")
+        result = services.views_refresh()
+        assert result.outcome == RefreshOutcome.OK, result
+        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+
+
+# --- The schema and privileges of others ------------------------------------------------------------------
+
+
+@pytest.fixture
+def foreign_table():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE reporting.customer_emails (email text)")
+        cursor.execute("INSERT INTO reporting.customer_emails VALUES ('someone@example.com')")
+    yield "reporting.customer_emails"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS reporting.customer_emails")
+
+
+def test_objects_of_others_in_the_schema_stay_unreadable_and_are_reported(role_name, foreign_table):
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    bi.bi_grants_apply()
+    with connect_as(role_name, autocommit=True) as conn:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM reporting.customer_emails")
+        assert conn.execute("SELECT count(*) FROM reporting.order_status_counts").fetchone() is not None
+    gaps = bi.bi_grants_check()
+    assert [(g.kind, g.target) for g in gaps] == [("foreign", "table reporting.customer_emails")]
+    with connection.cursor() as cursor:
+        # A table the owner creates there later is not readable by default either.
+        cursor.execute("CREATE TABLE reporting.later (secret text)")
+    try:
+        with connect_as(role_name, autocommit=True) as conn, pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM reporting.later")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE reporting.later")
+
+
+def test_migrate_refuses_a_schema_with_objects_of_others_unless_told(foreign_table, settings):
+    with pytest.raises(bi.ForeignSchemaObjectsError, match=r"table reporting\.customer_emails"):
+        bi.reporting_schema_create()
+    with pytest.raises(CommandError, match=r"REPORTING_SCHEMA_TAKE_OVER=1"):
+        call_command("migrate", verbosity=0)
+    settings.REPORTING_SCHEMA_TAKE_OVER = "1"
+    bi.reporting_schema_create()
+    call_command("migrate", verbosity=0)
+
+
+def test_privileges_that_are_not_the_projects_are_left_alone(role_name):
+    with connection.cursor() as cursor:
+        # What PostgreSQL 14 and older grant by default.
+        cursor.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    try:
+        bi.bi_role_create(name=role_name, password=PASSWORD)
+        bi.bi_roles_repair()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT has_schema_privilege('public', 'public', 'CREATE')")
+            assert cursor.fetchone() == (True,), "the project must not revoke PUBLIC's privileges"
+        assert ("extra", "CREATE in schema", "public") in [
+            (g.kind, g.privilege, g.target) for g in bi.bi_grants_check()
+        ]
+        assert any("REVOKE CREATE ON SCHEMA public FROM PUBLIC" in note for note in bi.bi_notes())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+
+
+def test_grants_on_a_clean_cluster_reach_every_declared_view_and_only_them(role_name, data):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [bi.group()])
+        assert cursor.fetchone() is None, "the test starts without the group"
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    declared = bi.declared_views()
+    assert set(declared) == set(reporting_views())
+    with connect_as(role_name, autocommit=True) as conn:
+        for view in declared:
+            conn.execute(f"SELECT * FROM reporting.{view} LIMIT 1").fetchall()  # noqa: S608 - catalog names
+        defaults = conn.execute(
+            "SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
+            "WHERE n.nspname = 'reporting'"
+        ).fetchone()
+    assert defaults == (0,), "no default privileges: nothing created there later is readable by itself"
+
+
+@pytest.mark.slow
+def test_the_scheduler_runs_the_watchdog(role_name, bi_group, tmp_path):
+    bi.bi_role_create(
+        name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="500ms")
+    )
+    env = subprocess_env() | {
+        "REPORTING_BI_GROUP": bi_group,
+        "REPORTING_BI_WATCHDOG_INTERVAL": "0.5",
+        "REPORTING_REFRESH_INTERVAL": "3600",
+    }
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, MANAGE, "run_scheduler", "--no-startup-refresh"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            with connect_as(role_name, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = 0")
+                with pytest.raises(errors.QueryCanceled):
+                    conn.execute("SELECT pg_sleep(60)")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    assert proc.returncode == 0
+    assert f"BI watchdog cancelled the statement of role {role_name}" in log_path.read_text()

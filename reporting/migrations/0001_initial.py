@@ -7,6 +7,19 @@ import reporting.matviews
 from django.db import migrations, models
 
 
+def create_schema(apps, schema_editor):
+    # The schema of REPORTING_SCHEMA; refused if it holds objects of others.
+    from reporting import bi
+
+    bi.reporting_schema_create(using=schema_editor.connection.alias)
+
+
+def drop_schema(apps, schema_editor):
+    from reporting.matviews import SCHEMA
+
+    schema_editor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -18,10 +31,7 @@ class Migration(migrations.Migration):
         # The schema that holds the reporting views (and only them): BI roles are
         # given USAGE on it and nothing else. pgviews-redux creates the views in
         # it on post_migrate, after this migration has run.
-        migrations.RunSQL(
-            "CREATE SCHEMA IF NOT EXISTS reporting",
-            reverse_sql="DROP SCHEMA IF EXISTS reporting CASCADE",
-        ),
+        migrations.RunPython(create_schema, drop_schema),
         migrations.CreateModel(
             name='Order',
             fields=[

@@ -26,7 +26,7 @@ def _password() -> str:
 
 
 class Command(BaseCommand):
-    help = "Manage the read-only PostgreSQL roles of BI tools (members of reporting_reader)."
+    help = "Manage the read-only PostgreSQL roles of BI tools (members of the BI group, reporting_reader)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -47,7 +47,14 @@ class Command(BaseCommand):
         drop.add_argument("name")
         actions.add_parser("list", help="list the BI login roles")
         actions.add_parser("grants", help="(re)apply the group's grants on this database")
-        actions.add_parser("check", help="exit 1 unless every reporting view is readable and nothing else is")
+        actions.add_parser(
+            "repair", help="re-apply the grants and every BI role's recorded limits (settings it changed)"
+        )
+        actions.add_parser(
+            "check",
+            help="exit 1 unless every reporting view is readable, nothing else is, the schema holds "
+            "nothing else, and every BI role has its recorded limits",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -83,12 +90,24 @@ class Command(BaseCommand):
 
     def _grants(self, options: dict[str, Any]) -> None:
         bi.bi_grants_apply(create_group=True)
-        self.stdout.write(f"granted {bi.GROUP} read access to the reporting views")
+        self.stdout.write(f"granted {bi.group()} read access to the reporting views")
+
+    def _repair(self, options: dict[str, Any]) -> None:
+        names = bi.bi_roles_repair()
+        self.stdout.write(
+            f"granted {bi.group()} read access to the reporting views; "
+            f"restored the limits of {len(names)} BI role(s){': ' if names else ''}{', '.join(names)}"
+        )
 
     def _check(self, options: dict[str, Any]) -> None:
         gaps = bi.bi_grants_check()
         for gap in gaps:
             self.stderr.write(str(gap))
+        for note in bi.bi_notes():
+            self.stdout.write(f"note: {note}")
         if gaps:
-            raise CommandError(f"{len(gaps)} grant gap(s); 'bi_role grants' re-applies the grants")
-        self.stdout.write(f"ok: {bi.GROUP} reads every reporting view and nothing else")
+            raise CommandError(
+                f"{len(gaps)} gap(s); 'bi_role repair' re-applies the grants and the roles' limits "
+                "(objects of others in the schema must be moved out by hand)"
+            )
+        self.stdout.write(f"ok: {bi.group()} reads every reporting view and nothing else")
