@@ -8,25 +8,31 @@ permission. API calls without them get JSON 401/403, never a redirect.
 
 from __future__ import annotations
 
-__all__ = ["dashboard", "freshness", "orders", "orders_csv", "status_counts"]
+__all__ = ["dashboard", "freshness", "not_found", "orders", "orders_csv", "status_counts"]
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from reporting import charts, conf, exports, selectors, tokens
 from reporting.exceptions import InvalidParameterError, ReportingError
 
 PERMISSION = "reporting.view_reports"
 DEFAULT_LIMIT = 100
+ALLOWED_METHODS = ("GET", "HEAD")
+# Digits only, ASCII only: str.isdigit() also takes "²" and "٣", which int()
+# refuses or reads differently. 19 digits hold every bigint.
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 View = Callable[..., HttpResponseBase]
 
@@ -35,27 +41,70 @@ def _error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def api_view(view: View) -> View:
-    """GET only; a token or session user with the permission; 400 for bad parameters."""
+def _parameters(request: HttpRequest, allowed: frozenset[str]) -> None:
+    """Refuse unknown and repeated query parameters, naming them.
 
-    @require_GET
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = tokens.api_token_user(request.headers.get("Authorization", "")) or request.user
-        if user is None or not user.is_authenticated:
-            response = _error(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
-            response["WWW-Authenticate"] = 'Bearer realm="reporting"'
-            return response
-        if not user.has_perm(PERMISSION):
-            return _error(403, f"permission {PERMISSION} required")
-        try:
-            return view(request, *args, **kwargs)
-        except InvalidParameterError as exc:
-            return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
-        except ReportingError as exc:
-            return _error(400, str(exc))
+    Raises:
+        InvalidParameterError: a parameter outside ``allowed``, or one given twice.
+        SuspiciousOperation: too many parameters (Django's DATA_UPLOAD_MAX_NUMBER_FIELDS).
+    """
+    for name in request.GET:
+        if name not in allowed:
+            raise InvalidParameterError("parameter", name, sorted(allowed))
+        if len(request.GET.getlist(name)) > 1:
+            raise InvalidParameterError(name, request.GET.getlist(name), "one value, given once")
 
-    return wrapper
+
+def api_view(*parameters: str) -> Callable[[View], View]:
+    """An API endpoint: every answer JSON, GET or HEAD only, a token or session user with the permission.
+
+    Args:
+        parameters: the query parameters it takes; any other, or one given twice, is a 400.
+    """
+    allowed = frozenset(parameters)
+
+    def decorator(view: View) -> View:
+        @csrf_exempt  # no cookie-authenticated writes here: every method but GET and HEAD is refused
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in ALLOWED_METHODS:
+                response = _error(405, f"method {request.method} not allowed; use GET")
+                response["Allow"] = ", ".join(ALLOWED_METHODS)
+                return response
+            try:
+                user = tokens.api_token_user(request.headers.get("Authorization", "")) or request.user
+            except tokens.InvalidTokenError as exc:
+                return _unauthorized(str(exc))
+            if user is None or not user.is_authenticated:
+                return _unauthorized(
+                    "authentication required: log in, or send 'Authorization: Bearer <token>'"
+                )
+            if not user.has_perm(PERMISSION):
+                return _error(403, f"permission {PERMISSION} required")
+            try:
+                _parameters(request, allowed)
+                return view(request, *args, **kwargs)
+            except InvalidParameterError as exc:
+                return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
+            except SuspiciousOperation as exc:  # e.g. more query parameters than Django parses
+                return _error(400, str(exc) or "bad request")
+            except ReportingError as exc:
+                return _error(400, str(exc))
+
+        return wrapper
+
+    return decorator
+
+
+def _unauthorized(message: str) -> JsonResponse:
+    response = _error(401, message)
+    response["WWW-Authenticate"] = 'Bearer realm="reporting"'
+    return response
+
+
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other path under ``/api/``: a JSON 404, like every API answer."""
+    return _error(404, f"no API endpoint at {request.path!r}")
 
 
 def _int(request: HttpRequest, name: str, *, default: int | None, minimum: int, maximum: int) -> int | None:
@@ -63,15 +112,15 @@ def _int(request: HttpRequest, name: str, *, default: int | None, minimum: int, 
     if raw is None or raw == "":
         return default
     valid = f"an integer from {minimum} to {maximum}"
-    if not raw.isdigit():  # also refuses "-1", "+1", "1.5", " 1"
-        raise InvalidParameterError(name, raw, valid)
+    if not _DIGITS.fullmatch(raw):  # also refuses "-1", "+1", "1.5", " 1", "²", "٣" and 5,000 digits
+        raise InvalidParameterError(name, raw if len(raw) <= 40 else raw[:40] + "...", valid)
     value = int(raw)
     if not minimum <= value <= maximum:
         raise InvalidParameterError(name, raw, valid)
     return value
 
 
-@api_view
+@api_view("strategy")
 def status_counts(request: HttpRequest) -> HttpResponse:
     """``GET /api/status-counts``: orders per latest status, ``none`` and the total."""
     # The selectors check status and strategy themselves; their errors become 400s.
@@ -81,7 +130,7 @@ def status_counts(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view
+@api_view("status", "after", "limit", "strategy")
 def orders(request: HttpRequest) -> HttpResponse:
     """``GET /api/orders?status=cancelled&after=&limit=``: one keyset page, most recent first."""
     status = request.GET.get("status", "")
@@ -111,7 +160,7 @@ def orders(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view
+@api_view("runs")
 def freshness(request: HttpRequest) -> HttpResponse:
     """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
     runs = _int(request, "runs", default=10, minimum=1, maximum=100)
@@ -142,7 +191,7 @@ def freshness(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view
+@api_view("status", "strategy")
 def orders_csv(request: HttpRequest) -> HttpResponseBase:
     """``GET /api/orders.csv?status=cancelled``: every order in the status, streamed."""
     status = request.GET.get("status", "")

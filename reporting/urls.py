@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/orders", api.orders, name="api-orders"),
     path("api/orders.csv", api.orders_csv, name="api-orders-csv"),
     path("api/freshness", api.freshness, name="api-freshness"),
+    path("api/<path:path>", api.not_found),
     path("admin/", admin.site.urls),
 ]

@@ -5,13 +5,19 @@ import datetime as dt
 import io
 import re
 import tracemalloc
+from io import StringIO
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from reporting import selectors, services, tokens
+from reporting.exceptions import ReportingError
+from reporting.models import ApiToken
 from tests.factories import EPOCH
 
 ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
@@ -146,8 +152,106 @@ def test_api_tokens(client, reader, seeded):
     assert client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
 
-def test_writes_are_not_allowed(api, seeded):
-    assert api.post(reverse("api-status-counts")).status_code == 405
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options", "trace"])
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_every_other_method_gets_a_json_405_naming_the_allowed_ones(api, seeded, method, name):
+    response = getattr(api, method)(reverse(name))
+    assert response.status_code == 405, "not a CSRF 403, not an empty 405"
+    assert response["Content-Type"] == "application/json"
+    assert response["Allow"] == "GET, HEAD"
+    assert method.upper() in response.json()["error"]
+
+
+def test_head_answers_like_get_without_a_body(api, seeded):
+    response = api.head(reverse("api-status-counts"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "parameter"),
+    [
+        # str.isdigit() takes these; int() refuses the first two and reads the others.
+        ("api-orders", "status=cancelled&limit=%C2%B2", "limit"),  # superscript two
+        ("api-orders", "status=cancelled&after=%E2%81%B5", "after"),  # superscript five
+        ("api-orders", "status=cancelled&limit=%D9%A3", "limit"),  # Arabic-Indic three
+        ("api-orders", "status=cancelled&limit=%EF%BC%95", "limit"),  # full-width five
+        ("api-freshness", "runs=%C2%B2", "runs"),
+        ("api-orders", "status=cancelled&limit=" + "9" * 5000, "limit"),
+        ("api-orders", "status=cancelled&after=" + "1" * 20, "after"),
+        ("api-orders", "status=failed&status=cancelled", "status"),  # repeated
+        ("api-orders", "status=cancelled&limit=5&limit=6", "limit"),
+        ("api-orders", "status=cancelled&stauts=pending", "parameter"),  # unknown
+        ("api-status-counts", "strategy=live&strategy=snapshot", "strategy"),
+    ],
+)
+def test_odd_numbers_and_parameters_get_a_json_400(api, seeded, name, params, parameter):
+    response = api.get(f"{reverse(name)}?{params}")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["parameter"] == parameter
+    assert len(body["error"]) < 300, "a long value is not echoed whole"
+
+
+def test_too_many_parameters_get_a_json_400(api, seeded):
+    query = "&".join(f"x{i}=1" for i in range(1100))
+    response = api.get(f"{reverse('api-status-counts')}?{query}")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["error"]
+
+
+def test_an_unknown_api_path_gets_a_json_404(api, seeded):
+    response = api.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"] == "no API endpoint at '/api/nothing-here'"
+
+
+def test_the_dashboard_refuses_odd_numbers_with_a_400_page(api, seeded):
+    for after in ("%C2%B2", "%D9%A3", "9" * 5000):
+        assert api.get(f"{reverse('dashboard')}?after={after}").status_code == 400
+
+
+def test_tokens_expire_have_names_and_are_revoked_one_by_one(client, reader, seeded):
+    long_lived = tokens.api_token_create(username="reader", name="nightly export")
+    short = tokens.api_token_create(username="reader", name="one day", expires_in=dt.timedelta(days=1))
+    assert client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {short}").status_code == 200
+    with pytest.raises(ReportingError, match="has a token named 'nightly export' already"):
+        tokens.api_token_create(username="reader", name="nightly export")
+    listed = {t.name: t for t in tokens.api_token_list(username="reader")}
+    assert set(listed) == {"nightly export", "one day"}
+    assert listed["one day"].last_used is not None and listed["nightly export"].last_used is None
+    assert listed["one day"].expires is not None and listed["nightly export"].expires is None
+
+    ApiToken.objects.filter(name="one day").update(expires=timezone.now() - dt.timedelta(seconds=1))
+    expired = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {short}")
+    assert expired.status_code == 401
+    assert expired.json()["error"].startswith("API token expired at")
+    out = StringIO()
+    call_command("api_token", "list", "reader", stdout=out)
+    assert "'one day'" in out.getvalue() and "(expired)" in out.getvalue()
+    assert long_lived not in out.getvalue()
+
+    call_command("api_token", "revoke", "reader", "--name", "one day", stdout=StringIO())
+    assert [t.name for t in tokens.api_token_list(username="reader")] == ["nightly export"]
+    ok = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {long_lived}")
+    assert ok.status_code == 200, "revoking one token leaves the others"
+    with pytest.raises(CommandError, match="no such token"):
+        call_command("api_token", "revoke", "reader", "--name", "one day", stdout=StringIO())
+    with pytest.raises(CommandError, match="--id"):
+        call_command("api_token", "revoke", "reader", stdout=StringIO())
+    call_command("api_token", "revoke", "--id", str(listed["nightly export"].id), stdout=StringIO())
+    assert tokens.api_token_list() == []
+    gone = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {long_lived}")
+    assert gone.status_code == 401
+
+
+@pytest.mark.parametrize("header", ["Bearer rpt_" + "x" * 5000, "Bearer not-ours", "Bearer "])
+def test_a_bad_bearer_token_is_a_401_even_with_a_session(api, seeded, header):
+    response = api.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid API token"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -181,7 +285,7 @@ def test_walking_every_page_while_writes_happen_gives_the_full_list_once(client,
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader):
+def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader, monkeypatch):
     client.force_login(reader)
     rows = 200_000
     with connection.cursor() as cursor:
@@ -195,17 +299,31 @@ def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader):
             [EPOCH, rows],
         )
     services.views_refresh()
+    fetched = {"rows": 0}
+    fetchmany = psycopg.ServerCursor.fetchmany
+
+    def counting_fetchmany(self, size=0):
+        batch = fetchmany(self, size)
+        fetched["rows"] += len(batch)
+        return batch
+
+    monkeypatch.setattr(psycopg.ServerCursor, "fetchmany", counting_fetchmany)
+    # Memory from before the request: a view that built the whole file (or the
+    # whole row list) before answering would show here.
+    tracemalloc.start()
     response = client.get(reverse("api-orders-csv"), {"status": "cancelled", "strategy": "snapshot"})
     assert response.status_code == 200
     assert response.streaming, "the export must be a streaming response"
     assert response["Content-Disposition"].startswith('attachment; filename="orders-cancelled-')
-    tracemalloc.start()
+    assert fetched["rows"] == 0, "no row is read before the body is"
     ids: list[int] = []
     header = None
     tail = b""
     chunks = 0
     for chunk in response.streaming_content:
         chunks += 1
+        if chunks == 1:
+            assert fetched["rows"] <= 2 * 5000, f"{fetched['rows']} rows read for the first chunk"
         lines = (tail + chunk).split(b"\n")
         tail = lines.pop()
         for line in lines:
