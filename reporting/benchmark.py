@@ -5,7 +5,7 @@ at the end), so it never touches the user's data. For each size it seeds the
 orders, refreshes, and times each measurement ``repeat`` times after a warm-up,
 interleaving the approaches so that the machine's noise spreads over all of
 them. It reports medians and p95 and ratios against the ``Subquery``
-annotation of DESIGN.md section 1, measured in the same run.
+annotation (see the README), measured in the same run.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ BASELINE = "subquery"
 
 
 def _annotated() -> Any:
-    """DESIGN.md section 1: every order annotated with its latest status by a correlated subquery."""
+    """The plain ORM answer: every order annotated with its latest status (a correlated subquery)."""
     latest = OrderStatus.objects.filter(order=OuterRef("pk")).order_by("-created", "-id")
     return Order.objects.annotate(
         current_status=Subquery(latest.values("status")[:1]),

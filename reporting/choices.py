@@ -25,7 +25,7 @@ class Status(models.TextChoices):
 
 
 class Strategy(models.TextChoices):
-    """How a read is answered: one contract, three costs (DESIGN.md section 3)."""
+    """How a read is answered: one contract, three costs (see "Reading" in the README)."""
 
     LIVE = "live", "Live: computed from the status history, exact, slow"
     SNAPSHOT = "snapshot", "Snapshot: the materialized view, as fresh as its last refresh"

@@ -1,6 +1,6 @@
 """Read-only models over the reporting views, whose SQL lives in ``views_sql/``.
 
-Why two models for one view (DESIGN.md section 5a): pgviews-redux pastes
+Why two models for one view: pgviews-redux pastes
 ``db_table`` into its DDL unquoted, so only ``reporting.order_latest_status``
 creates and refreshes the view in the ``reporting`` schema; Django's ORM
 quotes that same string as a single identifier and every ORM query fails.

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
 import pytest
 from django.db import connection
 from django_pgviews.models import ViewSyncer
@@ -7,7 +12,10 @@ from django_pgviews.models import ViewSyncer
 from reporting import services
 from reporting.matviews import OrderLatestStatus, OrderLatestStatusView, view_sql
 from reporting.models import Order
+from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 
 
 def _fetchall(sql: str, params=None) -> list[tuple]:
@@ -106,3 +114,54 @@ def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refresh
     # Rebuilt with its indexes and its data.
     assert len(_fetchall("SELECT 1 FROM pg_indexes WHERE tablename = 'order_latest_status'")) == 2
     assert _fetchall("SELECT order_id, status FROM reporting.order_latest_status") == [(order, "pending")]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_another_schema_name_is_used_everywhere():
+    """REPORTING_SCHEMA puts every view in another schema; the SQL follows it."""
+    name = f"{connection.settings_dict['NAME']}_schema"
+    with raw_connect(dbname="postgres") as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env = subprocess_env() | {"REPORTING_SCHEMA": "analytics"}
+    if env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = urlunsplit(urlsplit(env["DATABASE_URL"])._replace(path=f"/{name}"))
+    else:
+        env["REPORTING_EMBEDDED_DB_NAME"] = name
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, MANAGE, *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        manage("migrate", "--verbosity", "0")
+        manage("seed_orders", "--orders", "40")
+        assert "ok:" in manage("refresh_views")
+        manage(
+            "shell",
+            "-c",
+            "from reporting import services; services.order_status_record(order_id=1, status='cancelled')",
+        )
+        counts = manage(
+            "shell",
+            "-c",
+            "from reporting import selectors; "
+            "print(selectors.order_status_counts(strategy='realtime').as_dict() == "
+            "selectors.order_status_counts(strategy='live').as_dict())",
+        )
+        assert counts.strip().endswith("True")
+        with raw_connect(dbname=name) as conn:
+            schemas = conn.execute(
+                "SELECT DISTINCT schemaname FROM pg_views WHERE viewname = 'order_latest_status_live' "
+                "UNION SELECT DISTINCT schemaname FROM pg_matviews WHERE matviewname = 'order_latest_status'"
+            ).fetchall()
+            assert schemas == [("analytics",)]
+            assert conn.execute("SELECT to_regnamespace('reporting')").fetchone() == (None,)
+    finally:
+        with raw_connect(dbname="postgres") as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -376,7 +376,7 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
     freshness = read_freshness(strategy)
     counts = dict.fromkeys([*Status.values, "none"], 0)
     if strategy is Strategy.LIVE:
-        # DESIGN.md section 1's annotation, grouped: one statement, NULL for "none".
+        # The straightforward ORM annotation, grouped: one statement, NULL for "none".
         latest_status = Subquery(
             OrderStatus.objects.filter(order_id=OuterRef("pk"))
             .order_by("-created", "-id")

@@ -18,7 +18,7 @@ from reporting.models import Order
 
 logger = logging.getLogger(__name__)
 
-# Shares of the generated histories (DESIGN.md section 1):
+# Shares of the generated histories (see seed_orders in the README):
 #   [pending, complete]             63 %  paid
 #   [pending, complete, cancelled]   7 %  paid, then refunded (10 % of the paid orders)
 #   [pending, cancelled]            20 %  payment failed
