@@ -178,7 +178,7 @@ def views_refresh(
             cursor.execute(LAST_SNAPSHOT_SQL)
             row = cursor.fetchone()
             last_snapshot = row[0] if row else None
-            if not force and all(_is_populated(connection, v) for v in views):
+            if not force and _all_populated(connection, views):
                 cursor.execute(UNCHANGED_SQL)
                 unchanged, checked_at = cursor.fetchone()
                 if unchanged:
@@ -219,19 +219,30 @@ class _RefreshLock:
         self.pg: Any = None
 
     def acquire(self) -> bool:
-        self.connection.ensure_connection()
-        self.pg = self.connection.get_new_connection(self.connection.get_connection_params())
-        self.pg.autocommit = True
-        self.pg.execute("SELECT set_config('application_name', %s, false)", [LOCK_APPLICATION_NAME])
-        # The server's or the role's idle-in-transaction timeout must not end it mid-refresh.
-        self.pg.execute("SET idle_in_transaction_session_timeout = 0")
-        self.pg.execute("SELECT set_config('lock_timeout', %s, false)", [LOCK_WAIT])
-        self.pg.autocommit = False
-        try:
-            self.pg.execute(f"LOCK TABLE {RefreshLock._meta.db_table} IN EXCLUSIVE MODE")
-        except psycopg.errors.LockNotAvailable:
-            self.release()
-            return False
+        """Take the lock, waiting ``LOCK_WAIT`` at most; ``False`` if another session holds it.
+
+        Raises:
+            django.db.Error: the database cannot be reached (as Django's own errors,
+                which the scheduler expects).
+        """
+        with self.connection.wrap_database_errors:
+            self.connection.ensure_connection()
+            params = self.connection.get_connection_params()
+            # Set at connection time, no round trip: the server's or the role's
+            # idle-in-transaction timeout must not end it mid-refresh.
+            options = f"-c idle_in_transaction_session_timeout=0 -c lock_timeout={LOCK_WAIT}"
+            params["options"] = f"{params['options']} {options}" if params.get("options") else options
+            params["application_name"] = LOCK_APPLICATION_NAME
+            self.pg = self.connection.get_new_connection(params)
+            try:
+                self.pg.autocommit = False
+                self.pg.execute(f"LOCK TABLE {RefreshLock._meta.db_table} IN EXCLUSIVE MODE")
+            except psycopg.errors.LockNotAvailable:
+                self.release()
+                return False
+            except BaseException:
+                self.release()
+                raise
         return True
 
     def release(self) -> None:
@@ -371,6 +382,17 @@ def _record_quick_run(
 def _finish(run: RefreshRun) -> None:
     run.finished = timezone.now()
     run.duration = run.finished - run.started
+
+
+def _all_populated(connection: BaseDatabaseWrapper, views: list[type[pg.MaterializedView]]) -> bool:
+    names = [view._meta.db_table for view in views]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE ispopulated) FROM pg_matviews "
+            "WHERE schemaname || '.' || matviewname = ANY(%s)",
+            [names],
+        )
+        return cursor.fetchone()[0] == len(names)
 
 
 def _is_populated(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> bool:
