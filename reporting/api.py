@@ -12,12 +12,14 @@ __all__ = ["dashboard", "freshness", "not_found", "orders", "orders_csv", "statu
 
 import datetime as dt
 import functools
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -26,6 +28,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from reporting import charts, conf, exports, selectors, tokens
 from reporting.exceptions import InvalidParameterError, ReportingError
+
+logger = logging.getLogger(__name__)
 
 PERMISSION = "reporting.view_reports"
 DEFAULT_LIMIT = 100
@@ -90,6 +94,13 @@ def api_view(*parameters: str) -> Callable[[View], View]:
                 return _error(400, str(exc) or "bad request")
             except ReportingError as exc:
                 return _error(400, str(exc))
+            except DatabaseError as exc:
+                # A restart, a lost connection, a cancelled query: the client may try again.
+                logger.warning("API %s: the database could not answer: %s", request.path, exc)
+                return _error(503, "the database could not answer (unavailable, or the query was cancelled)")
+            except Exception:
+                logger.exception("API %s failed", request.path)
+                return _error(500, "internal error")
 
         return wrapper
 

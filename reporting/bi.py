@@ -112,6 +112,9 @@ class RoleSettings:
     connection_limit: int = 5
     statement_timeout: str = "30s"
     idle_in_transaction_session_timeout: str = "60s"
+    # Enforced by the watchdog alone (PostgreSQL 17's transaction_timeout would
+    # be one more setting the role can switch off).
+    transaction_timeout: str = "10min"
 
     def parameters(self) -> dict[str, str]:
         """The role's settings (``ALTER ROLE ... SET``), as PostgreSQL shows them back."""
@@ -128,6 +131,7 @@ class RoleSettings:
             connection_limit=limits.connection_limit,
             statement_timeout=limits.statement_timeout,
             idle_in_transaction_session_timeout=limits.idle_in_transaction_session_timeout,
+            transaction_timeout=limits.transaction_timeout,
         )
 
 
@@ -191,7 +195,7 @@ def _validated_settings(role_settings: RoleSettings) -> RoleSettings:
         raise InvalidParameterError(
             "connection limit", role_settings.connection_limit, "an integer from 1 to 1000"
         )
-    for name in ("statement_timeout", "idle_in_transaction_session_timeout"):
+    for name in ("statement_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"):
         value = getattr(role_settings, name)
         if not isinstance(value, str) or not DURATION_RE.fullmatch(value):
             raise InvalidParameterError(name.replace("_", " "), value, "a duration such as 500ms, 30s, 5min")
@@ -375,6 +379,7 @@ def _apply_role_settings(cursor: Any, name: str, role_settings: RoleSettings, us
             "connection_limit": role_settings.connection_limit,
             "statement_timeout": role_settings.statement_timeout,
             "idle_in_transaction_session_timeout": role_settings.idle_in_transaction_session_timeout,
+            "transaction_timeout": role_settings.transaction_timeout,
         },
     )
 
@@ -588,6 +593,19 @@ def bi_notes(*, using: str = "default") -> list[str]:
                 "BI roles can create temporary tables (TEMPORARY is granted to PUBLIC); to forbid them "
                 f"for every role: REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC"
             )
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE datallowconn AND datname <> current_database() "
+            "AND has_database_privilege(%s, datname, 'CONNECT') ORDER BY 1",
+            [group()],
+        )
+        others = [row[0] for row in cursor.fetchall()]
+        if others:
+            names = ", ".join(sql.Identifier(name).as_string(cursor.connection) for name in others)
+            notes.append(
+                f"BI roles can connect to other databases of this cluster ({names}: CONNECT is "
+                f"granted to PUBLIC there); the watchdog holds their sessions to their limits there "
+                f"too. To forbid it: REVOKE CONNECT ON DATABASE <name> FROM PUBLIC"
+            )
         cursor.execute("SELECT has_schema_privilege('public', 'public', 'CREATE')")
         if cursor.fetchone()[0]:
             notes.append(
@@ -602,31 +620,44 @@ def bi_notes(*, using: str = "default") -> list[str]:
 
 @dataclass(frozen=True)
 class WatchdogAction:
-    """A BI statement the watchdog cancelled, or a BI session it ended."""
+    """A BI statement the watchdog cancelled, or a BI session it ended, and why."""
 
     action: str  # "cancelled" or "terminated"
     pid: int
     role: str
-    seconds: float
-    limit_seconds: float
+    reason: str
     query: str
 
 
-# The sessions of BI roles on this database that are running a statement or are
-# idle in a transaction, with how long they have been at it.
+# The sessions of BI roles, in any database of the cluster (roles are the
+# cluster's, and PostgreSQL lets every role connect to a database that grants
+# CONNECT to PUBLIC), with what the watchdog judges them by. hostile_lock: a
+# lock, in this database, that no read takes: any mode but ACCESS SHARE on a
+# relation that is not the session's own temporary one. A statement that is
+# only parsed (PREPARE) takes its locks before its privileges are checked and
+# keeps them to the end of its transaction, so a role without any privilege on
+# a table can still hold, say, ROW SHARE on it and block a refresh or a migration.
 BI_SESSIONS_SQL = """
-SELECT a.pid, a.usename, a.state, a.query_start, a.state_change,
+SELECT a.pid, a.usename, a.state, a.query_start, a.state_change, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.query_start),
        extract(epoch FROM clock_timestamp() - a.state_change),
+       extract(epoch FROM clock_timestamp() - a.xact_start),
+       (SELECT string_agg(DISTINCT l.mode || ' on ' || c.oid::regclass::text, ', ')
+        FROM pg_locks AS l
+        JOIN pg_class AS c ON c.oid = l.relation
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.mode <> 'AccessShareLock'
+          AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast_temp%%'),
        left(a.query, 200)
 FROM pg_stat_activity AS a
-WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-  AND a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
+WHERE a.pid <> pg_backend_pid()
   AND a.usesysid IN (
       SELECT m.member FROM pg_auth_members AS m JOIN pg_roles AS g ON g.oid = m.roleid WHERE g.rolname = %s
   )
 """
-# Cancel or end the session only if it is still in the state it was seen in: the
+# Cancel or end the session only if it is still the one that was judged: the
 # statement may have ended meanwhile, and its session's next one is innocent.
 CANCEL_SQL = """
 SELECT pg_cancel_backend(pid) FROM pg_stat_activity
@@ -634,49 +665,93 @@ WHERE pid = %s AND state = 'active' AND query_start = %s
 """
 TERMINATE_SQL = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE pid = %s AND state LIKE 'idle in transaction%%' AND state_change = %s
+WHERE pid = %s AND xact_start IS NOT DISTINCT FROM %s
 """
 
 
-def bi_watchdog_run(*, using: str = "default") -> list[WatchdogAction]:
+def _judge(row: tuple[Any, ...], settings: RoleSettings, grace: float) -> tuple[str, str] | None:
+    """What to do with one BI session, and why: ``("cancel" | "terminate", reason)``, or ``None``."""
+    _, _, state, query_start, state_change, xact_start, running, idle, in_xact, locks, _ = row
+    if locks:
+        return "terminate", f"it holds {locks}, which no read needs"
+    transaction_limit = duration_ms(settings.transaction_timeout) / 1000
+    if xact_start is not None and in_xact > transaction_limit:
+        return (
+            "terminate",
+            f"its transaction is {in_xact:.1f} s old, over its limit of {transaction_limit:g} s",
+        )
+    if state == "active" and query_start is not None:
+        limit = duration_ms(settings.statement_timeout) / 1000
+        if running > limit + grace:
+            # Cancelled a round ago and still running: it catches the cancel (PL/pgSQL can).
+            return (
+                "terminate",
+                f"its statement ran {running:.1f} s, over its limit of {limit:g} s, after a cancel",
+            )
+        if running > limit:
+            return "cancel", f"its statement ran {running:.1f} s, over its limit of {limit:g} s"
+    elif state is not None and state.startswith("idle in transaction") and state_change is not None:
+        limit = duration_ms(settings.idle_in_transaction_session_timeout) / 1000
+        if idle > limit:
+            return (
+                "terminate",
+                f"it was idle in a transaction for {idle:.1f} s, over its limit of {limit:g} s",
+            )
+    return None
+
+
+def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> list[WatchdogAction]:
     """Hold BI sessions to their recorded limits, whatever they set for themselves.
 
-    Cancels every BI statement that has run longer than its role's statement
-    timeout, and ends every BI session idle in a transaction longer than its
-    role's idle-in-transaction timeout, as PostgreSQL itself would. Each action
-    is logged. Needs a superuser, or a member of ``pg_signal_backend``.
+    For every session of a BI role, in any database of the cluster:
+
+    * a lock that no read takes (any mode but ACCESS SHARE on a relation of this
+      database that is not its own temporary one): the session is ended;
+    * a transaction older than the role's transaction timeout: the session is ended;
+    * a statement running longer than the role's statement timeout: it is cancelled,
+      and if it still runs ``grace`` seconds later (a PL/pgSQL block can catch a
+      cancel), the session is ended;
+    * idle in a transaction longer than the role's idle timeout: the session is
+      ended, as PostgreSQL itself would.
+
+    Each action is logged. Needs a superuser, or a member of ``pg_signal_backend``.
+
+    Args:
+        using: the database alias.
+        grace: seconds between a cancel and the end of a session that ignores it;
+            by default the watchdog's interval, at least one second.
 
     Returns:
         What it did.
     """
+    if grace is None:
+        grace = max(conf.bi_watchdog_interval(), 1.0)
     limits = {row.name: RoleSettings.of(row) for row in BiRoleLimits.objects.using(using).all()}
     actions: list[WatchdogAction] = []
     with connections[using].cursor() as cursor:
         cursor.execute(BI_SESSIONS_SQL, [group()])
-        for pid, role, state, query_start, state_change, running, idle, query in cursor.fetchall():
-            settings = limits.get(role, RoleSettings())
-            if state == "active" and query_start is not None:
-                limit = duration_ms(settings.statement_timeout) / 1000
-                if running > limit:
-                    cursor.execute(CANCEL_SQL, [pid, query_start])
-                    if cursor.fetchone():
-                        actions.append(WatchdogAction("cancelled", pid, role, float(running), limit, query))
-            elif state != "active" and state_change is not None:
-                limit = duration_ms(settings.idle_in_transaction_session_timeout) / 1000
-                if idle > limit:
-                    cursor.execute(TERMINATE_SQL, [pid, state_change])
-                    if cursor.fetchone():
-                        actions.append(WatchdogAction("terminated", pid, role, float(idle), limit, query))
+        for row in cursor.fetchall():
+            pid, role, _, query_start, _, xact_start = row[:6]
+            verdict = _judge(row, limits.get(role, RoleSettings()), grace)
+            if verdict is None:
+                continue
+            what, reason = verdict
+            if what == "cancel":
+                cursor.execute(CANCEL_SQL, [pid, query_start])
+            else:
+                cursor.execute(TERMINATE_SQL, [pid, xact_start])
+            if cursor.fetchone():
+                action = "cancelled" if what == "cancel" else "terminated"
+                actions.append(WatchdogAction(action, pid, role, reason, row[-1]))
     for act in actions:
-        what = "statement" if act.action == "cancelled" else "session idle in a transaction"
+        what = "the statement" if act.action == "cancelled" else "the session"
         logger.warning(
-            "BI watchdog %s the %s of role %s (pid %d) after %.1f s, over its limit of %g s: %s",
+            "BI watchdog %s %s of role %s (pid %d): %s: %s",
             act.action,
             what,
             act.role,
             act.pid,
-            act.seconds,
-            act.limit_seconds,
+            act.reason,
             act.query,
         )
     return actions

@@ -153,6 +153,9 @@ class RefreshRun(models.Model):
     # log cannot correct them (views_sql/snapshot_state_v2.sql).
     view_filenodes = ArrayField(models.BigIntegerField(), null=True, blank=True)
     error = models.TextField(blank=True, default="", help_text="Why it failed, was skipped or was abandoned.")
+    # The server process that ran it: a later run marks a run still "running"
+    # abandoned only once that process is gone.
+    backend_pid = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -222,6 +225,9 @@ class BiRoleLimits(models.Model):
     connection_limit = models.PositiveIntegerField()
     statement_timeout = models.CharField(max_length=32)
     idle_in_transaction_session_timeout = models.CharField(max_length=32)
+    # Enforced by the watchdog only: a transaction kept open by short statements
+    # holds its locks (and its snapshot) as long as it lives.
+    transaction_timeout = models.CharField(max_length=32, default="10min")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from reporting import api
 
@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/orders.csv", api.orders_csv, name="api-orders-csv"),
     path("api/freshness", api.freshness, name="api-freshness"),
     path("api/<path:path>", api.not_found),
+    re_path(r"^api/?$", api.not_found),
     path("admin/", admin.site.urls),
 ]

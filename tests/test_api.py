@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -202,10 +202,26 @@ def test_too_many_parameters_get_a_json_400(api, seeded):
     assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["error"]
 
 
-def test_an_unknown_api_path_gets_a_json_404(api, seeded):
-    response = api.get("/api/nothing-here")
+@pytest.mark.parametrize("path", ["/api/nothing-here", "/api", "/api/"])
+def test_an_unknown_api_path_gets_a_json_404(api, seeded, path):
+    response = api.get(path)
     assert response.status_code == 404
-    assert response.json()["error"] == "no API endpoint at '/api/nothing-here'"
+    assert response.json()["error"] == f"no API endpoint at {path!r}"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(OperationalError("the server closed the connection"), 503), (RuntimeError("a bug"), 500)],
+)
+def test_a_failure_behind_an_endpoint_is_still_a_json_answer(api, seeded, monkeypatch, error, status):
+    def fail(**kwargs):
+        raise error
+
+    monkeypatch.setattr(selectors, "order_status_counts", fail)
+    response = api.get(reverse("api-status-counts"))
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert "a bug" not in response.json()["error"], "internals are logged, not shown"
 
 
 def test_the_dashboard_refuses_odd_numbers_with_a_400_page(api, seeded):

@@ -315,7 +315,8 @@ def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(ro
         with caplog.at_level(logging.WARNING, logger="reporting.bi"):
             actions = bi.bi_watchdog_run()
         thread.join(20)
-    assert [(a.action, a.role, a.limit_seconds) for a in actions] == [("cancelled", role_name, 0.3)]
+    assert [(a.action, a.role) for a in actions] == [("cancelled", role_name)]
+    assert "over its limit of 0.3 s" in actions[0].reason
     assert isinstance(out.get("error"), errors.QueryCanceled), out
     assert f"cancelled the statement of role {role_name}" in caplog.text
 
@@ -349,6 +350,68 @@ def test_the_watchdog_leaves_other_roles_and_short_statements_alone(role_name):
         thread.join(20)
         other.join(20)
     assert "error" not in out and "error" not in other_out
+
+
+def test_the_watchdog_ends_a_session_whose_statement_ignores_the_cancel(role_name):
+    bi.bi_role_create(
+        name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="300ms")
+    )
+    stubborn = (
+        "DO $$BEGIN LOOP BEGIN PERFORM pg_sleep(0.2); "
+        "EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END$$"
+    )
+    with connect_as(role_name, autocommit=True) as conn:
+        conn.execute("SET statement_timeout = 0")
+        thread, out = run_in_thread(lambda: conn.execute(stubborn))
+        wait_for_session(role_name, "active", 0.3)
+        assert [a.action for a in bi.bi_watchdog_run(grace=0.5)] == ["cancelled"]
+        wait_for_session(role_name, "active", 0.8)
+        assert [a.action for a in bi.bi_watchdog_run(grace=0.5)] == ["terminated"]
+        thread.join(20)
+    assert isinstance(out.get("error"), psycopg.OperationalError), out
+
+
+def test_the_watchdog_ends_a_transaction_kept_open_past_its_limit(role_name):
+    bi.bi_role_create(
+        name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(transaction_timeout="1s")
+    )
+    conn = connect_as(role_name)
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # short statements, never idle long
+            conn.execute("SELECT count(*) FROM order_status_counts")
+            time.sleep(0.1)
+        actions = bi.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        assert "its transaction is" in actions[0].reason
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
+def test_a_bi_session_holding_locks_it_has_no_right_to_is_ended(role_name, data):
+    """PREPARE takes a statement's locks before its privileges are checked, and keeps them."""
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    conn = connect_as(role_name)
+    try:
+        conn.execute("PREPARE block_refresh AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
+        conn.execute("PREPARE block_migrate AS SELECT * FROM public.reporting_order FOR UPDATE")
+        services.order_status_record(order_id=1, status="cancelled")
+        assert services.views_refresh().outcome == RefreshOutcome.SKIPPED, "the lock really is in the way"
+        actions = bi.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        assert "RowShareLock on reporting_refreshlock" in actions[0].reason
+        assert services.views_refresh().outcome == RefreshOutcome.OK
+    finally:
+        conn.close()
+    # Reads, even long transactions of them, hold nothing the watchdog minds.
+    with connect_as(role_name) as reader:
+        reader.execute("SET transaction_read_only = off")
+        reader.execute("SELECT count(*) FROM order_latest_status_live").fetchone()
+        reader.execute("CREATE TEMP TABLE mine AS SELECT order_id FROM order_latest_status")
+        assert bi.bi_watchdog_run() == []
+        assert reader.execute("SELECT count(*) FROM mine").fetchone() == (50,)
 
 
 def test_settings_a_role_gave_itself_are_reported_and_repaired(role_name):

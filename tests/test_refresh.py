@@ -18,6 +18,7 @@ from django.db.models import F
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.models import OrderChange, RefreshRun
+from reporting.selectors.freshness import LOCK_APPLICATION_NAME
 from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
 
@@ -461,3 +462,41 @@ def test_a_refresh_absorbs_exactly_what_its_snapshot_saw_while_it_waited_for_a_l
         lambda s: list(selectors.order_iter_by_status(status="pending", strategy=s)),
     ):
         assert strategy_read("realtime") == strategy_read("live")
+
+
+def test_a_refresh_whose_lock_connection_ends_rolls_back_and_is_not_taken_for_dead():
+    seed(100)
+    services.views_refresh()
+    (change,) = statuses_create([(1, EPOCH + dt.timedelta(days=400), "cancelled")])
+    lock = TableLock()
+    first, first_out = refresh_in_thread()
+    second = None
+    try:
+        wait_for_refresh_to_wait_on_a_lock()
+        with raw_connect() as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                [LOCK_APPLICATION_NAME],
+            ).fetchall()
+        assert ended == [(True,)], "one refresh lock connection"
+        running = RefreshRun.objects.get(outcome=RefreshOutcome.RUNNING)
+        # A second refresh gets the lock now; the first run's process is alive, so
+        # it must not be marked abandoned.
+        second, second_out = refresh_in_thread()
+        deadline = time.monotonic() + 10
+        while RefreshRun.objects.filter(outcome=RefreshOutcome.RUNNING).count() < 2:
+            assert time.monotonic() < deadline, "the second refresh never started"
+            time.sleep(0.02)
+        running.refresh_from_db()
+        assert running.outcome == RefreshOutcome.RUNNING
+    finally:
+        lock.release()
+        first.join(60)
+        if second is not None:
+            second.join(60)
+    assert first_out["result"].outcome == RefreshOutcome.FAILED
+    assert "the refresh lock was lost" in first_out["result"].error
+    assert second_out["result"].outcome == RefreshOutcome.OK, second_out["result"].error
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status_id FROM reporting.order_latest_status WHERE order_id = 1")
+        assert cursor.fetchone() == (change.id,), "the second one did the work"

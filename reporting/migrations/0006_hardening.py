@@ -84,6 +84,7 @@ class Migration(migrations.Migration):
                 ('connection_limit', models.PositiveIntegerField()),
                 ('statement_timeout', models.CharField(max_length=32)),
                 ('idle_in_transaction_session_timeout', models.CharField(max_length=32)),
+                ('transaction_timeout', models.CharField(default='10min', max_length=32)),
                 ('created', models.DateTimeField(auto_now_add=True)),
             ],
             options={
@@ -129,6 +130,11 @@ class Migration(migrations.Migration):
             model_name='refreshrun',
             name='outcome',
             field=models.CharField(choices=[('running', 'Running'), ('ok', 'Refreshed'), ('unchanged', 'Skipped: nothing changed since the last refresh'), ('skipped', 'Skipped: another refresh was running'), ('failed', 'Failed'), ('abandoned', 'Abandoned: its process stopped before it finished')], max_length=16),
+        ),
+        migrations.AddField(
+            model_name='refreshrun',
+            name='backend_pid',
+            field=models.IntegerField(blank=True, null=True),
         ),
         migrations.RunSQL(TRIGGERS_SQL, reverse_sql=DROP_TRIGGERS_SQL),
         migrations.RunPython(name_tokens_uniquely, migrations.RunPython.noop),

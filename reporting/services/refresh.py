@@ -198,8 +198,11 @@ def views_refresh(
             outcome=RefreshOutcome.RUNNING,
             concurrently=concurrently,
             started=started,
+            backend_pid=connection.connection.info.backend_pid,
         )
-        return _refresh(connection, run, views, concurrently=concurrently, last_snapshot=last_snapshot)
+        return _refresh(
+            connection, run, views, concurrently=concurrently, last_snapshot=last_snapshot, lock=lock
+        )
     finally:
         lock.release()
 
@@ -229,8 +232,11 @@ class _RefreshLock:
             self.connection.ensure_connection()
             params = self.connection.get_connection_params()
             # Set at connection time, no round trip: the server's or the role's
-            # idle-in-transaction timeout must not end it mid-refresh.
+            # idle-in-transaction (or, from PostgreSQL 17, transaction) timeout must
+            # not end it mid-refresh.
             options = f"-c idle_in_transaction_session_timeout=0 -c lock_timeout={LOCK_WAIT}"
+            if self.connection.connection.info.server_version >= 170000:
+                options += " -c transaction_timeout=0"
             params["options"] = f"{params['options']} {options}" if params.get("options") else options
             params["application_name"] = LOCK_APPLICATION_NAME
             self.pg = self.connection.get_new_connection(params)
@@ -245,6 +251,18 @@ class _RefreshLock:
                 raise
         return True
 
+    def check(self) -> None:
+        """Make sure the lock is still held: its connection may have been ended meanwhile.
+
+        Raises:
+            django.db.Error: the lock is lost (another refresh may hold it by now).
+        """
+        try:
+            with self.connection.wrap_database_errors:
+                self.pg.execute("SELECT 1")
+        except DatabaseError as exc:
+            raise type(exc)(f"the refresh lock was lost, its connection ended: {exc}") from exc
+
     def release(self) -> None:
         if self.pg is None:
             return
@@ -257,10 +275,27 @@ class _RefreshLock:
         self.pg = None
 
 
+# Of the given server processes, those still alive. (A process id used again by
+# a new process keeps a dead run "running" until that process ends too: a
+# delay in marking it, nothing worse.)
+ALIVE_SQL = "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)"
+
+
 def _abandon_dead_runs(using: str) -> None:
-    """Mark runs left ``running`` as ``abandoned``: the caller holds the lock, so they are dead."""
+    """Mark runs left ``running`` by a process that is gone as ``abandoned``.
+
+    The caller holds the lock, so a run still ``running`` lost it: its process
+    died, or its lock connection was ended (then its process is still alive, and
+    it will find out before it commits; see :meth:`_RefreshLock.check`).
+    """
     now = timezone.now()
-    for run in RefreshRun.objects.using(using).filter(outcome=RefreshOutcome.RUNNING):
+    running = list(RefreshRun.objects.using(using).filter(outcome=RefreshOutcome.RUNNING))
+    with connections[using].cursor() as cursor:
+        cursor.execute(ALIVE_SQL, [[r.backend_pid for r in running if r.backend_pid]])
+        alive = {pid for (pid,) in cursor.fetchall()}
+    for run in running:
+        if run.backend_pid in alive:
+            continue
         run.outcome, run.error, run.finished = RefreshOutcome.ABANDONED, ABANDONED_ERROR, now
         run.duration = now - run.started
         run.save(update_fields=["outcome", "error", "finished", "duration"])
@@ -274,6 +309,7 @@ def _refresh(
     *,
     concurrently: bool,
     last_snapshot: str | None,
+    lock: _RefreshLock,
 ) -> RefreshResult:
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
@@ -306,6 +342,8 @@ def _refresh(
             )
             _finish(run)
             run.save()
+            # Still ours? If not, another refresh may be running: roll all of it back.
+            lock.check()
     except DatabaseError as exc:
         logger.error("Refresh %s failed: %s", run.pk, exc)
         run.outcome, run.error = RefreshOutcome.FAILED, str(exc).strip()

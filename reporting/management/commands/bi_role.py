@@ -39,6 +39,11 @@ class Command(BaseCommand):
         create.add_argument(
             "--idle-in-transaction-timeout", default=bi.RoleSettings.idle_in_transaction_session_timeout
         )
+        create.add_argument(
+            "--transaction-timeout",
+            default=bi.RoleSettings.transaction_timeout,
+            help="longest a transaction may stay open (the watchdog ends the session)",
+        )
         rotate = actions.add_parser(
             "rotate-password", help=f"set a new password (from ${PASSWORD_ENV} or asked)"
         )
@@ -70,6 +75,7 @@ class Command(BaseCommand):
                 connection_limit=options["connection_limit"],
                 statement_timeout=options["statement_timeout"],
                 idle_in_transaction_session_timeout=options["idle_in_transaction_timeout"],
+                transaction_timeout=options["transaction_timeout"],
             ),
         )
         self.stdout.write(
