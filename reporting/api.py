@@ -14,9 +14,10 @@ import datetime as dt
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
@@ -26,12 +27,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, exports, selectors, tokens
-from reporting.exceptions import InvalidParameterError, ReportingError
+from reporting import charts, conf, exports, selectors, services, tokens
+from reporting.choices import Strategy
+from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError
 
 logger = logging.getLogger(__name__)
 
 PERMISSION = "reporting.view_reports"
+LIVE_PERMISSION = "reporting.read_live"
 DEFAULT_LIMIT = 100
 ALLOWED_METHODS = ("GET", "HEAD")
 # Digits only, ASCII only: str.isdigit() also takes "²" and "٣", which int()
@@ -76,9 +79,11 @@ def api_view(*parameters: str) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(ALLOWED_METHODS)
                 return response
             try:
-                user = tokens.api_token_user(request.headers.get("Authorization", "")) or request.user
+                token = tokens.api_token_authenticate(request.headers.get("Authorization", ""))
             except tokens.InvalidTokenError as exc:
                 return _unauthorized(str(exc))
+            request.api_token = token  # type: ignore[attr-defined]
+            user = token.user if token is not None else request.user
             if user is None or not user.is_authenticated:
                 return _unauthorized(
                     "authentication required: log in, or send 'Authorization: Bearer <token>'"
@@ -87,7 +92,18 @@ def api_view(*parameters: str) -> Callable[[View], View]:
                 return _error(403, f"permission {PERMISSION} required")
             try:
                 _parameters(request, allowed)
-                return view(request, *args, **kwargs)
+                if "strategy" in allowed and not _may_read_live(user, request.GET.get("strategy")):
+                    return _error(
+                        403,
+                        f"strategy live needs the permission {LIVE_PERMISSION}: its cost grows with "
+                        "the data; realtime is exact too",
+                    )
+                with selectors.read_statement_timeout(conf.web_statement_timeout()):
+                    return view(request, *args, **kwargs)
+            except RateLimitedError as exc:
+                response = _error(429, str(exc))
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except InvalidParameterError as exc:
                 return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
             except SuspiciousOperation as exc:  # e.g. more query parameters than Django parses
@@ -95,9 +111,15 @@ def api_view(*parameters: str) -> Callable[[View], View]:
             except ReportingError as exc:
                 return _error(400, str(exc))
             except DatabaseError as exc:
-                # A restart, a lost connection, a cancelled query: the client may try again.
+                if _timed_out(exc):
+                    return _error(
+                        504,
+                        f"the query took longer than {conf.web_statement_timeout():g} s and was cancelled "
+                        "(REPORTING_WEB_STATEMENT_TIMEOUT)",
+                    )
+                # A restart, a lost connection: the client may try again.
                 logger.warning("API %s: the database could not answer: %s", request.path, exc)
-                return _error(503, "the database could not answer (unavailable, or the query was cancelled)")
+                return _error(503, "the database could not answer; try again")
             except Exception:
                 logger.exception("API %s failed", request.path)
                 return _error(500, "internal error")
@@ -105,6 +127,17 @@ def api_view(*parameters: str) -> Callable[[View], View]:
         return wrapper
 
     return decorator
+
+
+def _may_read_live(user: Any, strategy: str | None) -> bool:
+    effective = strategy or conf.default_strategy()
+    return effective != Strategy.LIVE or conf.web_live_for_all() or user.has_perm(LIVE_PERMISSION)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a database error is a statement cancelled by its timeout."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.QueryCanceled) and "statement timeout" in str(cause)
 
 
 def _unauthorized(message: str) -> JsonResponse:
@@ -206,11 +239,23 @@ def freshness(request: HttpRequest) -> HttpResponse:
 def orders_csv(request: HttpRequest) -> HttpResponseBase:
     """``GET /api/orders.csv?status=cancelled``: every order in the status, streamed."""
     status = request.GET.get("status", "")
-    chunks = exports.orders_csv_chunks(status=status, strategy=request.GET.get("strategy"))
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    strategy = request.GET.get("strategy")
+    chunks = exports.orders_csv_chunks(status=status, strategy=strategy)  # checks both at once
+    user = request.api_token.user if request.api_token else request.user  # type: ignore[attr-defined]
+    if request.method == "GET":  # HEAD sends no rows
+        services.csv_export_start(user=user, token=request.api_token, status=status)  # type: ignore[attr-defined]
+    # The body is read after this view returns: its statements get the limit then.
+    response = StreamingHttpResponse(
+        _limited(chunks, conf.web_statement_timeout()), content_type="text/csv; charset=utf-8"
+    )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="orders-{status}-{stamp}.csv"'
     return response
+
+
+def _limited(chunks: Iterator[bytes], seconds: float) -> Iterator[bytes]:
+    with selectors.read_statement_timeout(seconds):
+        yield from chunks
 
 
 # --- The dashboard -----------------------------------------------------------------------------------------
@@ -227,7 +272,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
     except ReportingError as exc:
         return render(request, "reporting/forbidden.html", {"message": str(exc)}, status=400)
-    data = selectors.dashboard_data(after=after, days=conf.dashboard_days())
+    try:
+        with selectors.read_statement_timeout(conf.web_statement_timeout()):
+            data = selectors.dashboard_data(after=after, days=conf.dashboard_days())
+    except DatabaseError as exc:
+        logger.warning("Dashboard: the database could not answer: %s", exc)
+        message = "The database did not answer in time; try again in a moment."
+        context = {"title": "Not available", "message": message}
+        return render(request, "reporting/forbidden.html", context, status=503)
     columns, top = charts.stacked_columns(data.daily.days, data.daily.series)
     age = data.freshness.age
     return render(

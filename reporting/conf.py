@@ -21,6 +21,9 @@ __all__ = [
     "schema",
     "schema_take_over",
     "shutdown_grace",
+    "web_csv_exports_per_hour",
+    "web_live_for_all",
+    "web_statement_timeout",
 ]
 
 import re
@@ -179,3 +182,38 @@ def bi_watchdog_interval() -> float:
     role could otherwise switch off for itself. 0 turns it off.
     """
     return _seconds("REPORTING_BI_WATCHDOG_INTERVAL", 5)
+
+
+def web_statement_timeout() -> float:
+    """Longest a web read (API, dashboard, CSV export) may run a statement, in seconds.
+
+    ``REPORTING_WEB_STATEMENT_TIMEOUT``, default 10; 0 turns the limit off. A read
+    over it is cancelled and answered with a 504.
+    """
+    return _seconds("REPORTING_WEB_STATEMENT_TIMEOUT", 10)
+
+
+def web_live_for_all() -> bool:
+    """Let every reports user ask for ``strategy=live`` (``REPORTING_WEB_LIVE_FOR_ALL``, off).
+
+    Off: only users with the ``reporting.read_live`` permission may, since a
+    live read costs as much as the data is large.
+    """
+    return _flag("REPORTING_WEB_LIVE_FOR_ALL")
+
+
+def web_csv_exports_per_hour() -> int:
+    """CSV exports one API token (or one user's session) may start per hour.
+
+    ``REPORTING_CSV_EXPORTS_PER_HOUR``, default 30; 0 means no limit.
+    """
+    value = _get("REPORTING_CSV_EXPORTS_PER_HOUR", 30)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"REPORTING_CSV_EXPORTS_PER_HOUR must be a whole number, not {value!r}"
+        ) from None
+    if number < 0:
+        raise ImproperlyConfigured(f"REPORTING_CSV_EXPORTS_PER_HOUR must be 0 or more, not {value!r}")
+    return number

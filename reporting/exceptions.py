@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidParameterError", "InvalidStatusError", "ReportingError", "UnknownOrderError"]
+__all__ = [
+    "InvalidParameterError",
+    "InvalidStatusError",
+    "RateLimitedError",
+    "ReportingError",
+    "UnknownOrderError",
+]
 
 from collections.abc import Iterable
 
@@ -47,3 +53,15 @@ class UnknownOrderError(ReportingError, LookupError):
     def __init__(self, order_id: object) -> None:
         self.order_id = order_id
         super().__init__(f"unknown order {order_id!r}: no order has this id")
+
+
+class RateLimitedError(ReportingError):
+    """Too many requests of a kind in a while.
+
+    Attributes:
+        retry_after: seconds until the next one may be made.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        self.retry_after = max(1, round(retry_after))
+        super().__init__(f"{message}; try again in {self.retry_after} s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ApiToken",
     "BiRoleLimits",
+    "CsvExport",
     "FreshnessView",
     "Order",
     "OrderChange",
@@ -47,7 +48,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["id"]
-        permissions = [("view_reports", "Can see the order reports: dashboard, API and CSV export")]
+        permissions = [
+            ("view_reports", "Can see the order reports: dashboard, API and CSV export"),
+            ("read_live", "Can ask the API for live reads, whose cost grows with the data"),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.pk}"
@@ -211,6 +215,21 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"API token {self.name or self.pk} of {self.user}"
+
+
+class CsvExport(models.Model):
+    """One CSV export started through the API: what the per-token rate limit counts."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16)
+    started = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "token", "-started"], name="csvexport_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"CSV export of {self.status} orders by {self.user} at {self.started:%Y-%m-%d %H:%M:%S}"
 
 
 class BiRoleLimits(models.Model):

@@ -122,6 +122,9 @@ for _name in (
     "REPORTING_SCHEMA_TAKE_OVER",
     "REPORTING_BI_GROUP",
     "REPORTING_BI_WATCHDOG_INTERVAL",
+    "REPORTING_WEB_STATEMENT_TIMEOUT",
+    "REPORTING_WEB_LIVE_FOR_ALL",
+    "REPORTING_CSV_EXPORTS_PER_HOUR",
 ):
     if _name in os.environ:
         globals()[_name] = os.environ[_name]

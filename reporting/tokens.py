@@ -12,10 +12,10 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "InvalidTokenError",
     "TokenInfo",
+    "api_token_authenticate",
     "api_token_create",
     "api_token_list",
     "api_token_revoke",
-    "api_token_user",
 ]
 
 import datetime as dt
@@ -143,8 +143,8 @@ def api_token_revoke(
     return deleted
 
 
-def api_token_user(authorization: str) -> Any | None:
-    """Return the user of a ``Bearer`` token, or ``None`` when no token was sent.
+def api_token_authenticate(authorization: str) -> ApiToken | None:
+    """Return the token of an ``Authorization: Bearer`` header (its ``user`` loaded), or ``None`` without one.
 
     Raises:
         InvalidTokenError: a token was sent but is unknown, expired, or its user inactive.
@@ -162,4 +162,4 @@ def api_token_user(authorization: str) -> Any | None:
     if found.expires is not None and found.expires <= now:
         raise InvalidTokenError(f"API token expired at {found.expires.isoformat(timespec='seconds')}")
     ApiToken.objects.filter(pk=found.pk).update(last_used=now)
-    return found.user
+    return found

@@ -10,6 +10,7 @@ from io import StringIO
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.urls import reverse
@@ -17,7 +18,8 @@ from django.utils import timezone
 
 from reporting import selectors, services, tokens
 from reporting.exceptions import ReportingError
-from reporting.models import ApiToken
+from reporting.models import ApiToken, CsvExport
+from tests.conftest import raw_connect
 from tests.factories import EPOCH
 
 ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
@@ -26,7 +28,16 @@ ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness
 @pytest.fixture
 def reader(db):
     services.reports_user_ensure(username="reader", password="reader-password-1")
-    return get_user_model().objects.get(username="reader")
+    user = get_user_model().objects.get(username="reader")
+    user.user_permissions.add(Permission.objects.get(codename="read_live"))
+    return get_user_model().objects.get(username="reader")  # fresh: permissions are cached
+
+
+@pytest.fixture
+def plain_reader(db):
+    """A reports user without the permission for live reads."""
+    services.reports_user_ensure(username="plain", password="plain-password-1")
+    return get_user_model().objects.get(username="plain")
 
 
 @pytest.fixture
@@ -392,3 +403,64 @@ def test_the_dashboard_shows_counts_chart_and_cancelled_orders(api, seeded):
     second = api.get(reverse("dashboard"), {"after": link.group(1)}).content.decode()
     assert [int(x) for x in re.findall(r'data-order="(\d+)"', second)] == expected[25:50]
     assert api.get(reverse("dashboard"), {"after": "nope"}).status_code == 400
+
+
+# --- Limits on web reads -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["api-status-counts", "api-orders", "api-orders-csv"])
+def test_live_reads_need_their_own_permission(client, plain_reader, seeded, name, settings):
+    client.force_login(plain_reader)
+    extra = {} if name == "api-status-counts" else {"status": "cancelled"}
+    response = get(client, name, strategy="live", **extra)
+    assert response.status_code == 403
+    assert "reporting.read_live" in response.json()["error"]
+    assert get(client, name, strategy="realtime", **extra).status_code == 200
+    settings.REPORTING_DEFAULT_STRATEGY = "live"
+    assert get(client, name, **extra).status_code == 403, "the default counts too"
+    settings.REPORTING_WEB_LIVE_FOR_ALL = "1"
+    assert get(client, name, strategy="live", **extra).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_read_over_the_statement_timeout_gets_a_json_504(client, reader, settings):
+    client.force_login(reader)
+    services.orders_seed(orders=50, seed=2, until=EPOCH)
+    services.views_refresh()
+    settings.REPORTING_WEB_STATEMENT_TIMEOUT = "0.2"
+    blocker = raw_connect(autocommit=False)
+    blocker.execute("LOCK TABLE reporting_orderstatus IN ACCESS EXCLUSIVE MODE")
+    try:
+        response = get(client, "api-status-counts", strategy="live")
+        dashboard = client.get(reverse("dashboard"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert response.status_code == 504
+    assert "REPORTING_WEB_STATEMENT_TIMEOUT" in response.json()["error"]
+    assert dashboard.status_code == 503
+    # The limit was the request's: the connection is back to no limit.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)
+    assert get(client, "api-status-counts", strategy="live").status_code == 200
+
+
+def test_csv_exports_are_rate_limited_per_token(client, reader, seeded, settings):
+    settings.REPORTING_CSV_EXPORTS_PER_HOUR = "2"
+    first = tokens.api_token_create(username="reader", name="first")
+    second = tokens.api_token_create(username="reader", name="second")
+
+    def export(token: str):
+        return client.get(
+            reverse("api-orders-csv"), {"status": "pending"}, HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+
+    assert [export(first).status_code for _ in range(2)] == [200, 200]
+    limited = export(first)
+    assert limited.status_code == 429
+    assert limited["Content-Type"] == "application/json"
+    assert 3000 <= int(limited["Retry-After"]) <= 3600
+    assert "at most 2 CSV exports an hour" in limited.json()["error"]
+    assert export(second).status_code == 200, "each token has its own budget"
+    assert CsvExport.objects.count() == 3

@@ -12,6 +12,7 @@ from reporting.selectors.freshness import (
     read_freshness,
     refresh_lock_holder,
 )
+from reporting.selectors.limits import read_statement_timeout
 from reporting.selectors.orders import (
     MAX_PAGE_SIZE,
     Cursor,
@@ -48,5 +49,6 @@ __all__ = [
     "order_list_by_status",
     "order_status_counts",
     "read_freshness",
+    "read_statement_timeout",
     "refresh_lock_holder",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporting.services.exports import csv_export_start
 from reporting.services.orders import order_create, order_status_record
 from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
 from reporting.services.seeding import SEED_SPAN, SeedResult, orders_seed, orders_seed_if_empty
@@ -11,6 +12,7 @@ __all__ = [
     "SEED_SPAN",
     "RefreshResult",
     "SeedResult",
+    "csv_export_start",
     "order_create",
     "order_status_record",
     "orders_seed",
