@@ -8,7 +8,16 @@ permission. API calls without them get JSON 401/403, never a redirect.
 
 from __future__ import annotations
 
-__all__ = ["dashboard", "freshness", "not_found", "orders", "orders_csv", "status_counts"]
+__all__ = [
+    "dashboard",
+    "freshness",
+    "healthz",
+    "not_found",
+    "orders",
+    "orders_csv",
+    "readyz",
+    "status_counts",
+]
 
 import datetime as dt
 import functools
@@ -79,37 +88,7 @@ def api_view(*parameters: str) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(ALLOWED_METHODS)
                 return response
             try:
-                token = tokens.api_token_authenticate(request.headers.get("Authorization", ""))
-            except tokens.InvalidTokenError as exc:
-                return _unauthorized(str(exc))
-            request.api_token = token  # type: ignore[attr-defined]
-            user = token.user if token is not None else request.user
-            if user is None or not user.is_authenticated:
-                return _unauthorized(
-                    "authentication required: log in, or send 'Authorization: Bearer <token>'"
-                )
-            if not user.has_perm(PERMISSION):
-                return _error(403, f"permission {PERMISSION} required")
-            try:
-                _parameters(request, allowed)
-                if "strategy" in allowed and not _may_read_live(user, request.GET.get("strategy")):
-                    return _error(
-                        403,
-                        f"strategy live needs the permission {LIVE_PERMISSION}: its cost grows with "
-                        "the data; realtime is exact too",
-                    )
-                with selectors.read_statement_timeout(conf.web_statement_timeout()):
-                    return view(request, *args, **kwargs)
-            except RateLimitedError as exc:
-                response = _error(429, str(exc))
-                response["Retry-After"] = str(exc.retry_after)
-                return response
-            except InvalidParameterError as exc:
-                return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
-            except SuspiciousOperation as exc:  # e.g. more query parameters than Django parses
-                return _error(400, str(exc) or "bad request")
-            except ReportingError as exc:
-                return _error(400, str(exc))
+                return _answer(request, view, allowed, *args, **kwargs)
             except DatabaseError as exc:
                 if _timed_out(exc):
                     return _error(
@@ -127,6 +106,46 @@ def api_view(*parameters: str) -> Callable[[View], View]:
         return wrapper
 
     return decorator
+
+
+def _answer(
+    request: HttpRequest, view: View, allowed: frozenset[str], *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    """Authenticate, authorise, check the parameters, and call the view under the web's limits.
+
+    Database errors, also those of the authentication (tokens and sessions live
+    in the database), are the caller's to answer.
+    """
+    try:
+        token = tokens.api_token_authenticate(request.headers.get("Authorization", ""))
+    except tokens.InvalidTokenError as exc:
+        return _unauthorized(str(exc))
+    request.api_token = token  # type: ignore[attr-defined]
+    user = token.user if token is not None else request.user
+    if user is None or not user.is_authenticated:
+        return _unauthorized("authentication required: log in, or send 'Authorization: Bearer <token>'")
+    if not user.has_perm(PERMISSION):
+        return _error(403, f"permission {PERMISSION} required")
+    try:
+        _parameters(request, allowed)
+        if "strategy" in allowed and not _may_read_live(user, request.GET.get("strategy")):
+            return _error(
+                403,
+                f"strategy live needs the permission {LIVE_PERMISSION}: its cost grows with "
+                "the data; realtime is exact too",
+            )
+        with selectors.read_statement_timeout(conf.web_statement_timeout()):
+            return view(request, *args, **kwargs)
+    except RateLimitedError as exc:
+        response = _error(429, str(exc))
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except InvalidParameterError as exc:
+        return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
+    except SuspiciousOperation as exc:  # e.g. more query parameters than Django parses
+        return _error(400, str(exc) or "bad request")
+    except ReportingError as exc:
+        return _error(400, str(exc))
 
 
 def _may_read_live(user: Any, strategy: str | None) -> bool:
@@ -256,6 +275,32 @@ def orders_csv(request: HttpRequest) -> HttpResponseBase:
 def _limited(chunks: Iterator[bytes], seconds: float) -> Iterator[bytes]:
     with selectors.read_statement_timeout(seconds):
         yield from chunks
+
+
+# --- Health, for load balancers and orchestrators: no login, no data ---------------------------------------
+
+
+@csrf_exempt
+def healthz(request: HttpRequest) -> JsonResponse:
+    """``GET /healthz``: the process answers. Touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@csrf_exempt
+def readyz(request: HttpRequest) -> JsonResponse:
+    """``GET /readyz``: the database answers, the views are populated and fresh enough; else 503."""
+    state = selectors.readiness(max_age=conf.ready_max_age())
+    body = {
+        "status": "ready" if state.ready else "not ready",
+        "checks": {
+            "database": state.database,
+            "views_populated": state.views_populated,
+            "fresh": state.fresh,
+        },
+        "age_seconds": round(state.age.total_seconds(), 3) if state.age is not None else None,
+        "problems": state.problems,
+    }
+    return JsonResponse(body, status=200 if state.ready else 503)
 
 
 # --- The dashboard -----------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "GrantGap",
     "RoleSettings",
     "WatchdogAction",
+    "WatchdogBlindError",
     "bi_grants_apply",
     "bi_grants_check",
     "bi_notes",
@@ -57,6 +58,7 @@ __all__ = [
     "group",
     "reporting_schema_create",
     "schema_foreign_objects",
+    "validated_role_name",
 ]
 
 import logging
@@ -140,6 +142,8 @@ class BiRole:
     name: str
     connection_limit: int
     settings: list[str]
+    #: The recorded transaction timeout, which the watchdog enforces (``None``: none recorded).
+    transaction_timeout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,15 @@ def duration_ms(value: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2) or ""]
 
 
-def _validated_name(name: object) -> str:
-    if not isinstance(name, str) or not ROLE_NAME_RE.match(name) or name == group():
+def validated_role_name(name: object) -> str:
+    """Return ``name`` if it can name a BI login role.
+
+    Raises:
+        InvalidParameterError: not a plain lower-case identifier, or the group's own name.
+    """
+    if isinstance(name, str) and name == group():
+        raise InvalidParameterError("role name", name, "any name but the BI group's own")
+    if not isinstance(name, str) or not ROLE_NAME_RE.match(name):
         raise InvalidParameterError(
             "role name", name, "lower-case letters, digits and _, starting with a letter or _, at most 63"
         )
@@ -211,13 +222,18 @@ def _role_exists(cursor: Any, name: str) -> bool:
     return cursor.fetchone() is not None
 
 
-MEMBERS_SQL = """
-SELECT r.rolname FROM pg_auth_members AS m
-JOIN pg_roles AS r ON r.oid = m.member
+# The BI logins: members of the group, but not the roles that administer it.
+# From PostgreSQL 16 a role with CREATEROLE that creates the group becomes its
+# member WITH ADMIN OPTION: the project's own database user, which is no BI role.
+BI_MEMBERS_SQL = """
+SELECT m.member FROM pg_auth_members AS m
 JOIN pg_roles AS g ON g.oid = m.roleid
-WHERE g.rolname = %s
-ORDER BY r.rolname
+JOIN pg_roles AS r ON r.oid = m.member
+WHERE g.rolname = %s AND NOT m.admin_option AND NOT r.rolsuper AND r.rolname <> current_user
 """
+MEMBERS_SQL = f"""
+SELECT rolname FROM pg_roles WHERE oid IN ({BI_MEMBERS_SQL}) ORDER BY rolname
+"""  # noqa: S608 - a constant
 
 
 def _members(cursor: Any) -> list[str]:
@@ -399,7 +415,7 @@ def bi_role_create(
         InvalidParameterError: a bad name, password or setting; nothing is created.
         ReportingError: the role exists already.
     """
-    name = _validated_name(name)
+    name = validated_role_name(name)
     password = _validated_password(password)
     role_settings = _validated_settings(role_settings or RoleSettings())
     bi_grants_apply(using=using, create_group=True)
@@ -427,7 +443,7 @@ def bi_role_rotate_password(*, name: str, password: str, using: str = "default")
         InvalidParameterError: a bad name or password.
         UnknownRoleError: no BI role has that name.
     """
-    name = _validated_name(name)
+    name = validated_role_name(name)
     password = _validated_password(password)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if name not in _members(cursor):
@@ -446,7 +462,7 @@ def bi_role_drop(*, name: str, using: str = "default") -> None:
     Raises:
         UnknownRoleError: no BI role has that name.
     """
-    name = _validated_name(name)
+    name = validated_role_name(name)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if name not in _members(cursor):
             raise UnknownRoleError(name)
@@ -469,7 +485,13 @@ def _role(name: str, using: str) -> BiRole:
             [name],
         )
         limit, settings = cursor.fetchone()
-    return BiRole(name=name, connection_limit=limit, settings=list(settings))
+    recorded = _recorded_settings(name, using)
+    return BiRole(
+        name=name,
+        connection_limit=limit,
+        settings=list(settings),
+        transaction_timeout=recorded.transaction_timeout if recorded else None,
+    )
 
 
 def _recorded_settings(name: str, using: str) -> RoleSettings | None:
@@ -583,8 +605,10 @@ def bi_grants_check(*, using: str = "default") -> list[GrantGap]:
 
 def bi_notes(*, using: str = "default") -> list[str]:
     """What BI roles can do by PostgreSQL's defaults that this project leaves alone, with the remedy."""
-    notes = []
+    notes: list[str] = []
     with connections[using].cursor() as cursor:
+        if not _role_exists(cursor, group()):
+            return notes
         cursor.execute("SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", [group()])
         if cursor.fetchone()[0]:
             cursor.execute("SELECT current_database()")
@@ -618,6 +642,10 @@ def bi_notes(*, using: str = "default") -> list[str]:
 # --- The watchdog ------------------------------------------------------------------------------------------
 
 
+class WatchdogBlindError(ReportingError):
+    """The watchdog's database user cannot see the BI sessions it must watch."""
+
+
 @dataclass(frozen=True)
 class WatchdogAction:
     """A BI statement the watchdog cancelled, or a BI session it ended, and why."""
@@ -637,7 +665,7 @@ class WatchdogAction:
 # only parsed (PREPARE) takes its locks before its privileges are checked and
 # keeps them to the end of its transaction, so a role without any privilege on
 # a table can still hold, say, ROW SHARE on it and block a refresh or a migration.
-BI_SESSIONS_SQL = """
+BI_SESSIONS_SQL = f"""
 SELECT a.pid, a.usename, a.state, a.query_start, a.state_change, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.query_start),
        extract(epoch FROM clock_timestamp() - a.state_change),
@@ -653,10 +681,8 @@ SELECT a.pid, a.usename, a.state, a.query_start, a.state_change, a.xact_start,
        left(a.query, 200)
 FROM pg_stat_activity AS a
 WHERE a.pid <> pg_backend_pid()
-  AND a.usesysid IN (
-      SELECT m.member FROM pg_auth_members AS m JOIN pg_roles AS g ON g.oid = m.roleid WHERE g.rolname = %s
-  )
-"""
+  AND a.usesysid IN ({BI_MEMBERS_SQL})
+"""  # noqa: S608 - a constant
 # Cancel or end the session only if it is still the one that was judged: the
 # statement may have ended meanwhile, and its session's next one is innocent.
 CANCEL_SQL = """
@@ -714,7 +740,8 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
     * idle in a transaction longer than the role's idle timeout: the session is
       ended, as PostgreSQL itself would.
 
-    Each action is logged. Needs a superuser, or a member of ``pg_signal_backend``.
+    Each action is logged. Needs a superuser, or a member of ``pg_signal_backend``
+    and ``pg_read_all_stats``.
 
     Args:
         using: the database alias.
@@ -723,6 +750,9 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
 
     Returns:
         What it did.
+
+    Raises:
+        WatchdogBlindError: its database user cannot see other roles' sessions.
     """
     if grace is None:
         grace = max(conf.bi_watchdog_interval(), 1.0)
@@ -730,7 +760,15 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
     actions: list[WatchdogAction] = []
     with connections[using].cursor() as cursor:
         cursor.execute(BI_SESSIONS_SQL, [group()])
-        for row in cursor.fetchall():
+        rows = cursor.fetchall()
+        if any(row[-1] == "<insufficient privilege>" for row in rows):
+            # pg_stat_activity hides other roles' sessions from a role without
+            # pg_read_all_stats: the watchdog would see nothing to stop.
+            raise WatchdogBlindError(
+                "the BI watchdog cannot see BI sessions: its database user needs pg_read_all_stats "
+                "(and pg_signal_backend), or to be a superuser"
+            )
+        for row in rows:
             pid, role, _, query_start, _, xact_start = row[:6]
             verdict = _judge(row, limits.get(role, RoleSettings()), grace)
             if verdict is None:

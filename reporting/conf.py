@@ -12,6 +12,7 @@ __all__ = [
     "bi_watchdog_interval",
     "dashboard_days",
     "default_strategy",
+    "ready_max_age",
     "refresh_cron",
     "refresh_interval",
     "refresh_jitter",
@@ -217,3 +218,14 @@ def web_csv_exports_per_hour() -> int:
     if number < 0:
         raise ImproperlyConfigured(f"REPORTING_CSV_EXPORTS_PER_HOUR must be 0 or more, not {value!r}")
     return number
+
+
+def ready_max_age() -> float:
+    """Oldest the views may be, in seconds, for ``/readyz`` to say ready (``REPORTING_READY_MAX_AGE``).
+
+    Default: five refresh intervals, at least 5 minutes. A quiet shop stays
+    fresh: every scheduled check that finds nothing changed counts.
+    """
+    if _get("REPORTING_READY_MAX_AGE", None) in (None, ""):
+        return max(300.0, 5 * refresh_interval())
+    return _seconds("REPORTING_READY_MAX_AGE", 300, minimum=1)

@@ -125,6 +125,7 @@ for _name in (
     "REPORTING_WEB_STATEMENT_TIMEOUT",
     "REPORTING_WEB_LIVE_FOR_ALL",
     "REPORTING_CSV_EXPORTS_PER_HOUR",
+    "REPORTING_READY_MAX_AGE",
 ):
     if _name in os.environ:
         globals()[_name] = os.environ[_name]

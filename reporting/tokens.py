@@ -34,6 +34,7 @@ from reporting.models import ApiToken
 PREFIX = "rpt_"
 # Ours are 47 characters; anything much longer is not one of ours, and is not hashed.
 MAX_TOKEN_LENGTH = 200
+MAX_EXPIRY = dt.timedelta(days=3660)
 MAX_NAME_LENGTH = ApiToken._meta.get_field("name").max_length or 100
 
 
@@ -83,8 +84,10 @@ def api_token_create(*, username: str, name: str = "", expires_in: dt.timedelta 
     """
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidParameterError("name", name[:20] + "...", f"at most {MAX_NAME_LENGTH} characters")
-    if expires_in is not None and expires_in <= dt.timedelta(0):
-        raise InvalidParameterError("expiry", expires_in, "a positive duration")
+    if expires_in is not None and not dt.timedelta(0) < expires_in <= MAX_EXPIRY:
+        raise InvalidParameterError(
+            "expiry", expires_in, f"a positive duration of at most {MAX_EXPIRY.days} days"
+        )
     user = _user(username)
     token = PREFIX + secrets.token_urlsafe(32)
     expires = timezone.now() + expires_in if expires_in is not None else None

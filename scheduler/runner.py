@@ -16,6 +16,7 @@ __all__ = ["RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
 import logging
 import signal
 import threading
+import time
 import zoneinfo
 from types import FrameType
 from typing import Any
@@ -104,11 +105,24 @@ class RefreshJob:
 class WatchdogJob:
     """The BI watchdog's job: one round, with Django connections closed around it."""
 
+    # A watchdog that cannot see says so at start and every ten minutes, not every round.
+    BLIND_REPEAT = 600.0
+
+    def __init__(self) -> None:
+        self.blind_since: float | None = None
+
     def __call__(self) -> str:
         close_old_connections()
         try:
             actions = bi.bi_watchdog_run()
+            self.blind_since = None
             return f"{len(actions)} BI statement(s) or session(s) stopped"
+        except bi.WatchdogBlindError as exc:
+            now = time.monotonic()
+            if self.blind_since is None or now - self.blind_since >= self.BLIND_REPEAT:
+                logger.error("%s", exc)
+                self.blind_since = now
+            return "blind"
         except DatabaseError as exc:
             logger.warning("BI watchdog not run: %s", str(exc).splitlines()[0])
             return "database unavailable"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -96,3 +97,35 @@ def subprocess_env() -> dict[str, str]:
     else:
         env["REPORTING_EMBEDDED_DB_NAME"] = name
     return env
+
+
+@contextlib.contextmanager
+def extra_connection(alias: str, **overrides):
+    """A Django database alias of its own, to the test database with other settings.
+
+    For reads as another user, or against a server that is not there. It uses
+    Django's plain PostgreSQL backend, whatever the default one is.
+
+    Args:
+        alias: the new alias's name.
+        overrides: settings to change, such as ``USER``, ``PASSWORD``, ``HOST`` and ``PORT``.
+    """
+    from django.db import connection, connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    params = connection.get_connection_params()
+    settings_dict = {
+        **connection.settings_dict,
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": str(params.get("host") or ""),
+        "PORT": str(params.get("port") or ""),
+        "USER": params.get("user") or connection.settings_dict["USER"],
+        **overrides,
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias)
+    connections[alias] = wrapper
+    try:
+        yield wrapper
+    finally:
+        wrapper.close()
+        del connections[alias]

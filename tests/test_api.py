@@ -13,13 +13,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from reporting import selectors, services, tokens
 from reporting.exceptions import ReportingError
-from reporting.models import ApiToken, CsvExport
-from tests.conftest import raw_connect
+from reporting.models import ApiToken, CsvExport, RefreshRun
+from tests.conftest import extra_connection, raw_connect
 from tests.factories import EPOCH
 
 ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
@@ -464,3 +465,60 @@ def test_csv_exports_are_rate_limited_per_token(client, reader, seeded, settings
     assert "at most 2 CSV exports an hour" in limited.json()["error"]
     assert export(second).status_code == 200, "each token has its own budget"
     assert CsvExport.objects.count() == 3
+
+
+# --- Health ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_and_readyz_answer_without_login_and_without_data(client, settings):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    services.orders_seed(orders=30, seed=1, until=EPOCH)
+    never = client.get("/readyz")
+    assert never.status_code == 503
+    assert never.json()["problems"] == ["freshness: never refreshed"]
+    services.views_refresh()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["checks"] == {"database": True, "views_populated": True, "fresh": True}
+    assert "orders" not in ready.content.decode() and "cancelled" not in ready.content.decode()
+    # Past the bound: as if the last refresh (or check) had been an hour ago.
+    RefreshRun.objects.update(snapshot_at=F("snapshot_at") - dt.timedelta(hours=1))
+    settings.REPORTING_READY_MAX_AGE = "600"
+    stale = client.get("/readyz")
+    assert stale.status_code == 503
+    assert stale.json()["checks"]["fresh"] is False
+    assert stale.json()["problems"][0].startswith("freshness: exact as of 3")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_503_when_the_database_does_not_answer(client, settings):
+    services.views_refresh()
+    assert client.get("/readyz").status_code == 200
+    # Reads go to an alias whose server refuses connections: a real failed connect.
+    with extra_connection("nowhere", HOST="127.0.0.1", PORT="1"):
+        settings.REPORTING_READ_DATABASE = "nowhere"
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": False, "views_populated": False, "fresh": False}
+    assert response.json()["problems"] == ["database: did not answer"]
+
+
+def test_a_database_failure_while_authenticating_is_a_json_503(client, reader, seeded, monkeypatch):
+    token = tokens.api_token_create(username="reader", name="t")
+
+    def down(authorization):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tokens, "api_token_authenticate", down)
+    response = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+
+
+def test_api_token_commands_refuse_odd_input_with_one_line(reader):
+    with pytest.raises(CommandError, match="at most 3660 days"):
+        call_command("api_token", "create", "reader", "--expires-in-days", "3000000", stdout=StringIO())
+    with pytest.raises(CommandError, match="--id, or by its user and --name"):
+        call_command("api_token", "revoke", stdout=StringIO())
+    assert tokens.api_token_list() == []

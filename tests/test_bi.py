@@ -25,7 +25,7 @@ from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
 from reporting.models import BiRoleLimits
-from tests.conftest import raw_connect, subprocess_env
+from tests.conftest import extra_connection, raw_connect, subprocess_env
 from tests.factories import EPOCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -581,3 +581,59 @@ def test_the_scheduler_runs_the_watchdog(role_name, bi_group, tmp_path):
             proc.wait(60)
     assert proc.returncode == 0
     assert f"BI watchdog cancelled the statement of role {role_name}" in log_path.read_text()
+
+
+def test_roles_that_administer_the_group_are_not_bi_roles(role_name, bi_group):
+    """From PostgreSQL 16 the role that creates the group is its member WITH ADMIN OPTION."""
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    admin = f"adm_{uuid.uuid4().hex[:10]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{admin}" LOGIN PASSWORD %s', [PASSWORD])
+        cursor.execute(f'GRANT "{bi_group}" TO "{admin}" WITH ADMIN OPTION')
+    try:
+        assert [r.name for r in bi.bi_role_list()] == [role_name]
+        assert bi.bi_grants_check() == [], "the administrator has no recorded limits, and needs none"
+        with connect_as(admin, autocommit=True) as conn:
+            conn.execute("SET statement_timeout = 0")
+            thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(1.5)"))
+            wait_for_session(admin, "active", 0.5)
+            assert bi.bi_watchdog_run(grace=0.1) == [], "not a BI session"
+            thread.join(20)
+        assert "error" not in out
+    finally:
+        with connection.cursor() as cursor:
+            drop_login_role(cursor, admin)
+
+
+def test_a_watchdog_that_cannot_see_the_sessions_says_so(role_name):
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    watcher = f"watch_{uuid.uuid4().hex[:10]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{watcher}" LOGIN PASSWORD %s IN ROLE pg_signal_backend', [PASSWORD])
+        cursor.execute(f'GRANT SELECT ON reporting_birolelimits TO "{watcher}"')
+    try:
+        with extra_connection("blind", USER=watcher, PASSWORD=PASSWORD), connect_as(role_name) as conn:
+            conn.execute("SELECT 1")  # a BI session, idle in a transaction
+            with pytest.raises(bi.WatchdogBlindError, match="pg_read_all_stats"):
+                bi.bi_watchdog_run(using="blind")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'REVOKE SELECT ON reporting_birolelimits FROM "{watcher}"')  # noqa: S608
+            drop_login_role(cursor, watcher)
+
+
+def test_bi_role_commands_fail_with_one_clear_line(role_name, monkeypatch):
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 gap"):
+        call_command("bi_role", "check", stdout=StringIO(), stderr=err)
+    assert f"{bi.group()} cannot exist as a role" in err.getvalue(), "no traceback before the group exists"
+    monkeypatch.delenv("REPORTING_BI_PASSWORD", raising=False)
+    # The name is checked before a password is asked for.
+    with pytest.raises(CommandError, match="invalid role name 'Bad Name'"):
+        call_command("bi_role", "create", "Bad Name", stdout=StringIO())
+    with pytest.raises(CommandError, match="any name but the BI group's own"):
+        call_command("bi_role", "create", bi.group(), stdout=StringIO())
+    monkeypatch.setenv("REPORTING_BI_PASSWORD", PASSWORD)
+    out = StringIO()
+    call_command("bi_role", "create", role_name, "--transaction-timeout", "5min", stdout=out)
+    assert "transaction timeout 5min" in out.getvalue()

@@ -85,3 +85,10 @@ def test_demo_compares_the_strategies_in_one_snapshot_while_something_writes(mon
 def test_the_models_and_the_migrations_agree():
     # makemigrations --check exits non-zero when a model change has no migration.
     run("makemigrations", "--check", "--dry-run")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["-1", "abc", "nan"])
+def test_reporting_status_refuses_a_bad_max_age_in_plain_words(value):
+    with pytest.raises(CommandError, match="expected a number of seconds, 0 or more"):
+        run("reporting_status", "--max-age", value)

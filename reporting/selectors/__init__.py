@@ -12,6 +12,7 @@ from reporting.selectors.freshness import (
     read_freshness,
     refresh_lock_holder,
 )
+from reporting.selectors.health import Readiness, readiness
 from reporting.selectors.limits import read_statement_timeout
 from reporting.selectors.orders import (
     MAX_PAGE_SIZE,
@@ -38,6 +39,7 @@ __all__ = [
     "OrderPage",
     "OrderRow",
     "ReadFreshness",
+    "Readiness",
     "RefreshRunSummary",
     "StatusCounts",
     "cursor_after_status_row",
@@ -50,5 +52,6 @@ __all__ = [
     "order_status_counts",
     "read_freshness",
     "read_statement_timeout",
+    "readiness",
     "refresh_lock_holder",
 ]

@@ -25,6 +25,11 @@ def _password() -> str:
     return first
 
 
+def _describe(role: bi.BiRole) -> str:
+    limit = f", transaction timeout {role.transaction_timeout}" if role.transaction_timeout else ""
+    return f"{role.name}: {role.connection_limit} connections, {', '.join(role.settings)}{limit}"
+
+
 class Command(BaseCommand):
     help = "Manage the read-only PostgreSQL roles of BI tools (members of the BI group, reporting_reader)."
 
@@ -68,6 +73,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _create(self, options: dict[str, Any]) -> None:
+        bi.validated_role_name(options["name"])  # before asking for a password
         role = bi.bi_role_create(
             name=options["name"],
             password=_password(),
@@ -78,11 +84,10 @@ class Command(BaseCommand):
                 transaction_timeout=options["transaction_timeout"],
             ),
         )
-        self.stdout.write(
-            f"created {role.name}: {role.connection_limit} connections, {', '.join(role.settings)}"
-        )
+        self.stdout.write(f"created {_describe(role)}")
 
     def _rotate_password(self, options: dict[str, Any]) -> None:
+        bi.validated_role_name(options["name"])
         bi.bi_role_rotate_password(name=options["name"], password=_password())
         self.stdout.write(f"new password set for {options['name']}")
 
@@ -91,8 +96,11 @@ class Command(BaseCommand):
         self.stdout.write(f"dropped {options['name']}")
 
     def _list(self, options: dict[str, Any]) -> None:
-        for role in bi.bi_role_list():
-            self.stdout.write(f"{role.name}: {role.connection_limit} connections, {', '.join(role.settings)}")
+        roles = bi.bi_role_list()
+        for role in roles:
+            self.stdout.write(_describe(role))
+        if not roles:
+            self.stdout.write(f"no BI roles (members of {bi.group()}); 'bi_role create NAME' makes one")
 
     def _grants(self, options: dict[str, Any]) -> None:
         bi.bi_grants_apply(create_group=True)

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        console = Console(file=cast(IO[str], self.stdout), highlight=False)
+        # Wide enough for the tables when the output is a file or a pipe (rich's default is 80).
+        width = None if self.stdout.isatty() else 120
+        console = Console(file=cast(IO[str], self.stdout), highlight=False, width=width)
         console.print("[bold]1. Migrating[/bold] (creates the schema and the reporting views)")
         call_command("migrate", verbosity=0, interactive=False)
         console.print(f"[bold]2. Seeding[/bold] {options['orders']:,} orders if the database is empty")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -8,9 +9,12 @@ from reporting import selectors
 
 
 def _non_negative(value: str) -> float:
-    seconds = float(value)
-    if not seconds >= 0:
-        raise ValueError(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {value!r}")
     return seconds
 
 

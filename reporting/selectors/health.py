@@ -1,0 +1,71 @@
+"""Reads: is this process able to serve reports? For load balancers and orchestrators."""
+
+from __future__ import annotations
+
+__all__ = ["Readiness", "readiness"]
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, connections
+
+from reporting.matviews import in_schema
+from reporting.routers import read_database
+
+logger = logging.getLogger(__name__)
+
+# Every materialized view populated, and the freshness, in one round trip.
+READINESS_SQL = in_schema("""
+SELECT (SELECT count(*) FILTER (WHERE NOT ispopulated) FROM pg_matviews
+        WHERE schemaname || '.' || matviewname = ANY(%s)),
+       (SELECT count(*) FROM pg_matviews WHERE schemaname || '.' || matviewname = ANY(%s)),
+       f.age
+FROM reporting.freshness AS f
+""")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The checks behind ``/readyz``; ``ready`` when every one passed."""
+
+    database: bool
+    views_populated: bool
+    fresh: bool
+    age: dt.timedelta | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.database and self.views_populated and self.fresh
+
+
+def readiness(*, max_age: float) -> Readiness:
+    """Check that the reporting database answers, its views are populated and fresh enough.
+
+    Args:
+        max_age: seconds; views exact as of longer ago than this are not fresh.
+    """
+    from reporting.services.refresh import reporting_views
+
+    names = [view._meta.db_table for view in reporting_views()]
+    try:
+        with connections[read_database()].cursor() as cursor:
+            cursor.execute(READINESS_SQL, [names, names])
+            unpopulated, found, age = cursor.fetchone()
+    except DatabaseError as exc:
+        # Anyone may ask: the cause (hosts, paths) goes to the log, not to the answer.
+        logger.warning("Not ready: the reporting database did not answer: %s", exc)
+        return Readiness(False, False, False, problems=["database: did not answer"])
+    problems = []
+    populated = unpopulated == 0 and found == len(names)
+    if not populated:
+        problems.append(f"views: {found - unpopulated} of {len(names)} materialized views populated")
+    fresh = age is not None and age.total_seconds() <= max_age
+    if not fresh:
+        problems.append(
+            "freshness: never refreshed"
+            if age is None
+            else f"freshness: exact as of {age.total_seconds():.0f} s ago, more than {max_age:g} s"
+        )
+    return Readiness(True, populated, fresh, age, problems)
