@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test lint format bench clean
+PORT ?= 8000
+
+.PHONY: help install demo serve dev test lint format bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,13 +25,19 @@ install: $(INSTALLED) ## Create .venv and install the project with its dev tools
 demo: $(INSTALLED) ## Migrate, seed 100 000 orders if empty, refresh, show the reports
 	$(BIN)/python manage.py demo
 
-serve: $(INSTALLED) ## Run the dashboard on http://127.0.0.1:8000 (user demo / demo-reports) and the scheduler
+serve: $(INSTALLED) ## Run the dashboard with gunicorn on http://127.0.0.1:$(PORT) (user demo / demo-reports) and the scheduler
 	$(BIN)/python manage.py migrate --verbosity 0
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo_user
-	@echo "Dashboard: http://127.0.0.1:8000/  (log in as demo / demo-reports; Ctrl-C stops both)"
+	@echo "Dashboard: http://127.0.0.1:$(PORT)/  (log in as demo / demo-reports; Ctrl-C stops both)"
 	@trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py run_scheduler & scheduler=$$!; \
-	$(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
+	$(BIN)/gunicorn reporting.wsgi --config reporting/gunicorn_conf.py --bind 127.0.0.1:$(PORT)
+
+dev: $(INSTALLED) ## Django's development server with DEBUG on, reloading on changes (never in production)
+	$(BIN)/python manage.py migrate --verbosity 0
+	$(BIN)/python manage.py demo_user
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(INSTALLED) ## Run the test suite against real PostgreSQL
 	$(BIN)/pytest
@@ -47,4 +55,4 @@ bench: $(INSTALLED) ## Benchmark every strategy at 1 000 000 orders (BENCH_ARGS=
 	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and the embedded database's data
-	rm -rf $(VENV) .pgdata
+	rm -rf $(VENV) .pgdata staticfiles

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -31,12 +34,38 @@ def _browser_or_skip() -> tuple[str, str]:
     pytest.skip(message)
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_the_dashboard_in_headless_chromium(live_server):
+@contextlib.contextmanager
+def chromium_browser(width: int = 1400, height: int = 1100) -> Iterator[Any]:
+    """Debian's headless Chromium through Selenium, with a profile of its own; skipped without it."""
     chromium, driver_path = _browser_or_skip()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_in_headless_chromium(live_server):
     from selenium.webdriver.common.by import By
 
     services.orders_seed(orders=3000, seed=8, until=timezone.now())
@@ -47,22 +76,7 @@ def test_the_dashboard_in_headless_chromium(live_server):
     client.force_login(get_user_model().objects.get(username="viewer"))
     session = client.cookies["sessionid"].value
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1100",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+    with chromium_browser() as browser:
         browser.get(f"{live_server.url}/admin/login/")
         browser.add_cookie({"name": "sessionid", "value": session, "path": "/"})
         browser.get(f"{live_server.url}/")
@@ -96,6 +110,3 @@ def test_the_dashboard_in_headless_chromium(live_server):
         screenshot = ARTIFACTS / "dashboard.png"
         browser.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 10_000
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -92,3 +96,50 @@ def test_the_models_and_the_migrations_agree():
 def test_reporting_status_refuses_a_bad_max_age_in_plain_words(value):
     with pytest.raises(CommandError, match="expected a number of seconds, 0 or more"):
         run("reporting_status", "--max-age", value)
+
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
+PRODUCTION_ENV = Path(__file__).resolve().parent.parent / "docs" / "deploy" / "env.example"
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, MANAGE, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DJANGO_ENV": "production"},
+        {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "insecure-local-only-key-change-me"},
+        {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "short"},
+    ],
+)
+def test_production_refuses_to_start_without_a_secret_key_of_its_own(env):
+    done = manage("check", **env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: DJANGO_ENV=production needs DJANGO_SECRET_KEY: 50 or more random characters of its own, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    ]
+
+
+def test_the_documented_production_settings_pass_check_deploy():
+    env = dict(
+        line.split("=", 1)
+        for line in PRODUCTION_ENV.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    env.pop("DATABASE_URL")  # check --deploy needs no database; the test's own is used
+    env["DJANGO_SECRET_KEY"] = "x" * 20 + "-a-key-of-its-own-for-this-test-" + "y" * 20
+    done = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_a_malformed_setting_is_one_line():
+    done = manage("check", DJANGO_ENV="staging")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: DJANGO_ENV must be development or production, not 'staging'"

@@ -10,10 +10,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+# What a reports user may see: the reports, and in the admin (read-only) the
+# views behind them and the refresh log.
+REPORTS_PERMISSIONS = [
+    "view_reports",
+    "view_orderlateststatus",
+    "view_orderlateststatuslive",
+    "view_refreshrun",
+]
+
 
 @transaction.atomic
 def reports_user_ensure(*, username: str, password: str, staff: bool = True) -> None:
-    """Create or update a user with the ``reporting.view_reports`` permission.
+    """Create or update a user who may see the reports, and their views and the refresh log in the admin.
 
     Args:
         username: the login name.
@@ -28,5 +37,5 @@ def reports_user_ensure(*, username: str, password: str, staff: bool = True) -> 
     user.is_active = True
     user.save()
     user.user_permissions.add(
-        Permission.objects.get(content_type__app_label="reporting", codename="view_reports")
+        *Permission.objects.filter(content_type__app_label="reporting", codename__in=REPORTS_PERMISSIONS)
     )

@@ -1,0 +1,21 @@
+"""gunicorn's settings for this project (``gunicorn reporting.wsgi --config reporting/gunicorn_conf.py``).
+
+Each can be changed from the environment: ``WEB_CONCURRENCY`` (workers),
+``WEB_TIMEOUT`` (seconds), and gunicorn's own ``GUNICORN_CMD_ARGS``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Synchronous workers: every view waits on PostgreSQL, none holds a connection open.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Longer than REPORTING_WEB_STATEMENT_TIMEOUT, so a slow query gets its JSON 504
+# rather than a killed worker; a CSV export streams, and only idle time counts.
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 30
+accesslog = "-"
+errorlog = "-"
+# Restart workers now and then, so that a leak never grows without bound.
+max_requests = 2000
+max_requests_jitter = 200
