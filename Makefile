@@ -30,9 +30,10 @@ serve: $(INSTALLED) ## Run the dashboard with gunicorn on http://127.0.0.1:$(POR
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo_user
 	@echo "Dashboard: http://127.0.0.1:$(PORT)/  (log in as demo / demo-reports; Ctrl-C stops both)"
-	@trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
+	@metrics=$$(mktemp -d); \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null; rm -rf "$$metrics"' EXIT INT TERM; \
 	$(BIN)/python manage.py run_scheduler & scheduler=$$!; \
-	$(BIN)/gunicorn reporting.wsgi --config reporting/gunicorn_conf.py --bind 127.0.0.1:$(PORT)
+	PROMETHEUS_MULTIPROC_DIR=$$metrics $(BIN)/gunicorn reporting.wsgi --config reporting/gunicorn_conf.py --bind 127.0.0.1:$(PORT)
 
 dev: $(INSTALLED) ## Django's development server with DEBUG on, reloading on changes (never in production)
 	$(BIN)/python manage.py migrate --verbosity 0

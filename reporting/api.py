@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, exports, selectors, services, tokens
+from reporting import charts, conf, exports, metrics, selectors, services, tokens
 from reporting.choices import Strategy
 from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError
 
@@ -71,11 +72,12 @@ def _parameters(request: HttpRequest, allowed: frozenset[str]) -> None:
             raise InvalidParameterError(name, request.GET.getlist(name), "one value, given once")
 
 
-def api_view(*parameters: str) -> Callable[[View], View]:
+def api_view(*parameters: str, permission: str = PERMISSION) -> Callable[[View], View]:
     """An API endpoint: every answer JSON, GET or HEAD only, a token or session user with the permission.
 
     Args:
         parameters: the query parameters it takes; any other, or one given twice, is a 400.
+        permission: what the user needs.
     """
     allowed = frozenset(parameters)
 
@@ -84,32 +86,45 @@ def api_view(*parameters: str) -> Callable[[View], View]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in ALLOWED_METHODS:
-                response = _error(405, f"method {request.method} not allowed; use GET")
-                response["Allow"] = ", ".join(ALLOWED_METHODS)
-                return response
-            try:
-                return _answer(request, view, allowed, *args, **kwargs)
-            except DatabaseError as exc:
-                if _timed_out(exc):
-                    return _error(
-                        504,
-                        f"the query took longer than {conf.web_statement_timeout():g} s and was cancelled "
-                        "(REPORTING_WEB_STATEMENT_TIMEOUT)",
-                    )
-                # A restart, a lost connection: the client may try again.
-                logger.warning("API %s: the database could not answer: %s", request.path, exc)
-                return _error(503, "the database could not answer; try again")
-            except Exception:
-                logger.exception("API %s failed", request.path)
-                return _error(500, "internal error")
+                refused = _error(405, f"method {request.method} not allowed; use GET")
+                refused["Allow"] = ", ".join(ALLOWED_METHODS)
+                return refused
+            started = time.perf_counter()
+            response = _guarded(request, view, allowed, permission, *args, **kwargs)
+            # For the CSV export: the time to its first byte, the rest streams after.
+            metrics.API_REQUEST_SECONDS.labels(view.__name__, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+            return response
 
         return wrapper
 
     return decorator
 
 
+def _guarded(
+    request: HttpRequest, view: View, allowed: frozenset[str], permission: str, *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    """:func:`_answer`, with every failure as a JSON answer."""
+    try:
+        return _answer(request, view, allowed, permission, *args, **kwargs)
+    except DatabaseError as exc:
+        if _timed_out(exc):
+            return _error(
+                504,
+                f"the query took longer than {conf.web_statement_timeout():g} s and was cancelled "
+                "(REPORTING_WEB_STATEMENT_TIMEOUT)",
+            )
+        # A restart, a lost connection: the client may try again.
+        logger.warning("API %s: the database could not answer: %s", request.path, exc)
+        return _error(503, "the database could not answer; try again")
+    except Exception:
+        logger.exception("API %s failed", request.path)
+        return _error(500, "internal error")
+
+
 def _answer(
-    request: HttpRequest, view: View, allowed: frozenset[str], *args: Any, **kwargs: Any
+    request: HttpRequest, view: View, allowed: frozenset[str], permission: str, *args: Any, **kwargs: Any
 ) -> HttpResponseBase:
     """Authenticate, authorise, check the parameters, and call the view under the web's limits.
 
@@ -124,8 +139,8 @@ def _answer(
     user = token.user if token is not None else request.user
     if user is None or not user.is_authenticated:
         return _unauthorized("authentication required: log in, or send 'Authorization: Bearer <token>'")
-    if not user.has_perm(PERMISSION):
-        return _error(403, f"permission {PERMISSION} required")
+    if not user.has_perm(permission):
+        return _error(403, f"permission {permission} required")
     try:
         _parameters(request, allowed)
         if "strategy" in allowed and not _may_read_live(user, request.GET.get("strategy")):
@@ -275,6 +290,13 @@ def orders_csv(request: HttpRequest) -> HttpResponseBase:
 def _limited(chunks: Iterator[bytes], seconds: float) -> Iterator[bytes]:
     with selectors.read_statement_timeout(seconds):
         yield from chunks
+
+
+@api_view(permission="reporting.view_metrics")
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: Prometheus metrics, for a token (or user) with ``reporting.view_metrics``."""
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 # --- Health, for load balancers and orchestrators: no login, no data ---------------------------------------

@@ -19,6 +19,7 @@ __all__ = [
     "refresh_lock_timeout",
     "refresh_log_retention_days",
     "refresh_statement_timeout",
+    "scheduler_metrics_address",
     "schema",
     "schema_take_over",
     "shutdown_grace",
@@ -229,3 +230,19 @@ def ready_max_age() -> float:
     if _get("REPORTING_READY_MAX_AGE", None) in (None, ""):
         return max(300.0, 5 * refresh_interval())
     return _seconds("REPORTING_READY_MAX_AGE", 300, minimum=1)
+
+
+def scheduler_metrics_address() -> tuple[str, int] | None:
+    """Where the scheduler serves its Prometheus metrics, or ``None`` (the default: nowhere).
+
+    ``REPORTING_SCHEDULER_METRICS_PORT`` (1-65535) and ``REPORTING_SCHEDULER_METRICS_ADDR``
+    (default ``127.0.0.1``: only this machine; it answers without a login).
+    """
+    port = _get("REPORTING_SCHEDULER_METRICS_PORT", None)
+    if port in (None, ""):
+        return None
+    if not str(port).isascii() or not str(port).isdigit() or not 1 <= int(port) <= 65535:
+        raise ImproperlyConfigured(
+            f"REPORTING_SCHEDULER_METRICS_PORT must be a port from 1 to 65535, not {port!r}"
+        )
+    return str(_get("REPORTING_SCHEDULER_METRICS_ADDR", "127.0.0.1")), int(port)

@@ -19,3 +19,11 @@ errorlog = "-"
 # Restart workers now and then, so that a leak never grows without bound.
 max_requests = 2000
 max_requests_jitter = 200
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Let the metrics of a worker that ended go (prometheus-client's multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -51,6 +51,7 @@ class Order(models.Model):
         permissions = [
             ("view_reports", "Can see the order reports: dashboard, API and CSV export"),
             ("read_live", "Can ask the API for live reads, whose cost grows with the data"),
+            ("view_metrics", "Can read the Prometheus metrics (/metrics)"),
         ]
 
     def __str__(self) -> str:

@@ -192,6 +192,8 @@ for _name in (
     "REPORTING_WEB_LIVE_FOR_ALL",
     "REPORTING_CSV_EXPORTS_PER_HOUR",
     "REPORTING_READY_MAX_AGE",
+    "REPORTING_SCHEDULER_METRICS_PORT",
+    "REPORTING_SCHEDULER_METRICS_ADDR",
 ):
     if _name in os.environ:
         globals()[_name] = os.environ[_name]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/freshness", api.freshness, name="api-freshness"),
     path("api/<path:path>", api.not_found),
     re_path(r"^api/?$", api.not_found),
+    path("metrics", api.prometheus_metrics, name="metrics"),
     path("healthz", api.healthz, name="healthz"),
     path("readyz", api.readyz, name="readyz"),
     path("admin/", admin.site.urls),

@@ -38,7 +38,7 @@ from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from reporting import bi, conf, services
+from reporting import bi, conf, metrics, services
 from reporting.choices import RefreshOutcome, RefreshTrigger
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ class RefreshJob:
                 cursor.execute("SELECT pg_backend_pid()")
                 self.backend_pid = cursor.fetchone()[0]
             result = services.views_refresh(trigger=trigger)
+            metrics.REFRESH_RUNS.labels(result.outcome).inc()
+            if result.outcome == RefreshOutcome.OK and result.duration is not None:
+                metrics.REFRESH_SECONDS.observe(result.duration.total_seconds())
             if result.outcome == RefreshOutcome.FAILED:
                 logger.warning("Refresh %s failed: %s", result.run_id, result.error)
             return result.outcome
@@ -115,6 +118,8 @@ class WatchdogJob:
         close_old_connections()
         try:
             actions = bi.bi_watchdog_run()
+            for action in actions:
+                metrics.WATCHDOG_ACTIONS.labels(action.action).inc()
             self.blind_since = None
             return f"{len(actions)} BI statement(s) or session(s) stopped"
         except bi.WatchdogBlindError as exc:
@@ -142,6 +147,7 @@ class SchedulerRunner:
         self.trigger = build_trigger()
         self.grace = conf.shutdown_grace()
         self.watchdog_interval = conf.bi_watchdog_interval()
+        self.metrics_address = conf.scheduler_metrics_address()
         self.startup_refresh = startup_refresh
         self.job = RefreshJob()
         self.stop_requested = threading.Event()
@@ -174,6 +180,9 @@ class SchedulerRunner:
             self.scheduler.add_job(
                 self.job, "date", run_date=timezone.now(), args=[RefreshTrigger.STARTUP], id="startup-refresh"
             )
+        if self.metrics_address is not None:
+            metrics.serve(*self.metrics_address)
+            logger.info("Metrics on http://%s:%d/metrics", *self.metrics_address)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         logger.info("Scheduler started: %s", self.trigger)
         try:

@@ -522,3 +522,45 @@ def test_api_token_commands_refuse_odd_input_with_one_line(reader):
     with pytest.raises(CommandError, match="--id, or by its user and --name"):
         call_command("api_token", "revoke", stdout=StringIO())
     assert tokens.api_token_list() == []
+
+
+# --- Metrics -----------------------------------------------------------------------------------------------
+
+
+def metric(text: str, name: str, labels: str = "") -> float | None:
+    match = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_need_their_permission_and_move_with_refreshes(client, reader):
+    assert client.get("/metrics").status_code == 401
+    client.force_login(reader)
+    assert client.get("/metrics").status_code == 403, "reading reports does not mean reading metrics"
+    reader.user_permissions.add(Permission.objects.get(codename="view_metrics"))
+    client.force_login(get_user_model().objects.get(pk=reader.pk))
+    services.orders_seed(orders=40, seed=3, until=EPOCH)
+    services.views_refresh()
+    get(client, "api-status-counts")
+    first = client.get("/metrics")
+    assert first.status_code == 200
+    assert first["Content-Type"].startswith("text/plain")
+    text = first.content.decode()
+    assert metric(text, "reporting_database_up") == 1
+    assert metric(text, "reporting_changes_pending") == 0
+    assert metric(text, "reporting_refresh_lock_held") == 0
+    last_success = metric(text, "reporting_last_refresh_success_timestamp_seconds")
+    assert last_success is not None
+    assert metric(text, "reporting_state_age_seconds") is not None
+    requests = metric(
+        text, "reporting_api_request_duration_seconds_count", '{endpoint="status_counts",status="200"}'
+    )
+    assert requests is not None and requests >= 1
+
+    services.order_status_record(order_id=1, status="cancelled")
+    assert metric(client.get("/metrics").content.decode(), "reporting_changes_pending") == 1
+    services.views_refresh()
+    after = client.get("/metrics").content.decode()
+    assert metric(after, "reporting_changes_pending") == 0
+    moved = metric(after, "reporting_last_refresh_success_timestamp_seconds")
+    assert moved is not None and moved > last_success

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -52,7 +55,14 @@ def restart_database() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigterm(tmp_path):
     (order,) = orders_create(1)
-    env = subprocess_env() | {"REPORTING_REFRESH_INTERVAL": "1", "REPORTING_REFRESH_JITTER": "0"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = subprocess_env() | {
+        "REPORTING_REFRESH_INTERVAL": "1",
+        "REPORTING_REFRESH_JITTER": "0",
+        "REPORTING_SCHEDULER_METRICS_PORT": str(port),
+    }
     log = (tmp_path / "scheduler.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -65,6 +75,10 @@ def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigter
         )
         assert RefreshRun.objects.filter(trigger="startup", outcome="ok").exists()
         assert RefreshRun.objects.filter(trigger="schedule").exists()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            exposed = response.read().decode()
+        assert re.search(r'^reporting_refresh_runs_total\{outcome="ok"\} [1-9]', exposed, re.M), exposed
+        assert "reporting_state_age_seconds" in exposed, "the scheduler shows the state too"
 
         restart_database()
         restarted_at = time.time()
@@ -150,3 +164,27 @@ def test_reporting_status_max_age_exit_codes():
     assert stale.returncode == 1
     assert "more than 1 s" in stale.stderr
     assert status().returncode == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_jobs_count_what_they_do_for_the_metrics():
+    from prometheus_client import REGISTRY
+
+    from scheduler.runner import RefreshJob
+
+    def ok_runs() -> float:
+        return REGISTRY.get_sample_value("reporting_refresh_runs_total", {"outcome": "ok"}) or 0.0
+
+    def durations() -> float:
+        return REGISTRY.get_sample_value("reporting_refresh_duration_seconds_count") or 0.0
+
+    before, timed = ok_runs(), durations()
+    orders_create(3)
+    assert RefreshJob()("manual") == "ok"
+    assert ok_runs() == before + 1
+    assert durations() == timed + 1
+    unchanged = REGISTRY.get_sample_value("reporting_refresh_runs_total", {"outcome": "unchanged"}) or 0.0
+    assert RefreshJob()("manual") == "unchanged"
+    assert (
+        REGISTRY.get_sample_value("reporting_refresh_runs_total", {"outcome": "unchanged"}) == unchanged + 1
+    )

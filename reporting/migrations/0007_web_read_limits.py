@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelOptions(
             name='order',
-            options={'ordering': ['id'], 'permissions': [('view_reports', 'Can see the order reports: dashboard, API and CSV export'), ('read_live', 'Can ask the API for live reads, whose cost grows with the data')]},
+            options={'ordering': ['id'], 'permissions': [('view_reports', 'Can see the order reports: dashboard, API and CSV export'), ('read_live', 'Can ask the API for live reads, whose cost grows with the data'), ('view_metrics', 'Can read the Prometheus metrics (/metrics)')]},
         ),
         migrations.CreateModel(
             name='CsvExport',

@@ -1,0 +1,143 @@
+"""Prometheus metrics: what an operator alerts on.
+
+Two sources:
+
+* Counters and histograms kept by the processes that do the work: the
+  scheduler counts refresh runs by outcome, times them, and counts what the BI
+  watchdog stopped (on its own port, ``REPORTING_SCHEDULER_METRICS_PORT``); web
+  processes time API requests. Under gunicorn, with ``PROMETHEUS_MULTIPROC_DIR``
+  set (``make serve`` sets it), the workers' figures are added up.
+* The state of the reporting data, read from PostgreSQL when ``/metrics`` is
+  scraped (:class:`ReportingStateCollector`), so every web process reports the
+  same: how old the exact state is, changes pending, the last successful
+  refresh, whether the refresh lock is held, whether reads recompute everything.
+
+Alert rules we recommend are in the README ("Metrics").
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_REQUEST_SECONDS",
+    "REFRESH_RUNS",
+    "REFRESH_SECONDS",
+    "WATCHDOG_ACTIONS",
+    "ReportingStateCollector",
+    "exposition",
+    "serve",
+]
+
+import logging
+import os
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY, Collector
+
+from reporting import selectors
+from reporting.choices import RefreshOutcome
+
+logger = logging.getLogger(__name__)
+
+REFRESH_RUNS = Counter("reporting_refresh_runs", "Refresh runs of this process, by outcome.", ["outcome"])
+REFRESH_SECONDS = Histogram(
+    "reporting_refresh_duration_seconds",
+    "How long refreshes that refreshed (outcome ok) took.",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+WATCHDOG_ACTIONS = Counter(
+    "reporting_bi_watchdog_actions",
+    "BI statements the watchdog cancelled and BI sessions it ended.",
+    ["action"],
+)
+API_REQUEST_SECONDS = Histogram(
+    "reporting_api_request_duration_seconds",
+    "API requests by endpoint and HTTP status.",
+    ["endpoint", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+for outcome in RefreshOutcome.values:  # every outcome from the start, at 0
+    REFRESH_RUNS.labels(outcome)
+
+
+class ReportingStateCollector(Collector):
+    """The state of the reporting data, read from the database at each scrape.
+
+    Args:
+        close_connections: close this thread's database connections after each
+            scrape; for a metrics server that answers each scrape in a new thread.
+    """
+
+    def __init__(self, *, close_connections: bool = False) -> None:
+        self.close_connections = close_connections
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            yield from self._collect()
+        finally:
+            if self.close_connections:
+                from django.db import connections
+
+                connections.close_all()
+
+    def _collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("reporting_database_up", "Whether the reporting database answered.")
+        try:
+            fresh = selectors.freshness(runs=0)
+            holder = selectors.refresh_lock_holder()
+        except Exception as exc:  # a scrape must not fail: it says the database is down instead
+            logger.warning("Metrics: the reporting database did not answer: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        if fresh.age is not None:
+            yield GaugeMetricFamily(
+                "reporting_state_age_seconds",
+                "How long ago the reporting views were last known exact (refresh or check).",
+                value=fresh.age.total_seconds(),
+            )
+        if fresh.changes_since is not None:
+            yield GaugeMetricFamily(
+                "reporting_changes_pending",
+                "Rows written to the source tables since the views' refresh.",
+                value=fresh.changes_since,
+            )
+        if fresh.snapshot_at is not None:
+            yield GaugeMetricFamily(
+                "reporting_last_refresh_success_timestamp_seconds",
+                "When the latest successful refresh took its snapshot (Unix time).",
+                value=fresh.snapshot_at.timestamp(),
+            )
+        yield GaugeMetricFamily(
+            "reporting_refresh_lock_held",
+            "Whether a session holds the refresh lock.",
+            value=int(bool(holder)),
+        )
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics of this process (or of all gunicorn workers) and of the reporting data, as text."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    state = CollectorRegistry()
+    state.register(ReportingStateCollector())
+    return body + generate_latest(state), CONTENT_TYPE_LATEST
+
+
+def serve(address: str, port: int) -> None:
+    """Serve this process's metrics and the reporting state at ``http://address:port/metrics`` (a thread)."""
+    from prometheus_client import start_http_server
+
+    REGISTRY.register(ReportingStateCollector(close_connections=True))
+    start_http_server(port, addr=address, registry=REGISTRY)
