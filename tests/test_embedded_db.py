@@ -2,12 +2,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from reporting import embedded_db
+
+MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 
 
 @pytest.fixture
@@ -35,3 +42,48 @@ def test_non_superusers_must_give_a_password(embedded):
     hba = (embedded_db.data_dir() / "pg_hba.conf").read_text()
     assert hba == embedded_db.HBA
     assert "local   all             all                                     scram-sha-256" in hba
+
+
+@pytest.mark.slow
+def test_db_server_keeps_an_embedded_server_up_and_a_bi_role_connects_over_tcp(tmp_path):
+    """A server of its own (its own data directory), as a newcomer would run it for Metabase."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REPORTING_DATABASE_URL")}
+    env |= {
+        "REPORTING_EMBEDDED_PGDATA": str(tmp_path / "pg"),
+        "REPORTING_EMBEDDED_TCP_PORT": str(port),
+        "REPORTING_EMBEDDED_DB_NAME": "shop",
+        "REPORTING_BI_PASSWORD": "a password for metabase",
+    }
+    log = (tmp_path / "db_server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, MANAGE, "db_server"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops it" not in (tmp_path / "db_server.log").read_text():
+            assert server.poll() is None, (tmp_path / "db_server.log").read_text()
+            assert time.monotonic() < deadline, "db_server never said it was up"
+            time.sleep(0.3)
+        for command in (["migrate", "--verbosity", "0"], ["bi_role", "create", "metabase"]):
+            done = subprocess.run(
+                [sys.executable, MANAGE, *command], env=env, capture_output=True, text=True, timeout=300
+            )
+            assert done.returncode == 0, done.stderr
+        # Those commands have ended; the server is still up, over TCP, for the BI role only.
+        with psycopg.connect(
+            host="127.0.0.1", port=port, dbname="shop", user="metabase", password="a password for metabase"
+        ) as conn:
+            assert conn.execute("SELECT count(*) FROM order_status_counts_live").fetchone() is not None
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host="127.0.0.1", port=port, dbname="shop", user="postgres", connect_timeout=5)
+        assert f"TCP:         host=127.0.0.1 port={port}" in (tmp_path / "db_server.log").read_text()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+        log.close()
+    assert "stopped" in (tmp_path / "db_server.log").read_text()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=port, dbname="shop", user="metabase", connect_timeout=3)

@@ -480,15 +480,14 @@ def test_a_refresh_whose_lock_connection_ends_rolls_back_and_is_not_taken_for_de
             ).fetchall()
         assert ended == [(True,)], "one refresh lock connection"
         running = RefreshRun.objects.get(outcome=RefreshOutcome.RUNNING)
-        # A second refresh gets the lock now; the first run's process is alive, so
-        # it must not be marked abandoned.
+        # A second refresh gets the lock now, and marks the first abandoned: it can no
+        # longer commit. Its process is alive: it will find out and say so.
         second, second_out = refresh_in_thread()
         deadline = time.monotonic() + 10
-        while RefreshRun.objects.filter(outcome=RefreshOutcome.RUNNING).count() < 2:
-            assert time.monotonic() < deadline, "the second refresh never started"
+        while not RefreshRun.objects.filter(pk=running.pk, outcome=RefreshOutcome.ABANDONED).exists():
+            assert time.monotonic() < deadline, "the second refresh never took over"
             time.sleep(0.02)
-        running.refresh_from_db()
-        assert running.outcome == RefreshOutcome.RUNNING
+        assert "still running" in RefreshRun.objects.get(pk=running.pk).error
     finally:
         lock.release()
         first.join(60)

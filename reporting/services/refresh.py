@@ -93,6 +93,7 @@ WHERE pg_visible_in_snapshot(c.xid, %(new)s::pg_snapshot)
 # The files the views are stored in, as the readers' snapshot_state compares them.
 VIEW_FILENODES_SQL = in_schema("SELECT view_filenodes FROM reporting.snapshot_state")
 PRUNE_SQL = "DELETE FROM reporting_orderchange WHERE pg_visible_in_snapshot(xid, %s::pg_snapshot)"
+LOCK_LOST = "the refresh lock was lost, its connection ended"
 ABANDONED_ERROR = (
     "its process stopped before it recorded an outcome (killed, or the database restarted); "
     "it rolled back, so nothing of it was kept"
@@ -261,7 +262,15 @@ class _RefreshLock:
             with self.connection.wrap_database_errors:
                 self.pg.execute("SELECT 1")
         except DatabaseError as exc:
-            raise type(exc)(f"the refresh lock was lost, its connection ended: {exc}") from exc
+            raise type(exc)(f"{LOCK_LOST}: {exc}") from exc
+
+    def lost(self) -> bool:
+        """Whether the lock's connection has ended."""
+        try:
+            self.check()
+        except DatabaseError:
+            return True
+        return False
 
     def release(self) -> None:
         if self.pg is None:
@@ -275,31 +284,36 @@ class _RefreshLock:
         self.pg = None
 
 
-# Of the given server processes, those still alive. (A process id used again by
-# a new process keeps a dead run "running" until that process ends too: a
-# delay in marking it, nothing worse.)
+# Of the given server processes, those still running.
 ALIVE_SQL = "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)"
+ORPHAN_NOTE = (
+    "; its server process {pid} was still running then: it cannot commit without the lock, "
+    "and rolls back when its statement ends"
+)
 
 
 def _abandon_dead_runs(using: str) -> None:
-    """Mark runs left ``running`` by a process that is gone as ``abandoned``.
+    """Mark runs left ``running`` as ``abandoned``.
 
     The caller holds the lock, so a run still ``running`` lost it: its process
-    died, or its lock connection was ended (then its process is still alive, and
-    it will find out before it commits; see :meth:`_RefreshLock.check`).
+    died (its server process may still finish the statement it was running, and
+    then roll back: nobody is left to commit it), or its lock connection was
+    ended (its process finds out before it commits, rolls back and records
+    ``failed``; see :meth:`_RefreshLock.check`). Either way it commits nothing.
     """
     now = timezone.now()
     running = list(RefreshRun.objects.using(using).filter(outcome=RefreshOutcome.RUNNING))
+    if not running:
+        return
     with connections[using].cursor() as cursor:
         cursor.execute(ALIVE_SQL, [[r.backend_pid for r in running if r.backend_pid]])
         alive = {pid for (pid,) in cursor.fetchall()}
     for run in running:
-        if run.backend_pid in alive:
-            continue
-        run.outcome, run.error, run.finished = RefreshOutcome.ABANDONED, ABANDONED_ERROR, now
+        note = ORPHAN_NOTE.format(pid=run.backend_pid) if run.backend_pid in alive else ""
+        run.outcome, run.error, run.finished = RefreshOutcome.ABANDONED, ABANDONED_ERROR + note, now
         run.duration = now - run.started
         run.save(update_fields=["outcome", "error", "finished", "duration"])
-        logger.warning("Refresh %s, started %s, was abandoned: %s", run.pk, run.started, ABANDONED_ERROR)
+        logger.warning("Refresh %s, started %s, was abandoned: %s", run.pk, run.started, run.error)
 
 
 def _refresh(
@@ -345,8 +359,13 @@ def _refresh(
             # Still ours? If not, another refresh may be running: roll all of it back.
             lock.check()
     except DatabaseError as exc:
-        logger.error("Refresh %s failed: %s", run.pk, exc)
-        run.outcome, run.error = RefreshOutcome.FAILED, str(exc).strip()
+        error = str(exc).strip()
+        if LOCK_LOST not in error and lock.lost():
+            # The loss is the cause; what failed then (a run marked abandoned meanwhile
+            # by the refresh that took the lock, say) is its consequence.
+            error = f"{LOCK_LOST} ({error})"
+        logger.error("Refresh %s failed: %s", run.pk, error)
+        run.outcome, run.error = RefreshOutcome.FAILED, error
         run.snapshot, run.snapshot_at, run.rows, run.changes_absorbed = "", None, None, None
         _finish(run)
         try:
