@@ -4,6 +4,8 @@ import csv
 import datetime as dt
 import io
 import re
+import threading
+import time
 import tracemalloc
 from io import StringIO
 
@@ -564,3 +566,30 @@ def test_metrics_need_their_permission_and_move_with_refreshes(client, reader):
     assert metric(after, "reporting_changes_pending") == 0
     moved = metric(after, "reporting_last_refresh_success_timestamp_seconds")
     assert moved is not None and moved > last_success
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_503_while_the_embedded_server_is_stopped(client):
+    from reporting import embedded_db
+
+    if not embedded_db.server_in_use():
+        pytest.skip("DATABASE_URL: that server is not ours to stop (the unreachable-server test stands in)")
+    services.views_refresh()
+    assert client.get("/readyz").status_code == 200
+    stopped = threading.Thread(target=embedded_db.restart, kwargs={"downtime": 3})
+    stopped.start()
+    seen = set()
+    deadline = time.monotonic() + 30
+    while stopped.is_alive() and time.monotonic() < deadline:
+        response = client.get("/readyz")
+        seen.add(response.status_code)
+        if response.status_code == 503:
+            assert response.json()["problems"] == ["database: did not answer"]
+        time.sleep(0.2)
+    stopped.join(60)
+    assert 503 in seen, seen
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready again after the restart"
+        time.sleep(0.2)

@@ -49,13 +49,16 @@ def readiness(*, max_age: float) -> Readiness:
     from reporting.services.refresh import reporting_views
 
     names = [view._meta.db_table for view in reporting_views()]
+    connection = connections[read_database()]
     try:
-        with connections[read_database()].cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(READINESS_SQL, [names, names])
             unpopulated, found, age = cursor.fetchone()
     except DatabaseError as exc:
         # Anyone may ask: the cause (hosts, paths) goes to the log, not to the answer.
         logger.warning("Not ready: the reporting database did not answer: %s", exc)
+        # A probe must see the database come back: no broken connection kept for the next one.
+        connection.close_if_unusable_or_obsolete()
         return Readiness(False, False, False, problems=["database: did not answer"])
     problems = []
     populated = unpopulated == 0 and found == len(names)
