@@ -13,8 +13,11 @@ __all__ = [
     "freshness",
     "healthz",
     "not_found",
+    "order",
+    "order_page",
     "orders",
     "orders_csv",
+    "prometheus_metrics",
     "readyz",
     "status_counts",
 ]
@@ -39,7 +42,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from reporting import charts, conf, exports, metrics, selectors, services, tokens
 from reporting.choices import Strategy
-from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError
+from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError, UnknownOrderError
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ def _answer(
         return response
     except InvalidParameterError as exc:
         return _error(400, str(exc), parameter=exc.parameter, valid=exc.valid)
+    except UnknownOrderError as exc:
+        return _error(404, str(exc))
     except SuspiciousOperation as exc:  # e.g. more query parameters than Django parses
         return _error(400, str(exc) or "bad request")
     except ReportingError as exc:
@@ -238,6 +243,42 @@ def orders(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "status_id": row.status_id,
+        "status": row.status,
+        "status_created": row.status_created.isoformat(),
+    }
+
+
+@api_view()
+def order(request: HttpRequest, order_id: int) -> HttpResponse:
+    """``GET /api/orders/<id>``: an order, its status history, its status by every strategy."""
+    detail = selectors.order_detail(order_id=order_id)
+    return JsonResponse(
+        {
+            "order_id": detail.order_id,
+            "created": detail.created.isoformat(),
+            "status": {
+                strategy: {**(_row(seen.row) or {"status": None}), "freshness": seen.freshness.as_dict()}
+                for strategy, seen in detail.by_strategy.items()
+            },
+            "history": [
+                {
+                    "status_id": entry.status_id,
+                    "status": entry.status,
+                    "created": entry.created.isoformat(),
+                    "duration_seconds": entry.duration.total_seconds(),
+                    "latest": entry.latest,
+                }
+                for entry in detail.history
+            ],
+        }
+    )
+
+
 @api_view("runs")
 def freshness(request: HttpRequest) -> HttpResponse:
     """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
@@ -297,6 +338,45 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """``GET /metrics``: Prometheus metrics, for a token (or user) with ``reporting.view_metrics``."""
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
+    """``/orders/<id>``: an order's status history as a timeline, and its status by every strategy."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not request.user.has_perm(PERMISSION):
+        return render(request, "reporting/forbidden.html", status=403)
+    try:
+        with selectors.read_statement_timeout(conf.web_statement_timeout()):
+            detail = selectors.order_detail(order_id=order_id)
+    except UnknownOrderError as exc:
+        return render(
+            request, "reporting/forbidden.html", {"title": "No such order", "message": str(exc)}, status=404
+        )
+    except DatabaseError as exc:
+        logger.warning("Order page: the database could not answer: %s", exc)
+        context = {"title": "Not available", "message": "The database did not answer in time; try again."}
+        return render(request, "reporting/forbidden.html", context, status=503)
+    longest = max((entry.duration.total_seconds() for entry in detail.history), default=0) or 1
+    return render(
+        request,
+        "reporting/order.html",
+        {
+            "detail": detail,
+            "now": [
+                (strategy, seen, charts.COLORS.get(seen.row.status if seen.row else "none"))
+                for strategy, seen in detail.by_strategy.items()
+            ],
+            "timeline": [
+                (
+                    entry,
+                    max(2.0, 100 * entry.duration.total_seconds() / longest),
+                    charts.COLORS.get(entry.status),
+                )
+                for entry in detail.history
+            ],
+        },
+    )
 
 
 # --- Health, for load balancers and orchestrators: no login, no data ---------------------------------------

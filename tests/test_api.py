@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from reporting import selectors, services, tokens
 from reporting.exceptions import ReportingError
-from reporting.models import ApiToken, CsvExport, RefreshRun
+from reporting.models import ApiToken, CsvExport, Order, OrderStatus, RefreshRun
 from tests.conftest import extra_connection, raw_connect
 from tests.factories import EPOCH
 
@@ -593,3 +593,61 @@ def test_readyz_is_503_while_the_embedded_server_is_stopped(client):
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, "not ready again after the restart"
         time.sleep(0.2)
+
+
+# --- One order ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_with_its_history_and_its_status_by_every_strategy(client, reader):
+    client.force_login(reader)
+    at = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    order = Order.objects.create(created=at)
+    pending = OrderStatus.objects.create(order=order, created=at, status="pending")
+    complete = OrderStatus.objects.create(order=order, created=at + dt.timedelta(hours=2), status="complete")
+    services.views_refresh()
+    # After the refresh: a refund, a tie at the same time that wins by id, and a backfill.
+    refund = OrderStatus.objects.create(order=order, created=at + dt.timedelta(days=1), status="cancelled")
+    tie = OrderStatus.objects.create(order=order, created=at + dt.timedelta(days=1), status="complete")
+    backfill = OrderStatus.objects.create(order=order, created=at + dt.timedelta(hours=1), status="cancelled")
+
+    body = client.get(reverse("api-order", args=[order.pk])).json()
+    assert [h["status_id"] for h in body["history"]] == [
+        pending.pk,
+        backfill.pk,
+        complete.pk,
+        refund.pk,
+        tie.pk,
+    ]
+    assert [h["duration_seconds"] for h in body["history"][:4]] == [3600, 3600, 22 * 3600, 0]
+    assert [h["latest"] for h in body["history"]] == [False, False, False, False, True]
+    assert body["status"]["live"]["status_id"] == tie.pk
+    assert body["status"]["realtime"]["status_id"] == tie.pk, "exact: the changes since the refresh"
+    assert body["status"]["snapshot"]["status_id"] == complete.pk, "as of the refresh"
+    assert body["status"]["snapshot"]["freshness"]["changes_since_view"] == 3
+
+    page = client.get(reverse("order", args=[order.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    for status_id in (pending.pk, backfill.pk, complete.pk, refund.pk, tie.pk):
+        assert f'data-status-id="{status_id}"' in html
+    assert 'data-strategy="realtime" data-status="complete"' in html
+    assert 'data-strategy="snapshot" data-status="complete"' in html
+
+    bare = Order.objects.create(created=at)
+    assert client.get(reverse("api-order", args=[bare.pk])).json()["status"]["live"]["status"] is None
+    assert "No status rows" in client.get(reverse("order", args=[bare.pk])).content.decode()
+
+
+@pytest.mark.parametrize("order_id", ["987654321", "9" * 30, "0"])
+def test_an_unknown_order_is_a_404(api, seeded, order_id):
+    response = api.get(f"/api/orders/{order_id}")
+    assert response.status_code == 404
+    assert response.json()["error"].startswith("unknown order")
+    assert api.get(f"/orders/{order_id}").status_code == 404
+
+
+def test_the_dashboard_links_every_listed_order_to_its_page(api, seeded):
+    html = api.get(reverse("dashboard")).content.decode()
+    first = next(iter(selectors.order_iter_by_status(status="cancelled", strategy="live")))
+    assert f'href="/orders/{first.order_id}"' in html

@@ -14,6 +14,7 @@ from reporting.selectors.freshness import (
 )
 from reporting.selectors.health import Readiness, readiness
 from reporting.selectors.limits import read_statement_timeout
+from reporting.selectors.order_detail import HistoryEntry, OrderDetail, order_detail
 from reporting.selectors.orders import (
     MAX_PAGE_SIZE,
     Cursor,
@@ -35,7 +36,9 @@ __all__ = [
     "DailyCounts",
     "DashboardData",
     "Freshness",
+    "HistoryEntry",
     "LockHolder",
+    "OrderDetail",
     "OrderPage",
     "OrderRow",
     "ReadFreshness",
@@ -46,6 +49,7 @@ __all__ = [
     "dashboard_data",
     "freshness",
     "order_daily_counts",
+    "order_detail",
     "order_ids_by_status",
     "order_iter_by_status",
     "order_list_by_status",

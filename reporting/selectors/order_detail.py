@@ -1,0 +1,117 @@
+"""Reads: one order, its status history, and its current status by every read strategy."""
+
+from __future__ import annotations
+
+__all__ = ["HistoryEntry", "OrderDetail", "order_detail"]
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from reporting.choices import Strategy
+from reporting.exceptions import UnknownOrderError
+from reporting.matviews import in_schema
+from reporting.routers import read_database
+from reporting.selectors.freshness import ReadFreshness, read_freshness
+from reporting.selectors.orders import OrderRow
+
+MAX_ORDER_ID = 2**63 - 1
+
+ORDER_SQL = "SELECT id, created, statement_timestamp() FROM reporting_order WHERE id = %s"
+# In the order that defines "latest": the last row is the order's status.
+HISTORY_SQL = """
+SELECT id, status::text, created FROM reporting_orderstatus WHERE order_id = %s ORDER BY created, id
+"""
+LATEST_SQL = {
+    Strategy.SNAPSHOT: in_schema(
+        "SELECT order_id, status_id, status::text, status_created "
+        "FROM reporting.order_latest_status WHERE order_id = %s"
+    ),
+    Strategy.REALTIME: in_schema(
+        "SELECT order_id, status_id, status::text, status_created "
+        "FROM reporting.order_latest_status_live WHERE order_id = %s"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One status row of an order, and how long the order was in it (so far, for the latest)."""
+
+    status_id: int
+    status: str
+    created: dt.datetime
+    duration: dt.timedelta
+    latest: bool
+
+
+@dataclass(frozen=True)
+class StrategyStatus:
+    """The order's status as one strategy reads it (``row`` is ``None``: no status there)."""
+
+    row: OrderRow | None
+    freshness: ReadFreshness
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    order_id: int
+    created: dt.datetime
+    history: list[HistoryEntry]
+    #: live, snapshot and realtime, in that order.
+    by_strategy: dict[str, StrategyStatus]
+
+
+def order_detail(*, order_id: int) -> OrderDetail:
+    """Return an order with its status history and its status by each strategy.
+
+    The history is in the order that defines the latest status, greatest
+    ``(created, id)`` last; a backfilled row (an older ``created`` inserted later)
+    takes its place in time. Each entry says how long the order was in that
+    status, until the next entry, or until now for the latest.
+
+    Raises:
+        UnknownOrderError: no order has this id.
+    """
+    if not isinstance(order_id, int) or isinstance(order_id, bool) or not 1 <= order_id <= MAX_ORDER_ID:
+        raise UnknownOrderError(order_id)
+    connection = connections[read_database()]
+    if connection.in_atomic_block:
+        return _read(connection, order_id)
+    # One snapshot for the history and every strategy, so that they agree.
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return _read(connection, order_id)
+
+
+def _read(connection: BaseDatabaseWrapper, order_id: int) -> OrderDetail:
+    with connection.cursor() as cursor:
+        cursor.execute(ORDER_SQL, [order_id])
+        found = cursor.fetchone()
+        if found is None:
+            raise UnknownOrderError(order_id)
+        _, created, now = found
+        cursor.execute(HISTORY_SQL, [order_id])
+        rows = cursor.fetchall()
+        by_strategy = {}
+        live_row = OrderRow(order_id, *rows[-1]) if rows else None
+        by_strategy[Strategy.LIVE.value] = StrategyStatus(live_row, read_freshness(Strategy.LIVE))
+        for strategy in (Strategy.SNAPSHOT, Strategy.REALTIME):
+            freshness = read_freshness(strategy)
+            cursor.execute(LATEST_SQL[strategy], [order_id])
+            row = cursor.fetchone()
+            by_strategy[strategy.value] = StrategyStatus(OrderRow(*row) if row else None, freshness)
+    history = [
+        HistoryEntry(
+            status_id=status_id,
+            status=status,
+            created=at,
+            duration=(rows[i + 1][2] if i + 1 < len(rows) else now) - at,
+            latest=i + 1 == len(rows),
+        )
+        for i, (status_id, status, at) in enumerate(rows)
+    ]
+    return OrderDetail(order_id=order_id, created=created, history=history, by_strategy=by_strategy)
