@@ -7,10 +7,11 @@ from django.core.management.base import CommandError
 
 
 def _regrant_after_sync(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    """pgviews-redux may have dropped and recreated views, and their grants with them."""
+    """pgviews-redux may have dropped and recreated views, and their grants and comments with them."""
     from reporting import bi
 
     bi.bi_grants_apply(using=using)
+    bi.bi_comments_apply(using=using)
 
 
 def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "RoleSettings",
     "WatchdogAction",
     "WatchdogBlindError",
+    "bi_comments_apply",
     "bi_grants_apply",
     "bi_grants_check",
     "bi_notes",
@@ -281,9 +282,13 @@ ORDER BY 1
 """
 
 
+# Views earlier versions created in the schema, which a migration drops: ours, not foreign.
+RETIRED_VIEWS = frozenset({"pending_changes", "snapshot_state"})
+
+
 def schema_foreign_objects(*, using: str = "default") -> list[str]:
     """The objects in the reporting schema that are not this project's views, as ``kind schema.name``."""
-    declared = set(declared_views())
+    declared = set(declared_views()) | RETIRED_VIEWS
     with connections[using].cursor() as cursor:
         cursor.execute(SCHEMA_OBJECTS_SQL, {"schema": SCHEMA})
         rows = cursor.fetchall()
@@ -347,6 +352,47 @@ def bi_grants_apply(*, using: str = "default", create_group: bool = False) -> bo
         )
     logger.debug("Granted %s read access to the views of schema %s", group(), SCHEMA)
     return True
+
+
+def bi_comments_apply(*, using: str = "default") -> int:
+    """Write the declared views' comments (``Meta.db_table_comment``, fields' ``db_comment``) to PostgreSQL.
+
+    BI tools show them in their catalogs. Run after every view sync: a rebuilt
+    view loses its comments.
+
+    Returns:
+        How many comments were written.
+    """
+    written = 0
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        existing = set(_existing(cursor, declared_views()))
+        for model in apps.get_models():
+            schema, _, name = model._meta.db_table.rpartition(".")
+            if not (isinstance(model, type) and issubclass(model, pg.View)) or schema != SCHEMA:
+                continue
+            if name not in existing:
+                continue
+            kind = sql.SQL("MATERIALIZED VIEW" if issubclass(model, pg.MaterializedView) else "VIEW")
+            target = sql.Identifier(SCHEMA, name)
+            if model._meta.db_table_comment:
+                _execute(
+                    cursor,
+                    sql.SQL("COMMENT ON {} {} IS {}").format(
+                        kind, target, sql.Literal(model._meta.db_table_comment)
+                    ),
+                )
+                written += 1
+            for field in model._meta.concrete_fields:
+                if field.db_comment:
+                    _execute(
+                        cursor,
+                        sql.SQL("COMMENT ON COLUMN {} IS {}").format(
+                            sql.Identifier(SCHEMA, name, field.column or field.name),
+                            sql.Literal(field.db_comment),
+                        ),
+                    )
+                    written += 1
+    return written
 
 
 def _existing(cursor: Any, views: list[str]) -> list[str]:

@@ -34,6 +34,8 @@ __all__ = [
     "OrderLatestStatusView",
     "OrderStatusCountsLiveView",
     "OrderStatusCountsView",
+    "OrderStatusHistoryView",
+    "OrdersView",
     "PendingChangesView",
     "SnapshotStateView",
     "in_schema",
@@ -82,6 +84,18 @@ def view_sql(name: str) -> str:
     return in_schema((VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
 
 
+# Comments on the views and their columns, for BI tools' catalogs (Metabase and
+# Superset show them): Meta.db_table_comment and each field's db_comment, applied
+# with COMMENT ON after every view sync (reporting.bi.bi_comments_apply).
+ORDER_ID = "The order (reporting_order.id)."
+STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
+STATUS = "The latest status: pending, complete or cancelled."
+STATUS_CREATED = "When the order entered its latest status (that row's created time)."
+COUNT_STATUS = "A latest status, or 'none' for orders that have no status row."
+ORDERS = "How many orders."
+DAY = "The day the orders were created (UTC)."
+
+
 class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
     """pgviews-redux declaration of ``reporting.order_latest_status`` (DDL and refresh)."""
 
@@ -89,14 +103,18 @@ class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
     # A UNIQUE index, so REFRESH ... CONCURRENTLY works and readers are never blocked.
     concurrent_index = "order_id"
 
-    order_id = models.BigIntegerField(primary_key=True)
-    status_id = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices)
-    status_created = models.DateTimeField()
+    order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
+    status_id = models.BigIntegerField(db_comment=STATUS_ID)
+    status = models.CharField(max_length=16, choices=Status.choices, db_comment=STATUS)
+    status_created = models.DateTimeField(db_comment=STATUS_CREATED)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_latest_status"
+        db_table_comment = (
+            "Each order's latest status as of the last refresh (see freshness); orders without a status "
+            "have no row. Fastest; for exact numbers use order_latest_status_live."
+        )
         indexes = [
             # "Orders in status X, most recent status change first", keyset-paginated on
             # (status_created, order_id). status_id is included so that a page is an
@@ -120,12 +138,13 @@ class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "status"
 
-    status = models.TextField(primary_key=True)
-    orders = models.BigIntegerField()
+    status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
+    orders = models.BigIntegerField(db_comment=ORDERS)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_status_counts"
+        db_table_comment = "Orders per latest status as of the last refresh; exact: order_status_counts_live."
 
 
 class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
@@ -135,17 +154,25 @@ class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "day, status"
 
-    day = models.DateField(primary_key=True)
-    status = models.TextField()
-    orders = models.BigIntegerField()
+    day = models.DateField(primary_key=True, db_comment=DAY)
+    status = models.TextField(db_comment=COUNT_STATUS)
+    orders = models.BigIntegerField(db_comment=ORDERS)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_daily_status"
+        db_table_comment = (
+            "Orders per day of creation (UTC) and latest status, as of the last refresh; "
+            "exact: order_daily_status_live."
+        )
+
+
+# The plumbing of the real-time views lives in public, beside the tables it reads:
+# BI roles see the reports, not these (they run with their owner's rights).
 
 
 class SnapshotStateView(pg.ReadOnlyView):
-    """``reporting.snapshot_state``: the snapshot the materialized views hold (one row)."""
+    """``reporting_snapshot_state``: the snapshot the materialized views hold (one row)."""
 
     sql = view_sql("snapshot_state_v2")
     # It names the materialized views' files, so it is built after them.
@@ -159,33 +186,62 @@ class SnapshotStateView(pg.ReadOnlyView):
 
     class Meta:
         managed = False
-        db_table = f"{SCHEMA}.snapshot_state"
+        db_table = "reporting_snapshot_state"
 
 
 class PendingChangesView(pg.ReadOnlyView):
-    """``reporting.pending_changes``: the orders changed since that snapshot."""
+    """``reporting_pending_changes``: the orders changed since that snapshot."""
 
-    sql = view_sql("pending_changes_v2")
+    sql = view_sql("pending_changes_v3")
     dependencies = [_label("SnapshotStateView")]
 
     order_id = models.BigIntegerField(primary_key=True)
 
     class Meta:
         managed = False
-        db_table = f"{SCHEMA}.pending_changes"
+        db_table = "reporting_pending_changes"
 
 
 class FreshnessView(pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
-    sql = view_sql("freshness_v2")
+    sql = view_sql("freshness_v3")
     dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
-    as_of = models.DateTimeField(primary_key=True)
+    as_of = models.DateTimeField(
+        primary_key=True,
+        db_comment="Everything committed before this is in the views: the refresh's snapshot time, or a "
+        "later check that found nothing changed.",
+    )
+    checked_at = models.DateTimeField(db_comment="When this row was read (the database's clock).")
+    age = models.DurationField(db_comment="checked_at - as_of.")
+    changes_since = models.BigIntegerField(
+        db_comment="Rows written to the order tables since the refresh (a TRUNCATE counts as one)."
+    )
+    needs_full_recompute = models.BooleanField(
+        db_comment="The _live views compute everything from the history now (slow but exact)."
+    )
+    on_replica = models.BooleanField(db_comment="Read from a streaming replica.")
+    replay_lag = models.DurationField(
+        null=True, db_comment="On a replica: the age of the last transaction it replayed."
+    )
+    last_refresh_outcome = models.TextField(  # noqa: DJ001 - a view's column, NULL in the data
+        null=True, db_comment="ok, unchanged, skipped, failed, abandoned or running."
+    )
+    last_refresh_started = models.DateTimeField(null=True, db_comment="When the latest refresh run started.")
+    last_refresh_error = models.TextField(null=True, db_comment="Why the latest run failed or was skipped.")  # noqa: DJ001 - a view's column, NULL in the data
+    snapshot_at = models.DateTimeField(null=True, db_comment="The latest successful refresh's snapshot time.")
+    confirmed_at = models.DateTimeField(
+        null=True, db_comment="The latest check since that refresh that found nothing changed."
+    )
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.freshness"
+        db_table_comment = (
+            "One row: how fresh the materialized views are. Put it on every dashboard: "
+            "'as of 12:00:01, 35 s ago, 120 changes since'."
+        )
 
 
 _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesView")]
@@ -194,40 +250,97 @@ _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesVie
 class OrderLatestStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
-    sql = view_sql("order_latest_status_live_v1")
+    sql = view_sql("order_latest_status_live_v2")
     dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
 
-    order_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
+    status_id = models.BigIntegerField(db_comment=STATUS_ID)
+    status = models.CharField(max_length=16, db_comment=STATUS)
+    status_created = models.DateTimeField(db_comment=STATUS_CREATED)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_latest_status_live"
+        db_table_comment = (
+            "Each order's latest status, exact at query time: order_latest_status corrected by the orders "
+            "changed since the refresh. Orders without a status have no row."
+        )
 
 
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v2")
+    sql = view_sql("order_status_counts_live_v3")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
-    status = models.TextField(primary_key=True)
+    status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
+    orders = models.BigIntegerField(db_comment=ORDERS)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_status_counts_live"
+        db_table_comment = "Orders per latest status, exact at query time."
 
 
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v2")
+    sql = view_sql("order_daily_status_live_v3")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
-    day = models.DateField(primary_key=True)
+    day = models.DateField(primary_key=True, db_comment=DAY)
+    status = models.TextField(db_comment=COUNT_STATUS)
+    orders = models.BigIntegerField(db_comment=ORDERS)
 
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.order_daily_status_live"
+        db_table_comment = "Orders per day of creation (UTC) and latest status, exact at query time."
+
+
+class OrdersView(pg.ReadOnlyView):
+    """``reporting.orders``: every order and its day, for BI reports per order."""
+
+    sql = view_sql("orders_v1")
+
+    order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
+    created = models.DateTimeField(db_comment="When the order was created.")
+    day = models.DateField(db_comment="The day it was created (UTC).")
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.orders"
+        db_table_comment = "Every order. Join order_latest_status_live on order_id for its status."
+
+
+class OrderStatusHistoryView(pg.ReadOnlyView):
+    """``reporting.order_status_history``: every status row with the status before it and the time in it."""
+
+    sql = view_sql("order_status_history_v1")
+
+    status_id = models.BigIntegerField(primary_key=True, db_comment="The status row.")
+    order_id = models.BigIntegerField(db_comment=ORDER_ID)
+    status = models.TextField(db_comment="The status this row records.")
+    created = models.DateTimeField(db_comment="When the order entered it.")
+    previous_status = models.TextField(  # noqa: DJ001 - a view's column, NULL in the data
+        null=True,
+        db_comment="The status before it (empty for the first row): e.g. complete -> cancelled is a refund.",
+    )
+    next_created = models.DateTimeField(
+        null=True, db_comment="When the order left it (empty for the latest row)."
+    )
+    time_in_status = models.DurationField(
+        db_comment="How long the order stayed in it; so far, for the latest."
+    )
+    latest = models.BooleanField(db_comment="Whether this is the order's latest status row.")
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_status_history"
+        db_table_comment = (
+            "Every status row of every order, in the order that defines the latest status, with the status "
+            "before it and the time spent in it. Filter on order_id for one order."
+        )
 
 
 class ReadOnlyModelMixin:

@@ -22,6 +22,8 @@ __all__ = [
     "OrderStatus",
     "OrderStatusCountsLiveView",
     "OrderStatusCountsView",
+    "OrderStatusHistoryView",
+    "OrdersView",
     "PendingChangesView",
     "RefreshLock",
     "RefreshRun",
@@ -268,6 +270,8 @@ from reporting.matviews import (  # noqa: E402
     OrderLatestStatusView,
     OrderStatusCountsLiveView,
     OrderStatusCountsView,
+    OrderStatusHistoryView,
+    OrdersView,
     PendingChangesView,
     SnapshotStateView,
 )

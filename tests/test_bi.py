@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import signal
 import subprocess
@@ -637,3 +638,56 @@ def test_bi_role_commands_fail_with_one_clear_line(role_name, monkeypatch):
     out = StringIO()
     call_command("bi_role", "create", role_name, "--transaction-timeout", "5min", stdout=out)
     assert "transaction timeout 5min" in out.getvalue()
+
+
+def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_name, data):
+    import sqlalchemy
+
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    params = connection.get_connection_params()
+    url = sqlalchemy.engine.URL.create(
+        "postgresql+psycopg",
+        username=role_name,
+        password=PASSWORD,
+        host=str(params["host"]),
+        port=int(params["port"]) if params.get("port") else None,
+        database=connection.settings_dict["NAME"],
+    )
+    engine = sqlalchemy.create_engine(url)
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        views = set(inspector.get_view_names(schema="reporting"))
+        matviews = set(inspector.get_materialized_view_names(schema="reporting"))
+        assert matviews == {"order_latest_status", "order_status_counts", "order_daily_status"}
+        assert views == {
+            "order_latest_status_live",
+            "order_status_counts_live",
+            "order_daily_status_live",
+            "freshness",
+            "orders",
+            "order_status_history",
+        }
+        for view in views | matviews:
+            assert inspector.get_table_comment(view, schema="reporting")["text"], f"{view} has no comment"
+            for column in inspector.get_columns(view, schema="reporting"):
+                assert column.get("comment"), f"{view}.{column['name']} has no comment"
+        assert "snapshot_state" not in views and "pending_changes" not in views
+        with engine.connect() as conn:
+            for internal in ("public.reporting_snapshot_state", "public.reporting_pending_changes"):
+                with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+                    conn.execute(sqlalchemy.text(f"SELECT * FROM {internal}"))  # noqa: S608 - constants
+                conn.rollback()
+            counts = conn.execute(sqlalchemy.text("SELECT status FROM order_status_counts_live")).all()
+            assert [row.status for row in counts] == sorted(row.status for row in counts), "a stable order"
+            history = conn.execute(
+                sqlalchemy.text(
+                    "SELECT status, previous_status, latest FROM order_status_history "
+                    "WHERE order_id = 1 ORDER BY created, status_id"
+                )
+            ).all()
+            assert history[0].previous_status is None and history[-1].latest
+            assert all(
+                later.previous_status == earlier.status for earlier, later in itertools.pairwise(history)
+            )
+    finally:
+        engine.dispose()

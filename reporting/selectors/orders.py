@@ -176,10 +176,10 @@ WHERE v.status = %(status)s {after_v}
 REALTIME_ROWS_SQL = in_schema("""
 WITH pending AS MATERIALIZED (
     -- Sorted, so that the lookups of branch 2 walk the index in order.
-    SELECT p.order_id FROM reporting.pending_changes AS p ORDER BY p.order_id
+    SELECT p.order_id FROM public.reporting_pending_changes AS p ORDER BY p.order_id
 ),
 state AS MATERIALIZED (
-    SELECT st.needs_full_recompute AS full_recompute FROM reporting.snapshot_state AS st
+    SELECT st.needs_full_recompute AS full_recompute FROM public.reporting_snapshot_state AS st
 )
 (SELECT v.order_id, v.status_id, v.status::text, v.status_created
  FROM reporting.order_latest_status AS v

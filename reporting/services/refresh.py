@@ -72,7 +72,7 @@ SELECT NOT st.needs_full_recompute
            SELECT 1 FROM reporting_orderchange AS c WHERE NOT pg_visible_in_snapshot(c.xid, st.snapshot)
        ),
        statement_timestamp()
-FROM reporting.snapshot_state AS st
+FROM public.reporting_snapshot_state AS st
 """)
 # The first statement of the refresh transaction: in REPEATABLE READ it fixes
 # the snapshot that every later statement, the REFRESHes included, reads.
@@ -91,7 +91,7 @@ WHERE pg_visible_in_snapshot(c.xid, %(new)s::pg_snapshot)
   AND (%(old)s::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(c.xid, %(old)s::pg_snapshot))
 """
 # The files the views are stored in, as the readers' snapshot_state compares them.
-VIEW_FILENODES_SQL = in_schema("SELECT view_filenodes FROM reporting.snapshot_state")
+VIEW_FILENODES_SQL = in_schema("SELECT view_filenodes FROM public.reporting_snapshot_state")
 PRUNE_SQL = "DELETE FROM reporting_orderchange WHERE pg_visible_in_snapshot(xid, %s::pg_snapshot)"
 LOCK_LOST = "the refresh lock was lost, its connection ended"
 ABANDONED_ERROR = (
