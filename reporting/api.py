@@ -41,7 +41,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from reporting import charts, conf, exports, metrics, selectors, services, tokens
-from reporting.choices import Strategy
+from reporting.choices import RefreshOutcome, Strategy
 from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError, UnknownOrderError
 
 logger = logging.getLogger(__name__)
@@ -340,6 +340,13 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
+def _colors(status: str) -> tuple[str, str]:
+    """A status's colour, and the text colour to write on it."""
+    return charts.COLORS.get(status, charts.COLORS["none"]), charts.TEXT_ON.get(
+        status, charts.TEXT_ON["none"]
+    )
+
+
 def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
     """``/orders/<id>``: an order's status history as a timeline, and its status by every strategy."""
     if not request.user.is_authenticated:
@@ -364,14 +371,15 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
         {
             "detail": detail,
             "now": [
-                (strategy, seen, charts.COLORS.get(seen.row.status if seen.row else "none"))
+                (strategy, seen, *_colors(seen.row.status if seen.row else "none"))
                 for strategy, seen in detail.by_strategy.items()
             ],
             "timeline": [
                 (
                     entry,
                     max(2.0, 100 * entry.duration.total_seconds() / longest),
-                    charts.COLORS.get(entry.status),
+                    *_colors(entry.status),
+                    dt.timedelta(seconds=round(entry.duration.total_seconds())),
                 )
                 for entry in detail.history
             ],
@@ -408,6 +416,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
 # --- The dashboard -----------------------------------------------------------------------------------------
 
 
+PAGE_SIZE = 25
+MAX_TRAIL = 200
+
+
+def _trail(request: HttpRequest) -> list[int]:
+    """The ``after`` of every page before this one, oldest first (0: the first page), for "previous"."""
+    raw = request.GET.get("trail", "")
+    if raw == "":
+        return []
+    parts = raw.split(",")
+    if len(parts) > MAX_TRAIL or not all(_DIGITS.fullmatch(part) for part in parts):
+        raise InvalidParameterError("trail", raw[:40], f"at most {MAX_TRAIL} page positions, comma-separated")
+    return [int(part) for part in parts]
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The dashboard page: freshness, counts, orders per day and the cancelled orders."""
     if not request.user.is_authenticated:
@@ -416,19 +439,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "reporting/forbidden.html", status=403)
     try:
         after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
+        trail = _trail(request)
         after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
     except ReportingError as exc:
         return render(request, "reporting/forbidden.html", {"message": str(exc)}, status=400)
     try:
         with selectors.read_statement_timeout(conf.web_statement_timeout()):
-            data = selectors.dashboard_data(after=after, days=conf.dashboard_days())
+            data = selectors.dashboard_data(after=after, days=conf.dashboard_days(), page_size=PAGE_SIZE)
     except DatabaseError as exc:
         logger.warning("Dashboard: the database could not answer: %s", exc)
         message = "The database did not answer in time; try again in a moment."
         context = {"title": "Not available", "message": message}
         return render(request, "reporting/forbidden.html", context, status=503)
-    columns, top = charts.stacked_columns(data.daily.days, data.daily.series)
-    age = data.freshness.age
+    today = data.freshness.checked_at.astimezone(dt.UTC).date()
+    columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
+    last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
+    shown = [status for status in charts.ORDER if status != "none" or data.counts.none]
+    page = len(trail) + 1
+    first_row = (page - 1) * PAGE_SIZE + 1
+    here = after_id or 0
     return render(
         request,
         "reporting/dashboard.html",
@@ -436,9 +465,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "data": data,
             "bars": charts.bar_chart(data.counts.as_dict()),
             "columns": columns,
-            "top": top,
-            "colors": charts.COLORS,
-            "age_seconds": round(age.total_seconds()) if age is not None else None,
-            "next_after": data.cancelled.rows[-1].status_id if data.cancelled.next_after else None,
+            "ticks": ticks,
+            "legend": [(status, charts.COLORS[status], charts.TEXT_ON[status]) for status in shown],
+            "table_rows": [
+                (column, [data.daily.series[status][i] for status in shown])
+                for i, column in enumerate(columns)
+            ],
+            "badge": (charts.COLORS["cancelled"], charts.TEXT_ON["cancelled"]),
+            "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
+            "position": (
+                first_row,
+                first_row + len(data.cancelled.rows) - 1,
+                data.counts.counts["cancelled"],
+            ),
+            "next_query": (
+                f"?after={data.cancelled.rows[-1].status_id}&trail={','.join(map(str, [*trail, here]))}"
+                if data.cancelled.next_after
+                else None
+            ),
+            "previous_query": (
+                ("?" if trail[-1] == 0 else f"?after={trail[-1]}")
+                + (f"&trail={','.join(map(str, trail[:-1]))}" if len(trail) > 1 else "")
+                if trail
+                else None
+            ),
         },
     )

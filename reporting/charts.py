@@ -1,14 +1,22 @@
-"""Geometry of the dashboard's charts, for inline SVG rendered by the server (no JavaScript)."""
+"""Geometry of the dashboard's charts, drawn in HTML and CSS by the server (no JavaScript).
+
+HTML rather than SVG: a chart then resizes with the page while its text keeps
+its size (an SVG's text shrinks with its viewBox, unreadable on a phone).
+"""
 
 from __future__ import annotations
 
-__all__ = ["COLORS", "Bar", "Column", "bar_chart", "stacked_columns"]
+__all__ = ["COLORS", "ORDER", "TEXT_ON", "Bar", "Column", "bar_chart", "stacked_columns"]
 
 import datetime as dt
 from dataclasses import dataclass
 
-# One colour per status, used by every chart, legend and badge.
-COLORS = {"complete": "#15803d", "pending": "#d97706", "cancelled": "#b91c1c", "none": "#6b7280"}
+# One colour per status, used by every chart, legend and badge: the Okabe-Ito
+# palette, told apart by the common kinds of colour blindness. Pending is also
+# striped, so that no meaning rests on colour alone.
+COLORS = {"complete": "#0072B2", "pending": "#E69F00", "cancelled": "#D55E00", "none": "#6B7280"}
+# Text on each colour with a WCAG 2.1 AA contrast (4.5:1 or more).
+TEXT_ON = {"complete": "#FFFFFF", "pending": "#111827", "cancelled": "#111827", "none": "#FFFFFF"}
 ORDER = ["complete", "pending", "cancelled", "none"]
 
 
@@ -17,13 +25,13 @@ class Bar:
     label: str
     value: int
     percent: float
-    y: float
+    #: Width of the bar, in percent of the largest.
     width: float
     color: str
 
 
-def bar_chart(counts: dict[str, int], *, width: float = 250, row: float = 34) -> list[Bar]:
-    """Horizontal bars, one per status, scaled to the largest count."""
+def bar_chart(counts: dict[str, int]) -> list[Bar]:
+    """Horizontal bars, one per status, scaled to the largest; ``none`` only if there are such orders."""
     largest = max(counts.values(), default=0) or 1
     total = sum(counts.values()) or 1
     return [
@@ -31,11 +39,11 @@ def bar_chart(counts: dict[str, int], *, width: float = 250, row: float = 34) ->
             label=status,
             value=counts.get(status, 0),
             percent=100 * counts.get(status, 0) / total,
-            y=i * row,
-            width=max(0.0, width * counts.get(status, 0) / largest),
+            width=100 * counts.get(status, 0) / largest,
             color=COLORS[status],
         )
-        for i, status in enumerate(ORDER)
+        for status in ORDER
+        if status != "none" or counts.get("none", 0)
     ]
 
 
@@ -43,7 +51,7 @@ def bar_chart(counts: dict[str, int], *, width: float = 250, row: float = 34) ->
 class Segment:
     status: str
     value: int
-    y: float
+    #: Height, in percent of the chart's top.
     height: float
     color: str
 
@@ -51,29 +59,43 @@ class Segment:
 @dataclass(frozen=True)
 class Column:
     day: dt.date
-    x: float
-    width: float
     total: int
     segments: list[Segment]
     label: str
+    #: Today's column: the day is not over, its count is partial.
+    partial: bool
+
+
+def nice_step(value: int) -> int:
+    """The smallest round number at or above ``value``: 1, 2, 5, 10, 20, 25, 50, 100, 200, 250 ..."""
+    power = 1
+    while True:
+        for step in (power, 2 * power, 5 * power // 2, 5 * power):
+            if step >= value and step == int(step):
+                return step
+        power *= 10
 
 
 def stacked_columns(
-    days: list[dt.date], series: dict[str, list[int]], *, width: float = 720, height: float = 180
-) -> tuple[list[Column], int]:
-    """One stacked column per day, statuses in a fixed order; returns the columns and the scale's top."""
+    days: list[dt.date], series: dict[str, list[int]], *, today: dt.date, label_every: int = 7
+) -> tuple[list[Column], list[int]]:
+    """One stacked column per day, statuses in a fixed order.
+
+    Returns:
+        The columns, and the scale's ticks from the top down (four steps to a round top).
+    """
     totals = [sum(series[s][i] for s in series) for i in range(len(days))]
-    top = max(totals, default=0) or 1
-    step = width / max(len(days), 1)
+    # Four gridline steps of a round size: 0, 10, 20, 30, 40 rather than 0 and 37.
+    step = nice_step(-(-max(max(totals, default=0), 1) // 4))
+    top = 4 * step
     columns = []
     for i, day in enumerate(days):
-        y = height
-        segments = []
-        for status in ORDER:
-            value = series.get(status, [0] * len(days))[i]
-            h = height * value / top
-            y -= h
-            segments.append(Segment(status, value, y, h, COLORS[status]))
-        label = day.strftime("%d %b") if i % 5 == 0 or i == len(days) - 1 else ""
-        columns.append(Column(day, i * step + 1, max(step - 2, 1), totals[i], segments, label))
-    return columns, top
+        segments = [
+            Segment(status, value, 100 * value / top, COLORS[status])
+            for status in ORDER
+            if (value := series.get(status, [0] * len(days))[i])
+        ]
+        last = i == len(days) - 1
+        label = day.strftime("%m-%d") if (len(days) - 1 - i) % label_every == 0 else ""
+        columns.append(Column(day, totals[i], segments, label, partial=last and day == today))
+    return columns, [step * k for k in (4, 3, 2, 1, 0)]

@@ -399,12 +399,21 @@ def test_the_dashboard_shows_counts_chart_and_cancelled_orders(api, seeded):
     first = next(iter(selectors.order_iter_by_status(status="cancelled", strategy="live")))
     assert f'data-order="{first.order_id}"' in html
     assert 'id="freshness"' in html
-    # The pager's link leads to the rows that follow the table's last one.
+    # The pager's link leads to the rows that follow the table's last one, and back.
     expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
-    link = re.search(r'href="\?after=(\d+)" rel="next"', html)
+    assert f"1\u201325 of {counts['cancelled']}" in html
+    link = re.search(r'href="\?after=(\d+)&amp;trail=0" rel="next"', html)
     assert link is not None, "no next-page link"
-    second = api.get(reverse("dashboard"), {"after": link.group(1)}).content.decode()
+    second = api.get(reverse("dashboard"), {"after": link.group(1), "trail": "0"}).content.decode()
     assert [int(x) for x in re.findall(r'data-order="(\d+)"', second)] == expected[25:50]
+    assert f"26\u201350 of {counts['cancelled']}" in second
+    assert 'href="?" rel="prev"' in second, "previous leads to the first page"
+    third = re.search(r'href="\?after=(\d+)&amp;trail=0,(\d+)" rel="next"', second)
+    assert third is not None and third.group(2) == link.group(1)
+    back = api.get(reverse("dashboard"), {"after": third.group(1), "trail": f"0,{link.group(1)}"})
+    assert f'href="?after={link.group(1)}&amp;trail=0" rel="prev"' in back.content.decode()
+    assert api.get(reverse("dashboard"), {"trail": "1,x"}).status_code == 400
+    assert 'data-status="none"' not in html, "no legend or bar for none while no order lacks a status"
     assert api.get(reverse("dashboard"), {"after": "nope"}).status_code == 400
 
 

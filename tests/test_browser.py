@@ -84,19 +84,22 @@ def test_the_dashboard_in_headless_chromium(live_server):
 
         counts = selectors.order_status_counts(strategy="live").as_dict()
         bars = {
-            g.get_attribute("data-status"): int(g.get_attribute("data-count") or "-1")
-            for g in browser.find_elements(By.CSS_SELECTOR, "#counts g[data-status]")
+            row.get_attribute("data-status"): int(row.get_attribute("data-count") or "-1")
+            for row in browser.find_elements(By.CSS_SELECTOR, "#counts .bar-row[data-status]")
         }
-        assert bars == counts
+        assert bars == {status: n for status, n in counts.items() if status != "none" or n}
         assert "3,000" in browser.find_element(By.CSS_SELECTOR, "#counts .total").text
         assert f"{counts['complete']:,}" in browser.find_element(By.ID, "counts").text
 
-        columns = browser.find_elements(By.CSS_SELECTOR, "#daily g[data-day]")
+        columns = browser.find_elements(By.CSS_SELECTOR, "#daily .col[data-day]")
         assert len(columns) == 30
         daily = selectors.order_daily_counts(days=30, strategy="live")
         totals = [sum(series[i] for series in daily.series.values()) for i in range(30)]
         assert [int(c.get_attribute("data-total") or "-1") for c in columns] == totals
-        assert browser.find_elements(By.CSS_SELECTOR, "#daily rect"), "the chart draws columns"
+        assert browser.find_elements(By.CSS_SELECTOR, "#daily .seg"), "the chart draws columns"
+        assert "partial" in (columns[-1].get_attribute("class") or ""), "today's column is marked"
+        heights = [c.size["height"] for c in browser.find_elements(By.CSS_SELECTOR, "#daily .seg")]
+        assert max(heights) > 20, "segments have a visible height"
 
         expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
         rows = browser.find_elements(By.CSS_SELECTOR, "#cancelled tbody tr[data-order]")
@@ -104,9 +107,73 @@ def test_the_dashboard_in_headless_chromium(live_server):
         assert expected[0] == 1, "the change after the refresh shows: realtime reads"
 
         banner = browser.find_element(By.ID, "freshness").text
-        assert re.search(r"Views as of \d\d:\d\d:\d\d .* s ago, 1 change since", banner), banner
-
+        assert re.search(
+            r"Exact as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(.+ ago\); 1 change since the last refresh, "
+            r"included in the numbers below\.",
+            banner,
+        ), banner
+        assert "Last refresh run: refreshed." in banner, "the outcome in the admin's words"
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot = ARTIFACTS / "dashboard.png"
         browser.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 10_000
+
+
+def _no_horizontal_scroll(browser: Any) -> None:
+    width, viewport = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert width <= viewport, f"the page is {width} px wide in a {viewport} px viewport"
+
+
+def _smallest_text(browser: Any, selector: str) -> float:
+    return browser.execute_script(
+        """
+        let smallest = 1000;
+        for (const el of document.querySelectorAll(arguments[0] + ' *')) {
+          const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+          if (own && el.offsetParent !== null) {
+            smallest = Math.min(smallest, parseFloat(getComputedStyle(el).fontSize));
+          }
+        }
+        return smallest;
+        """,
+        selector,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
+    from selenium.webdriver.common.by import By
+
+    services.orders_seed(orders=2000, seed=5, until=timezone.now())
+    services.views_refresh()
+    services.reports_user_ensure(username="viewer", password="viewer-password-1")
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="viewer"))
+    session = client.cookies["sessionid"].value
+    with chromium_browser(390, 844) as browser:
+        browser.get(f"{live_server.url}/admin/login/")
+        browser.add_cookie({"name": "sessionid", "value": session, "path": "/"})
+        browser.get(f"{live_server.url}/")
+        assert browser.title == "Orders · reporting"
+        _no_horizontal_scroll(browser)
+        for chart in ("#counts", "#daily"):
+            assert _smallest_text(browser, chart) >= 11, f"text under 11 px in {chart}"
+        sections = browser.find_elements(By.CSS_SELECTOR, "main > section")
+        assert len({s.location["x"] for s in sections}) == 1, "one column on a phone"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-phone.png"))
+
+        first = browser.find_element(By.CSS_SELECTOR, "#cancelled tbody tr[data-order] a")
+        order_id = int(first.text.replace(",", ""))
+        first.click()
+        assert browser.title == f"Order {order_id} · reporting"
+        _no_horizontal_scroll(browser)
+        history = browser.find_elements(By.CSS_SELECTOR, "#history tr[data-status-id]")
+        expected = selectors.order_detail(order_id=order_id).history
+        assert [int(h.get_attribute("data-status-id") or "-1") for h in history] == [
+            e.status_id for e in expected
+        ]
+        browser.save_screenshot(str(ARTIFACTS / "order-phone.png"))
