@@ -29,6 +29,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from django.contrib.auth.views import redirect_to_login
@@ -41,7 +42,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from reporting import charts, conf, exports, metrics, selectors, services, tokens
-from reporting.choices import RefreshOutcome, Strategy
+from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError, UnknownOrderError
 
 logger = logging.getLogger(__name__)
@@ -431,21 +432,51 @@ def _trail(request: HttpRequest) -> list[int]:
     return [int(part) for part in parts]
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date(request: HttpRequest, name: str) -> dt.date | None:
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return None
+    try:
+        if not _DATE.fullmatch(raw):
+            raise ValueError(raw)
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidParameterError(name, raw[:40], "a day as YYYY-MM-DD (UTC)") from None
+
+
+def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
+    """The status and date range of the dashboard's URL; both days or neither."""
+    status = request.GET.get("status") or Status.CANCELLED
+    Status.parse(status)
+    first, last = _date(request, "from"), _date(request, "to")
+    if (first is None) != (last is None):
+        raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
+    return status, (first, last) if first is not None and last is not None else None
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The dashboard page: freshness, counts, orders per day and the cancelled orders."""
+    """The dashboard page: freshness, counts, orders per day and the orders in a status."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
     if not request.user.has_perm(PERMISSION):
         return render(request, "reporting/forbidden.html", status=403)
     try:
+        for name in request.GET:
+            if len(request.GET.getlist(name)) > 1:
+                raise InvalidParameterError(name, request.GET.getlist(name)[:3], "one value, given once")
+        status, dates = _dashboard_filters(request)
         after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
         trail = _trail(request)
         after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
+        with selectors.read_statement_timeout(conf.web_statement_timeout()):
+            data = selectors.dashboard_data(
+                status=status, after=after, dates=dates, days=conf.dashboard_days(), page_size=PAGE_SIZE
+            )
     except ReportingError as exc:
         return render(request, "reporting/forbidden.html", {"message": str(exc)}, status=400)
-    try:
-        with selectors.read_statement_timeout(conf.web_statement_timeout()):
-            data = selectors.dashboard_data(after=after, days=conf.dashboard_days(), page_size=PAGE_SIZE)
     except DatabaseError as exc:
         logger.warning("Dashboard: the database could not answer: %s", exc)
         message = "The database did not answer in time; try again in a moment."
@@ -454,10 +485,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     today = data.freshness.checked_at.astimezone(dt.UTC).date()
     columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
     last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
-    shown = [status for status in charts.ORDER if status != "none" or data.counts.none]
+    shown = [name for name in charts.ORDER if name != "none" or data.counts.none]
+    filters = {"status": status} if status != Status.CANCELLED else {}
+    if dates is not None:
+        filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
+    base = urlencode(filters)
     page = len(trail) + 1
     first_row = (page - 1) * PAGE_SIZE + 1
     here = after_id or 0
+    rows = data.orders.rows
+
+    def query(**params: str) -> str:
+        return "?" + "&".join(part for part in (base, urlencode(params, safe=",")) if part)
+
     return render(
         request,
         "reporting/dashboard.html",
@@ -466,26 +506,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "bars": charts.bar_chart(data.counts.as_dict()),
             "columns": columns,
             "ticks": ticks,
-            "legend": [(status, charts.COLORS[status], charts.TEXT_ON[status]) for status in shown],
+            "legend": [(name, charts.COLORS[name], charts.TEXT_ON[name]) for name in shown],
             "table_rows": [
-                (column, [data.daily.series[status][i] for status in shown])
-                for i, column in enumerate(columns)
+                (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
             ],
-            "badge": (charts.COLORS["cancelled"], charts.TEXT_ON["cancelled"]),
+            "badge": _colors(data.status),
+            "statuses": Status.values,
             "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
+            # "of N" only without dates: the list's window (status changes) is not the counts' (creations).
             "position": (
                 first_row,
-                first_row + len(data.cancelled.rows) - 1,
-                data.counts.counts["cancelled"],
+                first_row + len(rows) - 1,
+                data.counts.counts[data.status] if dates is None else None,
             ),
             "next_query": (
-                f"?after={data.cancelled.rows[-1].status_id}&trail={','.join(map(str, [*trail, here]))}"
-                if data.cancelled.next_after
+                query(after=str(rows[-1].status_id), trail=",".join(map(str, [*trail, here])))
+                if data.orders.next_after
                 else None
             ),
             "previous_query": (
-                ("?" if trail[-1] == 0 else f"?after={trail[-1]}")
-                + (f"&trail={','.join(map(str, trail[:-1]))}" if len(trail) > 1 else "")
+                query(
+                    **({"after": str(trail[-1])} if trail[-1] else {}),
+                    **({"trail": ",".join(map(str, trail[:-1]))} if len(trail) > 1 else {}),
+                )
                 if trail
                 else None
             ),

@@ -660,3 +660,43 @@ def test_the_dashboard_links_every_listed_order_to_its_page(api, seeded):
     html = api.get(reverse("dashboard")).content.decode()
     first = next(iter(selectors.order_iter_by_status(status="cancelled", strategy="live")))
     assert f'href="/orders/{first.order_id}"' in html
+
+
+def test_the_dashboard_filters_by_status_and_days_in_its_url(api, seeded):
+    live_pending = [r.order_id for r in selectors.order_iter_by_status(status="pending", strategy="live")]
+    html = api.get(reverse("dashboard"), {"status": "pending"}).content.decode()
+    assert [int(x) for x in re.findall(r'data-order="(\d+)"', html)] == live_pending[:25]
+    assert "Pending orders, most recent first" in html
+
+    first, last = dt.date(2025, 12, 1), dt.date(2025, 12, 20)
+    ranged = api.get(reverse("dashboard"), {"from": first.isoformat(), "to": last.isoformat()})
+    assert ranged.status_code == 200
+    body = ranged.content.decode()
+    # Counts: the orders created on those days, by latest status, as the live history says.
+    daily = selectors.order_daily_counts(days=20, strategy="live", until=last)
+    expected = {name: sum(daily.series[name]) for name in ("pending", "complete", "cancelled")}
+    for name, n in expected.items():
+        assert f'data-status="{name}" data-count="{n}"' in body, name
+    assert len(re.findall(r'class="col[^"]*" data-day=', body)) == 20
+    listed = [int(x) for x in re.findall(r'data-order="(\d+)"', body)]
+    became = {
+        r.order_id
+        for r in selectors.order_iter_by_status(status="cancelled", strategy="live")
+        if first <= r.status_created.astimezone(dt.UTC).date() <= last
+    }
+    assert listed and set(listed) <= became, "the list keeps to the days"
+    next_link = re.search(r'href="(\?[^"]*)" rel="next"', body)
+    if next_link:
+        assert "from=2025-12-01&amp;to=2025-12-20" in next_link.group(1), "the pager keeps the filters"
+
+    for params in (
+        {"status": "failed"},
+        {"from": "2025-12-01"},
+        {"from": "2025-12-20", "to": "2025-12-01"},
+        {"from": "2025-13-01", "to": "2025-12-20"},
+        {"from": "2025-12-01", "to": "2027-12-31"},
+        {"from": "\u00b2025-12-01", "to": "2025-12-20"},
+    ):
+        response = api.get(reverse("dashboard"), params)
+        assert response.status_code == 400, params
+        assert "invalid" in response.content.decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -102,7 +103,7 @@ def test_the_dashboard_in_headless_chromium(live_server):
         assert max(heights) > 20, "segments have a visible height"
 
         expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
-        rows = browser.find_elements(By.CSS_SELECTOR, "#cancelled tbody tr[data-order]")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#orders tbody tr[data-order]")
         assert [int(r.get_attribute("data-order") or "-1") for r in rows] == expected[:25]
         assert expected[0] == 1, "the change after the refresh shows: realtime reads"
 
@@ -166,7 +167,22 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "dashboard-phone.png"))
 
-        first = browser.find_element(By.CSS_SELECTOR, "#cancelled tbody tr[data-order] a")
+        # The filters, through the form: a week of days changes the numbers.
+        total = browser.find_element(By.CSS_SELECTOR, "#counts .total").text
+        last = timezone.now().astimezone(dt.UTC).date()
+        first = last - dt.timedelta(days=6)
+        for name, value in (("from", first), ("to", last)):
+            field = browser.find_element(By.NAME, name)
+            browser.execute_script("arguments[0].value = arguments[1]", field, value.isoformat())
+        browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+        week = selectors.order_daily_counts(days=7, strategy="live", until=last)
+        expected = sum(sum(series) for series in week.series.values())
+        filtered = browser.find_element(By.CSS_SELECTOR, "#counts .total").text
+        assert filtered == f"{expected:,} orders" and filtered != total, (filtered, total)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#daily .col[data-day]")) == 7
+        _no_horizontal_scroll(browser)
+
+        first = browser.find_element(By.CSS_SELECTOR, "#orders tbody tr[data-order] a")
         order_id = int(first.text.replace(",", ""))
         first.click()
         assert browser.title == f"Order {order_id} · reporting"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 __all__ = ["DashboardData", "dashboard_data"]
 
+import datetime as dt
 from dataclasses import dataclass
 
 from reporting.choices import Status
+from reporting.exceptions import InvalidParameterError
 from reporting.selectors.freshness import Freshness, freshness
 from reporting.selectors.orders import (
     Cursor,
@@ -18,31 +20,73 @@ from reporting.selectors.orders import (
     order_status_counts,
 )
 
+MAX_RANGE_DAYS = 366
+
 
 @dataclass(frozen=True)
 class DashboardData:
+    #: Orders per latest status: all of them, or those created in the date range.
     counts: StatusCounts
     daily: DailyCounts
-    cancelled: OrderPage
+    #: A page of the orders in ``status``, most recent status change first.
+    orders: OrderPage
+    status: Status
     freshness: Freshness
+    #: The date range (UTC days, both included), or ``None`` for all orders.
+    dates: tuple[dt.date, dt.date] | None = None
 
 
 def dashboard_data(
-    *, after: Cursor | None = None, days: int = 30, page_size: int = 25, strategy: str | None = None
+    *,
+    status: str = Status.CANCELLED,
+    after: Cursor | None = None,
+    dates: tuple[dt.date, dt.date] | None = None,
+    days: int = 30,
+    page_size: int = 25,
+    strategy: str | None = None,
 ) -> DashboardData:
-    """Counts per status, orders per day, a page of cancelled orders and the views' freshness.
+    """Counts per status, orders per day, a page of the orders in a status, and the views' freshness.
 
     Args:
-        after: the cursor of the cancelled-orders page to show; ``None`` for the first.
-        days: days of the orders-per-day chart, today included.
-        page_size: rows of the cancelled-orders table.
+        status: whose orders to list.
+        after: the cursor of the page to show; ``None`` for the first.
+        dates: a range of UTC days, both included: the chart shows them, the counts
+            are of the orders created on them, the list of the orders that entered
+            the status on them. ``None``: the last ``days`` days for the chart, all
+            orders for the counts and the list.
+        days: days of the orders-per-day chart without ``dates``, today included.
+        page_size: rows of the list.
         strategy: ``None`` for ``REPORTING_DEFAULT_STRATEGY``.
+
+    Raises:
+        InvalidParameterError: a range that ends before it starts, or longer than 366 days.
     """
+    parsed = Status.parse(status)
+    if dates is None:
+        daily = order_daily_counts(days=days, strategy=strategy)
+        counts = order_status_counts(strategy=strategy)
+        since = None
+    else:
+        first, last = dates
+        span = (last - first).days + 1
+        if not 1 <= span <= MAX_RANGE_DAYS:
+            raise InvalidParameterError(
+                "to", last.isoformat(), f"a day on or after from, at most {MAX_RANGE_DAYS} days later"
+            )
+        daily = order_daily_counts(days=span, strategy=strategy, until=last)
+        totals = {name: sum(series) for name, series in daily.series.items()}
+        none = totals.pop("none", 0)
+        counts = StatusCounts(counts=totals, none=none, freshness=daily.freshness)
+        since = dt.datetime.combine(first, dt.time(), dt.UTC)
+        if after is None:  # the list starts at the end of the range
+            after = Cursor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC), 0)
     return DashboardData(
-        counts=order_status_counts(strategy=strategy),
-        daily=order_daily_counts(days=days, strategy=strategy),
-        cancelled=order_list_by_status(
-            status=Status.CANCELLED, strategy=strategy, after=after, limit=page_size
+        counts=counts,
+        daily=daily,
+        orders=order_list_by_status(
+            status=parsed, strategy=strategy, after=after, limit=page_size, since=since
         ),
+        status=parsed,
         freshness=freshness(runs=5),
+        dates=dates,
     )

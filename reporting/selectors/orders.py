@@ -144,13 +144,17 @@ def _latest_status_id() -> Subquery:
     )
 
 
-def _live_rows(*, status: Status, after: Cursor | None) -> QuerySet[Any, tuple[Any, ...]]:
+def _live_rows(
+    *, status: Status, after: Cursor | None, since: dt.datetime | None = None
+) -> QuerySet[Any, tuple[Any, ...]]:
     """Live rows ``(order_id, status_id, status, status_created)`` in ``status``, in list order.
 
     Status rows that are the latest of their order: the ORM's correlated subquery
     runs once per row in the wanted status, an index lookup each.
     """
     qs = OrderStatus.objects.using(read_database()).filter(status=status, id=_latest_status_id())
+    if since is not None:
+        qs = qs.filter(created__gte=since)
     if after is not None:
         # (created, order_id) < after, written so that "created <= c" bounds the
         # index scan and the OR only sorts out the rows that share the timestamp c.
@@ -221,7 +225,13 @@ _KEYSET = {
 
 
 def _list_sql(
-    template: str, *, status: Status, after: Cursor | None, limit: int | None, ordered: bool = True
+    template: str,
+    *,
+    status: Status,
+    after: Cursor | None,
+    limit: int | None,
+    ordered: bool = True,
+    since: dt.datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"status": status.value}
     fragments = {"limit": "", "order_all": "ORDER BY 4 DESC, 1 DESC" if ordered else ""}
@@ -232,6 +242,11 @@ def _list_sql(
             fragments[f"after_{alias}"] = (
                 f"AND ({created}, {order_id}) < (%(after_created)s, %(after_order)s)"
             )
+        if since is not None:
+            # The keyset index reads (status, status_created) from the cursor down to here.
+            fragments[f"after_{alias}"] += f" AND {created} >= %(since)s"
+    if since is not None:
+        params["since"] = since
     if after is not None:
         params.update(after_created=after.status_created, after_order=after.order_id)
     if limit is not None:
@@ -276,6 +291,7 @@ def order_list_by_status(
     strategy: str | None = None,
     after: Cursor | None = None,
     limit: int = 100,
+    since: dt.datetime | None = None,
 ) -> OrderPage:
     """Return one page of the orders whose latest status is ``status``.
 
@@ -284,6 +300,8 @@ def order_list_by_status(
         strategy: ``live``, ``snapshot`` or ``realtime``; ``None`` for the default.
         after: the ``next_after`` of the previous page; ``None`` for the first page.
         limit: rows per page, 1 to ``MAX_PAGE_SIZE``.
+        since: only orders that entered the status at or after this time (with
+            ``after``, a time window: ``Cursor(until, 0)`` starts the list at ``until``).
 
     Returns:
         The rows, most recent status change first, the cursor of the next page and
@@ -300,9 +318,9 @@ def order_list_by_status(
     freshness = read_freshness(strategy)
     # One row more than asked tells whether there is a next page.
     if strategy is Strategy.LIVE:
-        rows = [OrderRow(*row) for row in _live_rows(status=status, after=after)[: limit + 1]]
+        rows = [OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]]
     else:
-        sql, params = _list_sql(_sql_for(strategy), status=status, after=after, limit=limit + 1)
+        sql, params = _list_sql(_sql_for(strategy), status=status, after=after, limit=limit + 1, since=since)
         rows = [OrderRow(*row) for row in _raw_rows(sql, params)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     return OrderPage(rows=rows[:limit], next_after=next_after, freshness=freshness)
@@ -402,10 +420,10 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
 
 DAILY_SQL = {
     Strategy.SNAPSHOT: in_schema(
-        "SELECT day, status, orders FROM reporting.order_daily_status WHERE day >= %s"
+        "SELECT day, status, orders FROM reporting.order_daily_status WHERE day >= %s AND day <= %s"
     ),
     Strategy.REALTIME: in_schema(
-        "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s"
+        "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s AND day <= %s"
     ),
     Strategy.LIVE: """
         SELECT (o.created AT TIME ZONE 'UTC')::date AS day, coalesce(latest.status::text, 'none'), count(*)
@@ -414,18 +432,21 @@ DAILY_SQL = {
             SELECT s.status FROM reporting_orderstatus AS s
             WHERE s.order_id = o.id ORDER BY s.created DESC, s.id DESC LIMIT 1
         ) AS latest ON true
-        WHERE o.created >= %s::date AT TIME ZONE 'UTC'
+        WHERE o.created >= %s::date AT TIME ZONE 'UTC' AND o.created < (%s::date + 1) AT TIME ZONE 'UTC'
         GROUP BY 1, 2
     """,
 }
 
 
-def order_daily_counts(*, days: int = 30, strategy: str | None = None) -> DailyCounts:
-    """Count the orders created on each of the last ``days`` days (UTC), per latest status.
+def order_daily_counts(
+    *, days: int = 30, strategy: str | None = None, until: dt.date | None = None
+) -> DailyCounts:
+    """Count the orders created on each of ``days`` days (UTC) up to ``until``, per latest status.
 
     Args:
-        days: how many days, today included (1 to 3660).
+        days: how many days, ``until`` included (1 to 3660).
         strategy: ``live``, ``snapshot`` or ``realtime``; ``None`` for the default.
+        until: the last day; ``None`` for today (UTC).
 
     Returns:
         Every day of the range (days without orders count zero) and one series per
@@ -435,13 +456,13 @@ def order_daily_counts(*, days: int = 30, strategy: str | None = None) -> DailyC
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
         raise InvalidParameterError("days", days, f"an integer from 1 to {MAX_DAYS}")
     freshness = read_freshness(strategy)
-    today = timezone.now().astimezone(dt.UTC).date()
-    first = today - dt.timedelta(days=days - 1)
+    last = until or timezone.now().astimezone(dt.UTC).date()
+    first = last - dt.timedelta(days=days - 1)
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
     series = {name: [0] * days for name in [*Status.values, "none"]}
     with connections[read_database()].cursor() as cursor:
-        cursor.execute(DAILY_SQL[strategy], [first])
+        cursor.execute(DAILY_SQL[strategy], [first, last])
         for day, status, n in cursor.fetchall():
             if day in index:
                 series[status][index[day]] = n
