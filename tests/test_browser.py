@@ -188,8 +188,8 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
         assert browser.title == f"Order {order_id} · reporting"
         _no_horizontal_scroll(browser)
         history = browser.find_elements(By.CSS_SELECTOR, "#history tr[data-status-id]")
-        expected = selectors.order_detail(order_id=order_id).history
+        entries = selectors.order_detail(order_id=order_id).history
         assert [int(h.get_attribute("data-status-id") or "-1") for h in history] == [
-            e.status_id for e in expected
+            e.status_id for e in entries
         ]
         browser.save_screenshot(str(ARTIFACTS / "order-phone.png"))
