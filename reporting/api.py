@@ -442,9 +442,12 @@ def _date(request: HttpRequest, name: str) -> dt.date | None:
     try:
         if not _DATE.fullmatch(raw):
             raise ValueError(raw)
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
+        if not 1900 <= day.year <= 9998:  # room for "the day after", and no nonsense
+            raise ValueError(raw)
+        return day
     except ValueError:
-        raise InvalidParameterError(name, raw[:40], "a day as YYYY-MM-DD (UTC)") from None
+        raise InvalidParameterError(name, raw[:40], "a day as YYYY-MM-DD (UTC), years 1900 to 9998") from None
 
 
 def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
@@ -470,6 +473,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         status, dates = _dashboard_filters(request)
         after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
         trail = _trail(request)
+        page = _int(request, "page", default=len(trail) + 1, minimum=1, maximum=10**9) or 1
         after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
         with selectors.read_statement_timeout(conf.web_statement_timeout()):
             data = selectors.dashboard_data(
@@ -490,7 +494,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if dates is not None:
         filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
     base = urlencode(filters)
-    page = len(trail) + 1
     first_row = (page - 1) * PAGE_SIZE + 1
     here = after_id or 0
     rows = data.orders.rows
@@ -519,8 +522,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 first_row + len(rows) - 1,
                 data.counts.counts[data.status] if dates is None else None,
             ),
+            # The trail keeps the last MAX_TRAIL pages for "previous"; the page number goes on.
             "next_query": (
-                query(after=str(rows[-1].status_id), trail=",".join(map(str, [*trail, here])))
+                query(
+                    after=str(rows[-1].status_id),
+                    trail=",".join(map(str, [*trail, here][-MAX_TRAIL:])),
+                    page=str(page + 1),
+                )
                 if data.orders.next_after
                 else None
             ),
@@ -528,9 +536,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 query(
                     **({"after": str(trail[-1])} if trail[-1] else {}),
                     **({"trail": ",".join(map(str, trail[:-1]))} if len(trail) > 1 else {}),
+                    **({"page": str(page - 1)} if page > 2 else {}),
                 )
                 if trail
                 else None
             ),
+            "first_query": query() if page > 1 and not trail else None,
         },
     )

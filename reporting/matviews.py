@@ -310,7 +310,10 @@ class OrdersView(pg.ReadOnlyView):
     class Meta:
         managed = False
         db_table = f"{SCHEMA}.orders"
-        db_table_comment = "Every order. Join order_latest_status_live on order_id for its status."
+        db_table_comment = (
+            "Every order. Join order_latest_status_live on order_id for its status. Filters on day or "
+            "created read every order."
+        )
 
 
 class OrderStatusHistoryView(pg.ReadOnlyView):
@@ -339,7 +342,8 @@ class OrderStatusHistoryView(pg.ReadOnlyView):
         db_table = f"{SCHEMA}.order_status_history"
         db_table_comment = (
             "Every status row of every order, in the order that defines the latest status, with the status "
-            "before it and the time spent in it. Filter on order_id for one order."
+            "before it and the time spent in it. Filter on order_id for one order: any other filter reads "
+            "the whole history first (seconds at a million orders)."
         )
 
 

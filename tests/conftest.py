@@ -129,3 +129,20 @@ def extra_connection(alias: str, **overrides):
     finally:
         wrapper.close()
         del connections[alias]
+
+
+def wait_for_sql(sql: str, params=None, *, what: str, timeout: float = 20, interval: float = 0.03) -> None:
+    """Poll ``sql`` on a connection of its own until its first column is true, or fail naming ``what``.
+
+    For a test that waits on another session's state (``pg_stat_activity``, ``pg_locks``).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    with raw_connect() as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(sql, params).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

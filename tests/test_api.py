@@ -402,16 +402,20 @@ def test_the_dashboard_shows_counts_chart_and_cancelled_orders(api, seeded):
     # The pager's link leads to the rows that follow the table's last one, and back.
     expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
     assert f"1\u201325 of {counts['cancelled']}" in html
-    link = re.search(r'href="\?after=(\d+)&amp;trail=0" rel="next"', html)
+    link = re.search(r'href="\?after=(\d+)&amp;trail=0&amp;page=2" rel="next"', html)
     assert link is not None, "no next-page link"
-    second = api.get(reverse("dashboard"), {"after": link.group(1), "trail": "0"}).content.decode()
+    second = api.get(
+        reverse("dashboard"), {"after": link.group(1), "trail": "0", "page": "2"}
+    ).content.decode()
     assert [int(x) for x in re.findall(r'data-order="(\d+)"', second)] == expected[25:50]
     assert f"26\u201350 of {counts['cancelled']}" in second
     assert 'href="?" rel="prev"' in second, "previous leads to the first page"
-    third = re.search(r'href="\?after=(\d+)&amp;trail=0,(\d+)" rel="next"', second)
+    third = re.search(r'href="\?after=(\d+)&amp;trail=0,(\d+)&amp;page=3" rel="next"', second)
     assert third is not None and third.group(2) == link.group(1)
-    back = api.get(reverse("dashboard"), {"after": third.group(1), "trail": f"0,{link.group(1)}"})
-    assert f'href="?after={link.group(1)}&amp;trail=0" rel="prev"' in back.content.decode()
+    back = api.get(
+        reverse("dashboard"), {"after": third.group(1), "trail": f"0,{link.group(1)}", "page": "3"}
+    )
+    assert f'href="?after={link.group(1)}&amp;trail=0&amp;page=2" rel="prev"' in back.content.decode()
     assert api.get(reverse("dashboard"), {"trail": "1,x"}).status_code == 400
     assert 'data-status="none"' not in html, "no legend or bar for none while no order lacks a status"
     assert api.get(reverse("dashboard"), {"after": "nope"}).status_code == 400
@@ -700,3 +704,22 @@ def test_the_dashboard_filters_by_status_and_days_in_its_url(api, seeded):
         response = api.get(reverse("dashboard"), params)
         assert response.status_code == 400, params
         assert "invalid" in response.content.decode()
+
+
+def test_the_dashboard_pager_goes_on_past_its_trail_and_refuses_odd_ends(api, seeded):
+    rows = list(selectors.order_iter_by_status(status="cancelled", strategy="live"))
+    after = rows[24].status_id
+    long_trail = ",".join(["0"] + [str(1000 + i) for i in range(199)])  # 200 pages behind
+    html = api.get(
+        reverse("dashboard"), {"after": after, "trail": long_trail, "page": "201"}
+    ).content.decode()
+    assert "5,001\u20135,025" in html, "the position comes from the page number"
+    link = re.search(r'href="\?after=\d+&amp;trail=([\d,]+)&amp;page=202" rel="next"', html)
+    assert link is not None, "a next page after 200"
+    assert len(link.group(1).split(",")) == 200, "the trail keeps the last 200 pages"
+    for params in (
+        {"from": "9999-12-31", "to": "9999-12-31"},
+        {"from": "0001-01-01", "to": "0001-01-02"},
+        {"from": "2025-12-01", "to": "2025-12-02", "after": str(rows[0].status_id)},
+    ):
+        assert api.get(reverse("dashboard"), params).status_code == 400, params

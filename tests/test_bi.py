@@ -26,7 +26,7 @@ from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
 from reporting.models import BiRoleLimits
-from tests.conftest import extra_connection, raw_connect, subprocess_env
+from tests.conftest import extra_connection, raw_connect, subprocess_env, wait_for_sql
 from tests.factories import EPOCH
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -290,19 +290,14 @@ def run_in_thread(func) -> tuple[threading.Thread, dict]:
 
 def wait_for_session(role: str, state: str, seconds: float, timeout: float = 20) -> None:
     """Wait until a session of ``role`` has been in ``state`` for more than ``seconds``."""
-    deadline = time.monotonic() + timeout
-    with raw_connect() as conn:
-        while time.monotonic() < deadline:
-            found = conn.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE usename = %s AND state = %s "
-                "AND clock_timestamp() - CASE WHEN state = 'active' THEN query_start ELSE state_change END "
-                "> make_interval(secs => %s)",
-                [role, state, seconds],
-            ).fetchone()
-            if found:
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"no session of {role} was {state} for {seconds} s")
+    wait_for_sql(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = %s AND state = %s "
+        "AND clock_timestamp() - CASE WHEN state = 'active' THEN query_start ELSE state_change END "
+        "> make_interval(secs => %s))",
+        [role, state, seconds],
+        what=f"a session of {role} {state} for {seconds} s",
+        timeout=timeout,
+    )
 
 
 def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(role_name, caplog):

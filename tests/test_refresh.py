@@ -19,7 +19,7 @@ from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.models import OrderChange, RefreshRun
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME
-from tests.conftest import raw_connect, subprocess_env
+from tests.conftest import raw_connect, subprocess_env, wait_for_sql
 from tests.factories import EPOCH, orders_create, statuses_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,17 +65,12 @@ def refresh_in_thread(**kwargs) -> tuple[threading.Thread, dict]:
 
 
 def wait_for_refresh_to_wait_on_a_lock(timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    with raw_connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' "
-                "AND wait_event_type = 'Lock'"
-            ).fetchone()[0]
-            if waiting:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the refresh never started waiting on the table lock")
+    wait_for_sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' "
+        "AND wait_event_type = 'Lock'",
+        what="the refresh to wait on the table lock",
+        timeout=timeout,
+    )
 
 
 def test_the_first_refresh_of_an_unpopulated_view_works():

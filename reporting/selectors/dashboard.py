@@ -78,8 +78,11 @@ def dashboard_data(
         none = totals.pop("none", 0)
         counts = StatusCounts(counts=totals, none=none, freshness=daily.freshness)
         since = dt.datetime.combine(first, dt.time(), dt.UTC)
+        end = Cursor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC), 0)
         if after is None:  # the list starts at the end of the range
-            after = Cursor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC), 0)
+            after = end
+        elif after > end:
+            raise InvalidParameterError("after", "a later row", "a row of the list of these days")
     return DashboardData(
         counts=counts,
         daily=daily,
