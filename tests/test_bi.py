@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -569,15 +570,20 @@ def test_the_scheduler_runs_the_watchdog(role_name, bi_group, tmp_path):
             stderr=subprocess.STDOUT,
         )
         try:
+            deadline = time.monotonic() + 120
+            while "Scheduler started" not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
             with connect_as(role_name, autocommit=True) as conn:
                 conn.execute("SET statement_timeout = 0")
-                with pytest.raises(errors.QueryCanceled):
+                # Cancelled; or, on a machine too busy to run a round in time, ended a grace later.
+                with pytest.raises((errors.QueryCanceled, errors.AdminShutdown)):
                     conn.execute("SELECT pg_sleep(60)")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     assert proc.returncode == 0
-    assert f"BI watchdog cancelled the statement of role {role_name}" in log_path.read_text()
+    assert re.search(rf"BI watchdog (cancelled|terminated) the \w+ of role {role_name}", log_path.read_text())
 
 
 def test_roles_that_administer_the_group_are_not_bi_roles(role_name, bi_group):
