@@ -17,6 +17,7 @@ __all__ = [
     "order_page",
     "orders",
     "orders_csv",
+    "orders_stuck",
     "prometheus_metrics",
     "readyz",
     "status_counts",
@@ -280,6 +281,31 @@ def order(request: HttpRequest, order_id: int) -> HttpResponse:
     )
 
 
+@api_view("hours", "limit")
+def orders_stuck(request: HttpRequest) -> HttpResponse:
+    """``GET /api/orders/stuck?hours=24&limit=25``: orders pending for longer than that, exact."""
+    hours = _int(request, "hours", default=None, minimum=1, maximum=24 * 366)
+    limit = _int(request, "limit", default=25, minimum=0, maximum=1000)
+    stuck = selectors.orders_stuck_pending(
+        older_than=dt.timedelta(hours=hours) if hours is not None else None, limit=limit or 0
+    )
+    return JsonResponse(
+        {
+            "older_than_hours": stuck.older_than.total_seconds() / 3600,
+            "count": stuck.count,
+            "oldest": [
+                {
+                    "order_id": row.order_id,
+                    "status_id": row.status_id,
+                    "pending_since": row.status_created.isoformat(),
+                }
+                for row in stuck.oldest
+            ],
+            "freshness": stuck.freshness.as_dict(),
+        }
+    )
+
+
 @api_view("runs")
 def freshness(request: HttpRequest) -> HttpResponse:
     """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
@@ -515,6 +541,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             ],
             "badge": _colors(data.status),
             "statuses": Status.values,
+            "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
             "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
             # "of N" only without dates: the list's window (status changes) is not the counts' (creations).
             "position": (

@@ -23,6 +23,7 @@ __all__ = [
     "schema",
     "schema_take_over",
     "shutdown_grace",
+    "stuck_pending_hours",
     "web_csv_exports_per_hour",
     "web_live_for_all",
     "web_statement_timeout",
@@ -246,3 +247,8 @@ def scheduler_metrics_address() -> tuple[str, int] | None:
             f"REPORTING_SCHEDULER_METRICS_PORT must be a port from 1 to 65535, not {port!r}"
         )
     return str(_get("REPORTING_SCHEDULER_METRICS_ADDR", "127.0.0.1")), int(port)
+
+
+def stuck_pending_hours() -> float:
+    """Hours after which a pending order counts as stuck (``REPORTING_STUCK_PENDING_HOURS``, 24)."""
+    return _seconds("REPORTING_STUCK_PENDING_HOURS", 24, minimum=0.001)

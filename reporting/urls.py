@@ -9,6 +9,7 @@ urlpatterns = [
     path("", api.dashboard, name="dashboard"),
     path("api/status-counts", api.status_counts, name="api-status-counts"),
     path("api/orders", api.orders, name="api-orders"),
+    path("api/orders/stuck", api.orders_stuck, name="api-orders-stuck"),
     path("api/orders/<int:order_id>", api.order, name="api-order"),
     path("orders/<int:order_id>", api.order_page, name="order"),
     path("api/orders.csv", api.orders_csv, name="api-orders-csv"),

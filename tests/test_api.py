@@ -723,3 +723,46 @@ def test_the_dashboard_pager_goes_on_past_its_trail_and_refuses_odd_ends(api, se
         {"from": "2025-12-01", "to": "2025-12-02", "after": str(rows[0].status_id)},
     ):
         assert api.get(reverse("dashboard"), params).status_code == 400, params
+
+
+# --- Stuck in pending ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_stuck_in_pending_are_counted_exactly(client, reader):
+    client.force_login(reader)
+    now = timezone.now()
+    ago = lambda hours: now - dt.timedelta(hours=hours)  # noqa: E731
+
+    def order(*history):
+        o = Order.objects.create(created=history[0][0])
+        return o, [OrderStatus.objects.create(order=o, created=at, status=s) for at, s in history]
+
+    stuck_long, _ = order((ago(72), "pending"))
+    stuck_tie, _ = order((ago(48), "complete"))
+    OrderStatus.objects.create(
+        order=stuck_tie, created=ago(48), status="pending"
+    )  # same time, higher id: latest
+    recent, _ = order((ago(2), "pending"))
+    paid, _ = order((ago(72), "pending"), (ago(70), "complete"))
+    backfilled, _ = order((ago(5), "complete"))
+    OrderStatus.objects.create(order=backfilled, created=ago(96), status="pending")  # older: not the latest
+    Order.objects.create(created=ago(100))  # no status at all: not pending
+    services.views_refresh()
+
+    stuck = selectors.orders_stuck_pending(older_than=dt.timedelta(hours=24))
+    assert stuck.count == 2
+    assert [r.order_id for r in stuck.oldest] == [stuck_long.pk, stuck_tie.pk], "the longest stuck first"
+    assert selectors.orders_stuck_pending(older_than=dt.timedelta(hours=1)).count == 3
+
+    # After the refresh, exact: one is paid, another cancelled and pending again long ago.
+    services.order_status_record(order_id=stuck_long.pk, status="complete")
+    OrderStatus.objects.create(order=paid, created=ago(30), status="pending")
+    body = client.get(reverse("api-orders-stuck"), {"hours": "24"}).json()
+    assert (body["count"], [o["order_id"] for o in body["oldest"]]) == (2, [stuck_tie.pk, paid.pk])
+    assert body["freshness"]["strategy"] == "realtime"
+    assert client.get(reverse("api-orders-stuck"), {"hours": "0"}).status_code == 400
+    assert client.get(reverse("api-orders-stuck"), {"hours": "\u00b2"}).status_code == 400
+    html = client.get(reverse("dashboard")).content.decode()
+    assert 'id="stuck" class="wide" data-count="2"' in html
+    assert recent.pk not in (o["order_id"] for o in body["oldest"])

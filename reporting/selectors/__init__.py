@@ -29,6 +29,7 @@ from reporting.selectors.orders import (
     order_list_by_status,
     order_status_counts,
 )
+from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -45,6 +46,7 @@ __all__ = [
     "Readiness",
     "RefreshRunSummary",
     "StatusCounts",
+    "StuckOrders",
     "cursor_after_status_row",
     "dashboard_data",
     "freshness",
@@ -54,6 +56,7 @@ __all__ = [
     "order_iter_by_status",
     "order_list_by_status",
     "order_status_counts",
+    "orders_stuck_pending",
     "read_freshness",
     "read_statement_timeout",
     "readiness",

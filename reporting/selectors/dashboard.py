@@ -19,6 +19,7 @@ from reporting.selectors.orders import (
     order_list_by_status,
     order_status_counts,
 )
+from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
 
 MAX_RANGE_DAYS = 366
 
@@ -32,6 +33,8 @@ class DashboardData:
     orders: OrderPage
     status: Status
     freshness: Freshness
+    #: Orders pending for longer than REPORTING_STUCK_PENDING_HOURS, the longest first.
+    stuck: StuckOrders
     #: The date range (UTC days, both included), or ``None`` for all orders.
     dates: tuple[dt.date, dt.date] | None = None
 
@@ -91,5 +94,6 @@ def dashboard_data(
         ),
         status=parsed,
         freshness=freshness(runs=5),
+        stuck=orders_stuck_pending(limit=5),
         dates=dates,
     )

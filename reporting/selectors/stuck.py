@@ -1,0 +1,73 @@
+"""Reads: orders stuck in ``pending``, exact at query time."""
+
+from __future__ import annotations
+
+__all__ = ["StuckOrders", "orders_stuck_pending"]
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+
+from reporting import conf
+from reporting.choices import Strategy
+from reporting.exceptions import InvalidParameterError
+from reporting.matviews import in_schema
+from reporting.routers import read_database
+from reporting.selectors.freshness import ReadFreshness, read_freshness
+from reporting.selectors.orders import OrderRow
+
+# The real-time view: the materialized one, corrected for the orders changed since
+# its refresh. Pending orders older than the cutoff are one range of its keyset index.
+STUCK_SQL = in_schema("""
+SELECT order_id, status_id, status::text, status_created
+FROM reporting.order_latest_status_live
+WHERE status = 'pending' AND status_created < statement_timestamp() - %(older_than)s
+ORDER BY status_created, order_id
+LIMIT %(limit)s
+""")
+COUNT_SQL = in_schema("""
+SELECT count(*) FROM reporting.order_latest_status_live
+WHERE status = 'pending' AND status_created < statement_timestamp() - %(older_than)s
+""")
+
+
+@dataclass(frozen=True)
+class StuckOrders:
+    """Orders whose latest status is ``pending`` since longer than ``older_than``."""
+
+    older_than: dt.timedelta
+    count: int
+    #: The longest stuck first, at most the ``limit`` asked for.
+    oldest: list[OrderRow]
+    freshness: ReadFreshness
+
+
+def orders_stuck_pending(*, older_than: dt.timedelta | None = None, limit: int = 25) -> StuckOrders:
+    """Count the orders pending for longer than ``older_than``, and list the longest stuck.
+
+    Exact (the ``realtime`` strategy). Its cost grows with the pending orders, not
+    with all orders.
+
+    Args:
+        older_than: how long pending counts as stuck; ``REPORTING_STUCK_PENDING_HOURS`` by default.
+        limit: how many of the longest stuck to list, 0 to 1000.
+
+    Raises:
+        InvalidParameterError: a threshold that is not positive, or a limit out of range.
+    """
+    if older_than is None:
+        older_than = dt.timedelta(hours=conf.stuck_pending_hours())
+    if older_than <= dt.timedelta(0):
+        raise InvalidParameterError("older_than", older_than, "a positive duration")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
+        raise InvalidParameterError("limit", limit, "an integer from 0 to 1000")
+    freshness = read_freshness(Strategy.REALTIME)
+    params: dict[str, Any] = {"older_than": older_than, "limit": limit}
+    with connections[read_database()].cursor() as cursor:
+        cursor.execute(COUNT_SQL, params)
+        count = cursor.fetchone()[0]
+        cursor.execute(STUCK_SQL, params)
+        rows = [OrderRow(*row) for row in cursor.fetchall()]
+    return StuckOrders(older_than=older_than, count=count, oldest=rows, freshness=freshness)
