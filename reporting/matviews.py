@@ -192,7 +192,7 @@ class SnapshotStateView(pg.ReadOnlyView):
 class PendingChangesView(pg.ReadOnlyView):
     """``reporting_pending_changes``: the orders changed since that snapshot."""
 
-    sql = view_sql("pending_changes_v3")
+    sql = view_sql("pending_changes_v2")
     dependencies = [_label("SnapshotStateView")]
 
     order_id = models.BigIntegerField(primary_key=True)
@@ -205,7 +205,7 @@ class PendingChangesView(pg.ReadOnlyView):
 class FreshnessView(pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
-    sql = view_sql("freshness_v3")
+    sql = view_sql("freshness_v2")
     dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
     as_of = models.DateTimeField(
@@ -270,7 +270,7 @@ class OrderLatestStatusLiveView(pg.ReadOnlyView):
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v3")
+    sql = view_sql("order_status_counts_live_v2")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
     status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
@@ -285,7 +285,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v3")
+    sql = view_sql("order_daily_status_live_v2")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
     day = models.DateField(primary_key=True, db_comment=DAY)

@@ -25,7 +25,7 @@ SELECT
     last_run.error AS last_refresh_error,
     st.snapshot_at,
     st.confirmed_at
-FROM reporting.snapshot_state AS st
+FROM public.reporting_snapshot_state AS st
 LEFT JOIN LATERAL (
     SELECT r.outcome, r.started, r.error
     FROM public.reporting_refreshrun AS r

@@ -8,14 +8,14 @@
 -- plain refresh the reader's snapshot predates) everything is recounted.
 WITH pending AS MATERIALIZED (
     SELECT p.order_id, p.in_snapshot, p.order_row_removed
-    FROM reporting.pending_changes AS p
+    FROM public.reporting_pending_changes AS p
     ORDER BY p.order_id
 ),
 full_recompute AS MATERIALIZED (
     SELECT st.needs_full_recompute
         OR EXISTS (SELECT 1 FROM pending AS p WHERE p.in_snapshot AND p.order_row_removed)
         AS needed
-    FROM reporting.snapshot_state AS st
+    FROM public.reporting_snapshot_state AS st
 ),
 delta AS (
     SELECT (o.created AT TIME ZONE 'UTC')::date AS day, coalesce(v.status::text, 'none') AS status,
@@ -57,3 +57,4 @@ FROM (
 ) AS parts
 GROUP BY day, status
 HAVING sum(orders) <> 0
+ORDER BY day, status

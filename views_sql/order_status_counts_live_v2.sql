@@ -7,10 +7,10 @@
 -- each), not with the number of orders.
 WITH pending AS MATERIALIZED (
     -- Sorted, so that the index lookups below walk each index in order.
-    SELECT p.order_id, p.in_snapshot FROM reporting.pending_changes AS p ORDER BY p.order_id
+    SELECT p.order_id, p.in_snapshot FROM public.reporting_pending_changes AS p ORDER BY p.order_id
 ),
 full_recompute AS MATERIALIZED (
-    SELECT st.needs_full_recompute AS needed FROM reporting.snapshot_state AS st
+    SELECT st.needs_full_recompute AS needed FROM public.reporting_snapshot_state AS st
 ),
 delta AS (
     -- What each changed order counted as in the snapshot: its status there, or
@@ -53,3 +53,4 @@ FROM (
     WHERE (SELECT needed FROM full_recompute)
 ) AS parts
 GROUP BY status
+ORDER BY status

@@ -22,7 +22,7 @@ SELECT
     END AS in_snapshot,
     bool_or(c.source IN ('order_delete', 'order_update_old')) AS order_row_removed
 FROM public.reporting_orderchange AS c
-CROSS JOIN reporting.snapshot_state AS st
+CROSS JOIN public.reporting_snapshot_state AS st
 CROSS JOIN LATERAL unnest(c.order_ids) AS changed (order_id)
 WHERE NOT pg_visible_in_snapshot(c.xid, st.snapshot)
 GROUP BY changed.order_id
