@@ -147,6 +147,7 @@ def _smallest_text(browser: Any, selector: str) -> float:
 @pytest.mark.django_db(transaction=True)
 def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     services.orders_seed(orders=2000, seed=5, until=timezone.now())
     services.views_refresh()
@@ -175,6 +176,10 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
             field = browser.find_element(By.NAME, name)
             browser.execute_script("arguments[0].value = arguments[1]", field, value.isoformat())
         browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+        # The click starts a navigation; wait for the new page, not the old one going away.
+        WebDriverWait(browser, 30).until(
+            lambda b: "from=" in b.current_url and b.find_elements(By.CSS_SELECTOR, "#counts .total")
+        )
         week = selectors.order_daily_counts(days=7, strategy="live", until=last)
         expected = sum(sum(series) for series in week.series.values())
         filtered = browser.find_element(By.CSS_SELECTOR, "#counts .total").text
@@ -185,7 +190,7 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
         first = browser.find_element(By.CSS_SELECTOR, "#orders tbody tr[data-order] a")
         order_id = int(first.text.replace(",", ""))
         first.click()
-        assert browser.title == f"Order {order_id} · reporting"
+        WebDriverWait(browser, 30).until(lambda b: b.title == f"Order {order_id} · reporting")
         _no_horizontal_scroll(browser)
         history = browser.find_elements(By.CSS_SELECTOR, "#history tr[data-status-id]")
         entries = selectors.order_detail(order_id=order_id).history

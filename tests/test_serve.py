@@ -63,6 +63,7 @@ def test_make_serve_runs_gunicorn_with_a_styled_admin_login_and_the_dashboard(tm
         assert css.status == 200 and "text/css" in css.headers["Content-Type"]
         with chromium_browser() as browser:
             from selenium.webdriver.common.by import By
+            from selenium.webdriver.support.ui import WebDriverWait
 
             browser.get(f"{base}/admin/login/?next=/")
             header = browser.find_element(By.ID, "header")
@@ -79,7 +80,7 @@ def test_make_serve_runs_gunicorn_with_a_styled_admin_login_and_the_dashboard(tm
                 time.sleep(0.2)
             assert browser.title == "Orders · reporting"
             browser.find_element(By.LINK_TEXT, "refresh log").click()
-            assert "refresh run" in browser.title.lower(), browser.title
+            WebDriverWait(browser, 30).until(lambda b: "refresh run" in b.title.lower())
             assert browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr"), "the log is readable"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
