@@ -39,6 +39,7 @@ __all__ = [
     "PendingChangesView",
     "SnapshotStateView",
     "in_schema",
+    "reporting_views",
     "view_sql",
 ]
 
@@ -70,6 +71,15 @@ def in_schema(sql: str) -> str:
     SQL in this project names them ``reporting.<view>``, as deployed by default.
     """
     return _SCHEMA_IN_SQL.sub(f"{SCHEMA}.", sql) if SCHEMA != "reporting" else sql
+
+
+def reporting_views() -> list[type[pg.MaterializedView]]:
+    """Return every reporting materialized view, dependencies first."""
+    from django.apps import apps
+    from django_pgviews.dependencies import reorder_by_dependencies
+
+    views = [m for m in apps.get_models() if isinstance(m, type) and issubclass(m, pg.MaterializedView)]
+    return [v for v in reorder_by_dependencies(views) if issubclass(v, pg.MaterializedView)]
 
 
 def view_sql(name: str) -> str:

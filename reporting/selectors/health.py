@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections
 
-from reporting.matviews import in_schema
+from reporting.matviews import in_schema, reporting_views
 from reporting.routers import read_database
 
 logger = logging.getLogger(__name__)
@@ -46,8 +46,6 @@ def readiness(*, max_age: float) -> Readiness:
     Args:
         max_age: seconds; views exact as of longer ago than this are not fresh.
     """
-    from reporting.services.refresh import reporting_views
-
     names = [view._meta.db_table for view in reporting_views()]
     connection = connections[read_database()]
     try:

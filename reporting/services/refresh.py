@@ -36,17 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.apps import apps
 from django.db import Error as DatabaseError
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_pgviews import view as pg
-from django_pgviews.dependencies import reorder_by_dependencies
 
 from reporting import conf
 from reporting.choices import RefreshOutcome, RefreshTrigger
-from reporting.matviews import OrderLatestStatusView, in_schema
+from reporting.matviews import OrderLatestStatusView, in_schema, reporting_views
 from reporting.models import RefreshLock, RefreshRun
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME, refresh_lock_holder
 
@@ -125,12 +123,6 @@ class RefreshResult:
             changes_absorbed=run.changes_absorbed,
             error=run.error,
         )
-
-
-def reporting_views() -> list[type[pg.MaterializedView]]:
-    """Return every reporting materialized view, dependencies first."""
-    views = [m for m in apps.get_models() if isinstance(m, type) and issubclass(m, pg.MaterializedView)]
-    return [v for v in reorder_by_dependencies(views) if issubclass(v, pg.MaterializedView)]
 
 
 def views_refresh(
