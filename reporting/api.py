@@ -307,6 +307,55 @@ def orders_stuck(request: HttpRequest) -> HttpResponse:
     )
 
 
+@api_view("from", "to", "strategy")
+def transitions_daily(request: HttpRequest) -> HttpResponse:
+    """``GET /api/transitions/daily?from=&to=``: status changes per day (UTC) and kind; the last 30 days."""
+    first, last = _date(request, "from"), _date(request, "to")
+    if (first is None) != (last is None):
+        raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
+    days = selectors.range_days(first, last) if first is not None and last is not None else 30
+    result = selectors.order_transitions_daily(days=days, until=last, strategy=request.GET.get("strategy"))
+    return JsonResponse(
+        {
+            "days": [day.isoformat() for day in result.days],
+            "transitions": [
+                {"from": before, "to": after, "per_day": counts, "total": sum(counts)}
+                for (before, after), counts in result.series.items()
+            ],
+            "freshness": result.freshness.as_dict(),
+        }
+    )
+
+
+def _seconds(value: dt.timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+@api_view("weeks", "strategy")
+def transition_times(request: HttpRequest) -> HttpResponse:
+    """``GET /api/transitions/times?weeks=8``: median and p90 time to complete and to cancel, per week."""
+    weeks = _int(request, "weeks", default=8, minimum=1, maximum=selectors.MAX_WEEKS) or 8
+    result = selectors.order_transition_times(weeks=weeks, strategy=request.GET.get("strategy"))
+    return JsonResponse(
+        {
+            "weeks": [week.isoformat() for week in result.weeks],
+            **{
+                status: [
+                    {
+                        "week": week.isoformat(),
+                        "transitions": times.transitions,
+                        "median_seconds": _seconds(times.median),
+                        "p90_seconds": _seconds(times.p90),
+                    }
+                    for week, times in zip(result.weeks, series, strict=True)
+                ]
+                for status, series in result.series.items()
+            },
+            "freshness": result.freshness.as_dict(),
+        }
+    )
+
+
 @api_view("runs")
 def freshness(request: HttpRequest) -> HttpResponse:
     """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
@@ -487,6 +536,29 @@ def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.dat
     return status, (first, last) if first is not None and last is not None else None
 
 
+# The changes a shop watches, by what they mean for it; the other three are rare corrections.
+TRANSITION_LABELS = [
+    ("Paid", ("pending", "complete")),
+    ("Refunded", ("complete", "cancelled")),
+    ("Failed or abandoned", ("pending", "cancelled")),
+]
+
+
+def _span(value: dt.timedelta | None) -> str:
+    """A duration for people: "45 s", "12 min", "3 h 05 min", "4 d 7 h"; "-" for none."""
+    if value is None:
+        return "-"
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours < 1:
+        return f"{minutes} min"
+    if days < 1:
+        return f"{hours} h {minutes % 60:02d} min"
+    return f"{days} d {hours % 24} h"
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The dashboard page: freshness, counts, orders per day and the orders in a status."""
     if not request.user.is_authenticated:
@@ -543,6 +615,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "badge": _colors(data.status),
             "statuses": Status.values,
             "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
+            "transitions": [
+                (label, before, after, data.transitions.totals()[(before, after)], counts[-1])
+                for (label, (before, after)) in TRANSITION_LABELS
+                for counts in [data.transitions.series[(before, after)]]
+            ],
+            "transitions_other": sum(
+                n
+                for kind, n in data.transitions.totals().items()
+                if kind not in dict(TRANSITION_LABELS).values()
+            ),
+            "times": [
+                (week, *[(t.transitions, _span(t.median), _span(t.p90)) for t in series_at])
+                for week, series_at in zip(
+                    data.times.weeks,
+                    zip(data.times.series["complete"], data.times.series["cancelled"], strict=True),
+                    strict=True,
+                )
+            ],
             "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
             # "of N" only without dates: the list's window (status changes) is not the counts' (creations).
             "position": (

@@ -157,6 +157,10 @@ DISTINCT_ON_IDS = f"SELECT order_id FROM ({DISTINCT_ON}) AS d WHERE status = %s"
 DISTINCT_ON_COUNTS = f"SELECT status, count(*) FROM ({DISTINCT_ON}) AS d GROUP BY 1"  # noqa: S608
 
 
+ANALYTICS = ("transitions per day, 30 days", "time to complete/cancel, 8 weeks")
+READS = ("page of 100", "deep page of 100", "all cancelled ids", "counts per status", *ANALYTICS)
+
+
 def _read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[], Any]]]:
     cancelled = Status.CANCELLED
 
@@ -168,6 +172,9 @@ def _read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[],
             ),
             "all cancelled ids": lambda: selectors.order_ids_by_status(status=cancelled, strategy=strategy),
             "counts per status": lambda: selectors.order_status_counts(strategy=strategy),
+            # Status analytics: no Subquery or DISTINCT ON twin; live is their baseline.
+            ANALYTICS[0]: lambda: selectors.order_transitions_daily(days=30, strategy=strategy),
+            ANALYTICS[1]: lambda: selectors.order_transition_times(weeks=8, strategy=strategy),
         }
 
     annotated = _annotated().filter(current_status=cancelled).order_by("-current_created", "-id")
@@ -315,12 +322,13 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
         # The live strategies do not depend on the change log; "live" is measured at
         # every level anyway, so that each level's table stands on its own.
         approaches = ["live", "snapshot", "realtime"] if fraction else list(cases)
-        for query in ("page of 100", "deep page of 100", "all cancelled ids", "counts per status"):
-            run = {approach: cases[approach][query] for approach in approaches}
+        for query in READS:
+            run = {approach: cases[approach][query] for approach in approaches if query in cases[approach]}
             if query == "all cancelled ids" and not fraction:
                 run["plain table (transfer bound)"] = lambda: _fetchall("SELECT id FROM bench_ids")
+            baseline = BASELINE if query in cases[BASELINE] else "live"
             for approach, samples in _interleaved(run, repeat).items():
-                add(f"read, {changed_label} changed", query, approach, samples, baseline=BASELINE)
+                add(f"read, {changed_label} changed", query, approach, samples, baseline=baseline)
         if fraction == 0.0:
             counts_sql = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"
@@ -372,7 +380,13 @@ def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: 
     for approach, values in changed.items():
         add("refresh, 1% changed", "order_latest_status", approach, values, baseline="plain")
     services.views_refresh(force=True)
-    for view in ("order_latest_status", "order_status_counts", "order_daily_status"):
+    for view in (
+        "order_latest_status",
+        "order_status_counts",
+        "order_daily_status",
+        "order_status_transitions",
+        "order_transitions_daily",
+    ):
         size = _fetchall("SELECT pg_total_relation_size(%s::regclass)", [in_schema(f"reporting.{view}")])[0][
             0
         ]

@@ -35,6 +35,11 @@ __all__ = [
     "OrderStatusCountsLiveView",
     "OrderStatusCountsView",
     "OrderStatusHistoryView",
+    "OrderStatusTransitionsLiveView",
+    "OrderStatusTransitionsView",
+    "OrderTransitionTimesWeeklyLiveView",
+    "OrderTransitionsDailyLiveView",
+    "OrderTransitionsDailyView",
     "OrdersView",
     "PendingChangesView",
     "SnapshotStateView",
@@ -104,6 +109,14 @@ STATUS_CREATED = "When the order entered its latest status (that row's created t
 COUNT_STATUS = "A latest status, or 'none' for orders that have no status row."
 ORDERS = "How many orders."
 DAY = "The day the orders were created (UTC)."
+TRANSITION_STATUS_ID = "The status row that changed the status."
+FROM_STATUS = "The status before the change."
+TO_STATUS = "The status after the change."
+TRANSITION_CREATED = "When the status changed (that status row's created time)."
+WEEK = "The week of the change: its Monday (UTC)."
+SINCE_FIRST = "The time from the order's first status row to this change."
+TRANSITION_DAY = "The day of the change (UTC)."
+TRANSITIONS = "How many status changes."
 
 
 class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
@@ -177,6 +190,68 @@ class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
         )
 
 
+class TransitionColumns(models.Model):
+    """The columns of ``order_status_transitions`` and its real-time twin."""
+
+    status_id = models.BigIntegerField(primary_key=True, db_comment=TRANSITION_STATUS_ID)
+    order_id = models.BigIntegerField(db_comment=ORDER_ID)
+    from_status = models.TextField(db_comment=FROM_STATUS)
+    to_status = models.TextField(db_comment=TO_STATUS)
+    created = models.DateTimeField(db_comment=TRANSITION_CREATED)
+    week = models.DateField(db_comment=WEEK)
+    since_first = models.DurationField(db_comment=SINCE_FIRST)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.from_status} -> {self.to_status}"
+
+
+class OrderStatusTransitionsView(TransitionColumns, pg.ReadOnlyMaterializedView):  # type: ignore[misc]
+    """``reporting.order_status_transitions``: every change of an order's status, as of the refresh."""
+
+    sql = view_sql("order_status_transitions_v1")
+    concurrent_index = "status_id"
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_status_transitions"
+        db_table_comment = (
+            "Every change of an order's status (a status row whose previous row has another status), as "
+            "of the last refresh; exact: order_status_transitions_live."
+        )
+        indexes = [
+            # The real-time views take out the rows of the orders changed since the refresh.
+            models.Index(fields=["order_id"], name="order_status_transitions_order"),
+            # Weekly time to complete / to cancel: one range per status, index-only.
+            models.Index(
+                fields=["to_status", "week"], include=["since_first"], name="order_status_transitions_week"
+            ),
+        ]
+
+
+class OrderTransitionsDailyView(pg.ReadOnlyMaterializedView):
+    """``reporting.order_transitions_daily``: status changes per day and kind, as of the refresh."""
+
+    sql = view_sql("order_transitions_daily_v1")
+    dependencies = [_label("OrderStatusTransitionsView")]
+    concurrent_index = "day, from_status, to_status"
+
+    day = models.DateField(primary_key=True, db_comment=TRANSITION_DAY)
+    from_status = models.TextField(db_comment=FROM_STATUS)
+    to_status = models.TextField(db_comment=TO_STATUS)
+    transitions = models.BigIntegerField(db_comment=TRANSITIONS)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_transitions_daily"
+        db_table_comment = (
+            "Status changes per day (UTC) and kind (from_status -> to_status), as of the last refresh; "
+            "exact: order_transitions_daily_live."
+        )
+
+
 # The plumbing of the real-time views lives in public, beside the tables it reads:
 # BI roles see the reports, not these (they run with their owner's rights).
 
@@ -184,12 +259,14 @@ class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
 class SnapshotStateView(pg.ReadOnlyView):
     """``reporting_snapshot_state``: the snapshot the materialized views hold (one row)."""
 
-    sql = view_sql("snapshot_state_v2")
+    sql = view_sql("snapshot_state_v3")
     # It names the materialized views' files, so it is built after them.
     dependencies = [
         _label("OrderLatestStatusView"),
         _label("OrderStatusCountsView"),
         _label("OrderDailyStatusView"),
+        _label("OrderStatusTransitionsView"),
+        _label("OrderTransitionsDailyView"),
     ]
 
     as_of = models.DateTimeField(primary_key=True)
@@ -306,6 +383,66 @@ class OrderDailyStatusLiveView(pg.ReadOnlyView):
         managed = False
         db_table = f"{SCHEMA}.order_daily_status_live"
         db_table_comment = "Orders per day of creation (UTC) and latest status, exact at query time."
+
+
+class OrderStatusTransitionsLiveView(TransitionColumns, pg.ReadOnlyView):  # type: ignore[misc]
+    """``reporting.order_status_transitions_live``: every change of an order's status, exact."""
+
+    sql = view_sql("order_status_transitions_live_v1")
+    dependencies = [_label("OrderStatusTransitionsView"), *_REALTIME_DEPENDENCIES]
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_status_transitions_live"
+        db_table_comment = (
+            "Every change of an order's status, exact at query time. Filter on to_status and week (or "
+            "order_id): those filters reach the index."
+        )
+
+
+class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
+    """``reporting.order_transitions_daily_live``: status changes per day and kind, exact."""
+
+    sql = view_sql("order_transitions_daily_live_v1")
+    dependencies = [
+        _label("OrderStatusTransitionsView"),
+        _label("OrderTransitionsDailyView"),
+        *_REALTIME_DEPENDENCIES,
+    ]
+
+    day = models.DateField(primary_key=True, db_comment=TRANSITION_DAY)
+    from_status = models.TextField(db_comment=FROM_STATUS)
+    to_status = models.TextField(db_comment=TO_STATUS)
+    transitions = models.BigIntegerField(db_comment=TRANSITIONS)
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_transitions_daily_live"
+        db_table_comment = (
+            "Status changes per day (UTC) and kind, exact at query time: pending -> complete (paid), "
+            "complete -> cancelled (refunded), pending -> cancelled (failed)."
+        )
+
+
+class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
+    """``reporting.order_transition_times_weekly_live``: time to complete / to cancel per week, exact."""
+
+    sql = view_sql("order_transition_times_weekly_live_v1")
+    dependencies = [_label("OrderStatusTransitionsLiveView")]
+
+    week = models.DateField(primary_key=True, db_comment=WEEK)
+    to_status = models.TextField(db_comment="complete or cancelled.")
+    transitions = models.BigIntegerField(db_comment="How many changes into it that week.")
+    median = models.DurationField(db_comment="The median time from the order's first status row.")
+    p90 = models.DurationField(db_comment="The 90th percentile of that time.")
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_transition_times_weekly_live"
+        db_table_comment = (
+            "How long orders take to complete and to be cancelled: the median and 90th percentile per "
+            "week of the change, exact at query time. Filter on week."
+        )
 
 
 class OrdersView(pg.ReadOnlyView):

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/orders/<int:order_id>", api.order, name="api-order"),
     path("orders/<int:order_id>", api.order_page, name="order"),
     path("api/orders.csv", api.orders_csv, name="api-orders-csv"),
+    path("api/transitions/daily", api.transitions_daily, name="api-transitions-daily"),
+    path("api/transitions/times", api.transition_times, name="api-transition-times"),
     path("api/freshness", api.freshness, name="api-freshness"),
     path("api/<path:path>", api.not_found),
     re_path(r"^api/?$", api.not_found),

@@ -23,7 +23,7 @@ from reporting import selectors, services, tokens
 from reporting.exceptions import ReportingError
 from reporting.models import ApiToken, CsvExport, Order, OrderStatus, RefreshRun
 from tests.conftest import extra_connection, raw_connect
-from tests.factories import EPOCH
+from tests.factories import EPOCH, all_status_rows, brute_force_transition_times, brute_force_transitions
 
 ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
 
@@ -766,3 +766,65 @@ def test_orders_stuck_in_pending_are_counted_exactly(client, reader):
     html = client.get(reverse("dashboard")).content.decode()
     assert 'id="stuck" class="wide" data-count="2"' in html
     assert recent.pk not in (o["order_id"] for o in body["oldest"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_analytics_answer_exactly_on_the_api_and_the_dashboard(client, reader):
+    client.force_login(reader)
+    now = timezone.now()
+    ago = lambda hours: now - dt.timedelta(hours=hours)  # noqa: E731
+    paid, refunded, failed = (Order.objects.create(created=ago(10)) for _ in range(3))
+    for order, history in (
+        (paid, [(10, "pending"), (9, "complete")]),
+        (refunded, [(10, "pending"), (8, "complete"), (1, "cancelled")]),
+        (failed, [(10, "pending")]),
+    ):
+        for hours, status in history:
+            OrderStatus.objects.create(order=order, created=ago(hours), status=status)
+    services.views_refresh()
+    services.order_status_record(order_id=failed.pk, status="cancelled")  # after the refresh: realtime
+
+    rows = all_status_rows()
+    expected = {kind: 0 for kind in selectors.TRANSITION_KINDS}
+    for (_, before, after), n in brute_force_transitions(rows).items():
+        expected[(before, after)] += n
+    body = client.get(reverse("api-transitions-daily")).json()
+    assert len(body["days"]) == 30 and body["freshness"]["strategy"] == "realtime"
+    assert {(t["from"], t["to"]): t["total"] for t in body["transitions"]} == expected
+    assert expected[("pending", "cancelled")] == 1, "the change after the refresh counts"
+    today = now.astimezone(dt.UTC).date().isoformat()
+    one_day = client.get(reverse("api-transitions-daily"), {"from": today, "to": today}).json()
+    assert one_day["days"] == [today]
+
+    times = client.get(reverse("api-transition-times"), {"weeks": "2"}).json()
+    assert len(times["weeks"]) == 2
+    week = now.astimezone(dt.UTC).date()
+    week -= dt.timedelta(days=week.weekday())
+    expected_times = brute_force_transition_times(rows)
+    for status in ("complete", "cancelled"):
+        this_week = times[status][-1]
+        n, median, p90 = expected_times.get((week, status), (0, None, None))
+        assert this_week["transitions"] == n
+        assert this_week["median_seconds"] == (median.total_seconds() if median else None)
+        assert this_week["p90_seconds"] == (p90.total_seconds() if p90 else None)
+
+    for name, params in (
+        ("api-transitions-daily", {"from": today}),
+        ("api-transitions-daily", {"from": today, "to": "2000-01-01"}),
+        ("api-transitions-daily", {"from": "2020-01-01", "to": "2022-01-01"}),
+        ("api-transitions-daily", {"to": "yesterday", "from": today}),
+        ("api-transitions-daily", {"days": "7"}),
+        ("api-transition-times", {"weeks": "0"}),
+        ("api-transition-times", {"weeks": "521"}),
+        ("api-transition-times", {"weeks": "\u0663"}),
+        ("api-transition-times", {"strategy": "fast"}),
+    ):
+        response = client.get(reverse(name), params)
+        assert response.status_code == 400, (name, params)
+        assert response.json()["error"], (name, params)
+
+    html = client.get(reverse("dashboard")).content.decode()
+    panel = html[html.index('id="transitions"') : html.index('id="times"')]
+    paid_row = re.search(r'data-transition="pending-complete">.*?<td class="num">(\d+)</td>', panel)
+    assert paid_row is not None and int(paid_row.group(1)) == expected[("pending", "complete")]
+    assert f'data-week="{week.isoformat()}"' in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import logging
 import re
@@ -22,7 +23,7 @@ from django.db import connection
 from django_pgviews.models import ViewSyncer
 from psycopg import errors
 
-from reporting import bi, services
+from reporting import bi, selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
@@ -660,7 +661,13 @@ def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_na
         inspector = sqlalchemy.inspect(engine)
         views = set(inspector.get_view_names(schema="reporting"))
         matviews = set(inspector.get_materialized_view_names(schema="reporting"))
-        assert matviews == {"order_latest_status", "order_status_counts", "order_daily_status"}
+        assert matviews == {
+            "order_latest_status",
+            "order_status_counts",
+            "order_daily_status",
+            "order_status_transitions",
+            "order_transitions_daily",
+        }
         assert views == {
             "order_latest_status_live",
             "order_status_counts_live",
@@ -668,6 +675,9 @@ def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_na
             "freshness",
             "orders",
             "order_status_history",
+            "order_status_transitions_live",
+            "order_transitions_daily_live",
+            "order_transition_times_weekly_live",
         }
         for view in views | matviews:
             assert inspector.get_table_comment(view, schema="reporting")["text"], f"{view} has no comment"
@@ -690,6 +700,28 @@ def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_na
             assert history[0].previous_status is None and history[-1].latest
             assert all(
                 later.previous_status == earlier.status for earlier, later in itertools.pairwise(history)
+            )
+            # The ready-made analytics answer in plain SQL, like the selectors.
+            daily = conn.execute(
+                sqlalchemy.text(
+                    "SELECT from_status, to_status, sum(transitions) AS n FROM order_transitions_daily_live "
+                    "GROUP BY 1, 2"
+                )
+            ).all()
+            assert {(r.from_status, r.to_status): r.n for r in daily if r.n} == {
+                kind: n
+                for kind, n in selectors.order_transitions_daily(days=3660, strategy="live").totals().items()
+                if n
+            }
+            weeks = conn.execute(
+                sqlalchemy.text(
+                    "SELECT week, to_status, transitions, median FROM order_transition_times_weekly_live "
+                    "WHERE week >= :since ORDER BY week, to_status"
+                ),
+                {"since": EPOCH.date() - dt.timedelta(days=35)},
+            ).all()
+            assert weeks and all(
+                r.to_status in ("complete", "cancelled") and r.median is not None for r in weeks
             )
     finally:
         engine.dispose()

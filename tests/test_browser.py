@@ -107,6 +107,19 @@ def test_the_dashboard_in_headless_chromium(live_server):
         assert [int(r.get_attribute("data-order") or "-1") for r in rows] == expected[:25]
         assert expected[0] == 1, "the change after the refresh shows: realtime reads"
 
+        # Status analytics: the changes of the chart's days, and eight weeks of times.
+        changes = selectors.order_transitions_daily(days=30, strategy="live").totals()
+        shown = {
+            row.get_attribute("data-transition"): row.find_elements(By.CSS_SELECTOR, "td.num")[0].text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#transitions tr[data-transition]")
+        }
+        assert shown["pending-complete"] == f"{changes[('pending', 'complete')]:,}"
+        assert shown["complete-cancelled"] == f"{changes[('complete', 'cancelled')]:,}"
+        assert int(shown["pending-complete"].replace(",", "")) > 0
+        weeks = browser.find_elements(By.CSS_SELECTOR, "#times tbody tr[data-week]")
+        assert len(weeks) == 8
+        assert re.search(r"\d+ (s|min|h)", weeks[-2].text), weeks[-2].text
+
         banner = browser.find_element(By.ID, "freshness").text
         assert re.search(
             r"Exact as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(.+ ago\); 1 change since the last refresh, "
@@ -161,7 +174,7 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
         browser.get(f"{live_server.url}/")
         assert browser.title == "Orders · reporting"
         _no_horizontal_scroll(browser)
-        for chart in ("#counts", "#daily"):
+        for chart in ("#counts", "#daily", "#transitions", "#times"):
             assert _smallest_text(browser, chart) >= 11, f"text under 11 px in {chart}"
         sections = browser.find_elements(By.CSS_SELECTOR, "main > section")
         assert len({s.location["x"] for s in sections}) == 1, "one column on a phone"

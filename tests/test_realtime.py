@@ -18,7 +18,14 @@ from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.models import Order, OrderStatus
 from tests.conftest import examples, raw_connect
-from tests.factories import all_status_rows, brute_force_latest, brute_force_lists
+from tests.factories import (
+    all_status_rows,
+    brute_force_latest,
+    brute_force_lists,
+    brute_force_transition_times,
+    brute_force_transitions,
+    transitions_read,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +54,8 @@ def brute_force() -> dict:
     for order_id, created in orders.items():
         key = (created.astimezone(dt.UTC).date(), latest[order_id].status if order_id in latest else "none")
         daily[key] = daily.get(key, 0) + 1
-    return {"lists": lists, "counts": counts, "daily": daily}
+    transitions, times = brute_force_transitions(rows), brute_force_transition_times(rows)
+    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
 
 
 def read(strategy: str, *, days: int = 7) -> dict:
@@ -63,7 +71,8 @@ def read(strategy: str, *, days: int = 7) -> dict:
         for day, n in zip(result.days, series, strict=True)
         if n
     }
-    return {"lists": lists, "counts": counts, "daily": daily}
+    transitions, times = transitions_read(strategy, days=days, weeks=min(520, days // 7 + 2))
+    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
 
 
 def pages(status: str, strategy: str, limit: int) -> list[tuple]:

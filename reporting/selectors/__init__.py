@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reporting.selectors.dashboard import DashboardData, dashboard_data
+from reporting.selectors.dashboard import DashboardData, dashboard_data, range_days
 from reporting.selectors.freshness import (
     Freshness,
     LockHolder,
@@ -30,9 +30,20 @@ from reporting.selectors.orders import (
     order_status_counts,
 )
 from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
+from reporting.selectors.transitions import (
+    MAX_WEEKS,
+    TRANSITION_KINDS,
+    TransitionCounts,
+    TransitionTimes,
+    WeekTimes,
+    order_transition_times,
+    order_transitions_daily,
+)
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "MAX_WEEKS",
+    "TRANSITION_KINDS",
     "Cursor",
     "DailyCounts",
     "DashboardData",
@@ -47,6 +58,9 @@ __all__ = [
     "RefreshRunSummary",
     "StatusCounts",
     "StuckOrders",
+    "TransitionCounts",
+    "TransitionTimes",
+    "WeekTimes",
     "cursor_after_status_row",
     "dashboard_data",
     "freshness",
@@ -56,7 +70,10 @@ __all__ = [
     "order_iter_by_status",
     "order_list_by_status",
     "order_status_counts",
+    "order_transition_times",
+    "order_transitions_daily",
     "orders_stuck_pending",
+    "range_days",
     "read_freshness",
     "read_statement_timeout",
     "readiness",

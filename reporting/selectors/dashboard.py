@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DashboardData", "dashboard_data"]
+__all__ = ["MAX_RANGE_DAYS", "DashboardData", "dashboard_data", "range_days"]
 
 import datetime as dt
 from dataclasses import dataclass
@@ -20,6 +20,12 @@ from reporting.selectors.orders import (
     order_status_counts,
 )
 from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
+from reporting.selectors.transitions import (
+    TransitionCounts,
+    TransitionTimes,
+    order_transition_times,
+    order_transitions_daily,
+)
 
 MAX_RANGE_DAYS = 366
 
@@ -35,8 +41,26 @@ class DashboardData:
     freshness: Freshness
     #: Orders pending for longer than REPORTING_STUCK_PENDING_HOURS, the longest first.
     stuck: StuckOrders
+    #: Status changes per day and kind, over the chart's days.
+    transitions: TransitionCounts
+    #: Time to complete and to cancel, over the weeks up to the chart's last day.
+    times: TransitionTimes
     #: The date range (UTC days, both included), or ``None`` for all orders.
     dates: tuple[dt.date, dt.date] | None = None
+
+
+def range_days(first: dt.date, last: dt.date) -> int:
+    """The number of days from ``first`` to ``last``, both included, for the date filters.
+
+    Raises:
+        InvalidParameterError: ``last`` before ``first``, or more than 366 days.
+    """
+    span = (last - first).days + 1
+    if not 1 <= span <= MAX_RANGE_DAYS:
+        raise InvalidParameterError(
+            "to", last.isoformat(), f"a day on or after from, at most {MAX_RANGE_DAYS} days later"
+        )
+    return span
 
 
 def dashboard_data(
@@ -45,10 +69,11 @@ def dashboard_data(
     after: Cursor | None = None,
     dates: tuple[dt.date, dt.date] | None = None,
     days: int = 30,
+    weeks: int = 8,
     page_size: int = 25,
     strategy: str | None = None,
 ) -> DashboardData:
-    """Counts per status, orders per day, a page of the orders in a status, and the views' freshness.
+    """Counts per status, orders per day, a page of the orders in a status, status analytics, freshness.
 
     Args:
         status: whose orders to list.
@@ -58,6 +83,7 @@ def dashboard_data(
             the status on them. ``None``: the last ``days`` days for the chart, all
             orders for the counts and the list.
         days: days of the orders-per-day chart without ``dates``, today included.
+        weeks: weeks of the time to complete / to cancel, up to the chart's last day.
         page_size: rows of the list.
         strategy: ``None`` for ``REPORTING_DEFAULT_STRATEGY``.
 
@@ -66,16 +92,16 @@ def dashboard_data(
     """
     parsed = Status.parse(status)
     if dates is None:
+        transitions = order_transitions_daily(days=days, strategy=strategy)
+        times = order_transition_times(weeks=weeks, strategy=strategy)
         daily = order_daily_counts(days=days, strategy=strategy)
         counts = order_status_counts(strategy=strategy)
         since = None
     else:
         first, last = dates
-        span = (last - first).days + 1
-        if not 1 <= span <= MAX_RANGE_DAYS:
-            raise InvalidParameterError(
-                "to", last.isoformat(), f"a day on or after from, at most {MAX_RANGE_DAYS} days later"
-            )
+        span = range_days(first, last)
+        transitions = order_transitions_daily(days=span, until=last, strategy=strategy)
+        times = order_transition_times(weeks=weeks, until=last, strategy=strategy)
         daily = order_daily_counts(days=span, strategy=strategy, until=last)
         totals = {name: sum(series) for name, series in daily.series.items()}
         none = totals.pop("none", 0)
@@ -95,5 +121,7 @@ def dashboard_data(
         status=parsed,
         freshness=freshness(runs=5),
         stuck=orders_stuck_pending(limit=5),
+        transitions=transitions,
+        times=times,
         dates=dates,
     )
