@@ -21,6 +21,8 @@ __all__ = [
     "prometheus_metrics",
     "readyz",
     "status_counts",
+    "transition_times",
+    "transitions_daily",
 ]
 
 import datetime as dt
@@ -367,6 +369,8 @@ def freshness(request: HttpRequest) -> HttpResponse:
             "checked_at": fresh.checked_at.isoformat(),
             "age_seconds": fresh.age.total_seconds() if fresh.age is not None else None,
             "changes_since": fresh.changes_since,
+            "folded_at": fresh.folded_at.isoformat() if fresh.folded_at else None,
+            "overlay_orders": fresh.overlay_orders,
             "on_replica": fresh.on_replica,
             "replay_lag_seconds": fresh.replay_lag.total_seconds() if fresh.replay_lag is not None else None,
             "runs": [

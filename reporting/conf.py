@@ -105,8 +105,13 @@ def dashboard_days() -> int:
 
 
 def refresh_interval() -> float:
-    """Seconds between scheduled refreshes (``REPORTING_REFRESH_INTERVAL``, default 60)."""
-    return _seconds("REPORTING_REFRESH_INTERVAL", 60, minimum=0.1)
+    """Seconds between scheduled refreshes (``REPORTING_REFRESH_INTERVAL``, default 900).
+
+    With folding on, a refresh is a compaction: it rebuilds the materialized views
+    and empties the overlay. Reads stay exact and fast in between, so it can be
+    rare; its cost grows with the data (about a minute at 10 M orders).
+    """
+    return _seconds("REPORTING_REFRESH_INTERVAL", 900, minimum=0.1)
 
 
 def refresh_cron() -> str | None:
@@ -205,21 +210,42 @@ def web_live_for_all() -> bool:
     return _flag("REPORTING_WEB_LIVE_FOR_ALL")
 
 
+def _whole(name: str, default: int) -> int:
+    value = _get(name, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more, not {value!r}")
+    return number
+
+
 def web_csv_exports_per_hour() -> int:
     """CSV exports one API token (or one user's session) may start per hour.
 
     ``REPORTING_CSV_EXPORTS_PER_HOUR``, default 30; 0 means no limit.
     """
-    value = _get("REPORTING_CSV_EXPORTS_PER_HOUR", 30)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ImproperlyConfigured(
-            f"REPORTING_CSV_EXPORTS_PER_HOUR must be a whole number, not {value!r}"
-        ) from None
-    if number < 0:
-        raise ImproperlyConfigured(f"REPORTING_CSV_EXPORTS_PER_HOUR must be 0 or more, not {value!r}")
-    return number
+    return _whole("REPORTING_CSV_EXPORTS_PER_HOUR", 30)
+
+
+def fold_interval() -> float:
+    """Seconds between two folds of the change log into the overlay (``REPORTING_FOLD_INTERVAL``, 0.5).
+
+    Real-time reads recompute the orders changed since the latest fold, so this
+    bounds their cost by the write rate times this interval. 0 turns folding off:
+    real-time reads then recompute every order changed since the refresh.
+    """
+    return _seconds("REPORTING_FOLD_INTERVAL", 0.5)
+
+
+def compact_overlay_orders() -> int:
+    """Overlay size past which the scheduler refreshes at once (``REPORTING_COMPACT_OVERLAY_ORDERS``).
+
+    Default 200 000; 0: only on the refresh schedule. Also the size past which
+    ``reporting_status`` fails: an overlay that grows past it means refreshes fail.
+    """
+    return _whole("REPORTING_COMPACT_OVERLAY_ORDERS", 200_000)
 
 
 def ready_max_age() -> float:

@@ -279,8 +279,8 @@ class SnapshotStateView(pg.ReadOnlyView):
 class PendingChangesView(pg.ReadOnlyView):
     """``reporting_pending_changes``: the orders changed since that snapshot."""
 
-    sql = view_sql("pending_changes_v2")
-    dependencies = [_label("SnapshotStateView")]
+    sql = view_sql("pending_changes_v3")
+    dependencies = [_label("SnapshotStateView"), _label("OrderLatestStatusView")]
 
     order_id = models.BigIntegerField(primary_key=True)
 
@@ -292,7 +292,7 @@ class PendingChangesView(pg.ReadOnlyView):
 class FreshnessView(pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
-    sql = view_sql("freshness_v2")
+    sql = view_sql("freshness_v3")
     dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
     as_of = models.DateTimeField(
@@ -321,6 +321,14 @@ class FreshnessView(pg.ReadOnlyView):
     confirmed_at = models.DateTimeField(
         null=True, db_comment="The latest check since that refresh that found nothing changed."
     )
+    folded_at = models.DateTimeField(
+        null=True,
+        db_comment="Everything committed before this is in the views and their overlay, which the _live "
+        "views read: the latest fold (every second or so), or the refresh before the first.",
+    )
+    overlay_orders = models.BigIntegerField(
+        db_comment="Orders changed since the refresh, held in the overlay; the next refresh empties it."
+    )
 
     class Meta:
         managed = False
@@ -337,7 +345,7 @@ _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesVie
 class OrderLatestStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
-    sql = view_sql("order_latest_status_live_v2")
+    sql = view_sql("order_latest_status_live_v3")
     dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
@@ -357,7 +365,7 @@ class OrderLatestStatusLiveView(pg.ReadOnlyView):
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v2")
+    sql = view_sql("order_status_counts_live_v3")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
     status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
@@ -372,7 +380,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v2")
+    sql = view_sql("order_daily_status_live_v3")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
     day = models.DateField(primary_key=True, db_comment=DAY)

@@ -47,6 +47,12 @@ REFRESH_SECONDS = Histogram(
     "How long refreshes that refreshed (outcome ok) took.",
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+FOLD_SECONDS = Histogram(
+    "reporting_fold_duration_seconds",
+    "How long folds of the change log into the overlay took.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FOLDED_ORDERS = Counter("reporting_folded_orders", "Orders folded into the overlay by this process.")
 WATCHDOG_ACTIONS = Counter(
     "reporting_bi_watchdog_actions",
     "BI statements the watchdog cancelled and BI sessions it ended.",
@@ -107,6 +113,17 @@ class ReportingStateCollector(Collector):
                 "Rows written to the source tables since the views' refresh.",
                 value=fresh.changes_since,
             )
+        if fresh.folded_at is not None:
+            yield GaugeMetricFamily(
+                "reporting_fold_age_seconds",
+                "Age of the latest fold; real-time reads recompute what changed since it.",
+                value=(fresh.checked_at - fresh.folded_at).total_seconds(),
+            )
+        yield GaugeMetricFamily(
+            "reporting_overlay_orders",
+            "Orders changed since the views' refresh, held in the overlay (a refresh empties it).",
+            value=fresh.overlay_orders,
+        )
         if fresh.snapshot_at is not None:
             yield GaugeMetricFamily(
                 "reporting_last_refresh_success_timestamp_seconds",

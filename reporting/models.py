@@ -10,6 +10,7 @@ __all__ = [
     "ApiToken",
     "BiRoleLimits",
     "CsvExport",
+    "Fold",
     "FreshnessView",
     "Order",
     "OrderChange",
@@ -29,6 +30,11 @@ __all__ = [
     "OrderTransitionsDailyLiveView",
     "OrderTransitionsDailyView",
     "OrdersView",
+    "OverlayCount",
+    "OverlayDaily",
+    "OverlayOrder",
+    "OverlayTransition",
+    "OverlayTransitionDaily",
     "PendingChangesView",
     "RefreshLock",
     "RefreshRun",
@@ -134,6 +140,15 @@ class OrderChange(models.Model):
 
     class Meta:
         verbose_name = "order change"
+        indexes = [
+            # What a fold and a real-time read look for: the entries of transactions
+            # at or after a snapshot's xmin (all older ones are visible in it).
+            models.Index(fields=["xid"], name="orderchange_xid"),
+            # TRUNCATEs since a snapshot, which every real-time read looks for.
+            models.Index(
+                fields=["xid"], condition=Q(order_ids__isnull=True), name="orderchange_truncate_xid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{len(self.order_ids or [])} orders changed ({self.source}) by transaction {self.xid}"
@@ -201,6 +216,130 @@ class RefreshLock(models.Model):
 
     def __str__(self) -> str:
         return "the refresh lock"
+
+
+# --- The overlay: what changed since the materialized views' snapshot, kept current by folds ---------------
+#
+# Every row belongs to a *generation*: the refresh run whose materialized views it
+# corrects. A refresh (a compaction) starts a new generation with an empty overlay;
+# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold_v1.sql.
+
+
+class Fold(models.Model):
+    """How far the overlay of one generation is folded: the snapshot of its latest fold.
+
+    The table doubles as the fold lock: a fold takes ``LOCK TABLE reporting_fold IN
+    EXCLUSIVE MODE`` before its snapshot, so two folds never overlap, and readers
+    (which take no lock but ACCESS SHARE) never wait.
+    """
+
+    generation = models.BigIntegerField(primary_key=True, help_text="The refresh run the overlay corrects.")
+    snapshot = models.TextField(help_text="The MVCC snapshot of the latest fold (pg_snapshot as text).")
+    snapshot_at = models.DateTimeField(help_text="Everything committed before this is in the overlay.")
+    folds = models.BigIntegerField(default=0)
+    orders = models.BigIntegerField(default=0, help_text="Orders in the overlay.")
+    changes = models.BigIntegerField(default=0, help_text="Change-log entries folded in.")
+    # False once an order row that the views hold was deleted or updated before a
+    # fold saw it: its day in the views is unknown, so daily reads recount.
+    daily_exact = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "overlay fold"
+
+    def __str__(self) -> str:
+        return f"Overlay of refresh {self.generation}: {self.orders} orders, as of {self.snapshot_at}"
+
+
+class OverlayOrder(models.Model):
+    """The current state of an order changed since the views' snapshot, as of the latest fold."""
+
+    pk = models.CompositePrimaryKey("generation", "order_id")
+    generation = models.BigIntegerField()
+    order_id = models.BigIntegerField()
+    exists_now = models.BooleanField()
+    # Its latest status row; empty for an order without one (or that is gone).
+    status_id = models.BigIntegerField(null=True)
+    status = models.CharField(max_length=16, null=True)  # noqa: DJ001 - NULL: no status
+    status_created = models.DateTimeField(null=True)
+    day = models.DateField(null=True, help_text="The day the order was created (UTC).")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["generation", "status", "-status_created", "-order_id"],
+                include=["status_id"],
+                name="overlayorder_keyset",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} in overlay {self.generation}: {self.status}"
+
+
+class OverlayTransition(models.Model):
+    """The status changes of an order in the overlay, as of the latest fold."""
+
+    pk = models.CompositePrimaryKey("generation", "status_id")
+    generation = models.BigIntegerField()
+    status_id = models.BigIntegerField()
+    order_id = models.BigIntegerField()
+    from_status = models.TextField()
+    to_status = models.TextField()
+    created = models.DateTimeField()
+    week = models.DateField()
+    since_first = models.DurationField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["generation", "order_id"], name="overlaytransition_order"),
+            models.Index(
+                fields=["generation", "to_status", "week"],
+                include=["since_first"],
+                name="overlaytransition_week",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.from_status} -> {self.to_status}"
+
+
+class OverlayCount(models.Model):
+    """What the overlay adds to ``order_status_counts``, per status (negative: fewer)."""
+
+    pk = models.CompositePrimaryKey("generation", "status")
+    generation = models.BigIntegerField()
+    status = models.TextField()
+    orders = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.orders:+d}"
+
+
+class OverlayDaily(models.Model):
+    """What the overlay adds to ``order_daily_status``, per day and status."""
+
+    pk = models.CompositePrimaryKey("generation", "day", "status")
+    generation = models.BigIntegerField()
+    day = models.DateField()
+    status = models.TextField()
+    orders = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status}: {self.orders:+d}"
+
+
+class OverlayTransitionDaily(models.Model):
+    """What the overlay adds to ``order_transitions_daily``, per day and kind."""
+
+    pk = models.CompositePrimaryKey("generation", "day", "from_status", "to_status")
+    generation = models.BigIntegerField()
+    day = models.DateField()
+    from_status = models.TextField()
+    to_status = models.TextField()
+    transitions = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.from_status} -> {self.to_status}: {self.transitions:+d}"
 
 
 class ApiToken(models.Model):

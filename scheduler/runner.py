@@ -5,19 +5,23 @@ Never started inside web workers or ``AppConfig.ready()``: only
 the refresh service's lock lets one refresh run and records the other as
 ``skipped``.
 
-Next to the refreshes it runs the BI watchdog (:func:`reporting.bi.bi_watchdog_run`)
+Between refreshes it folds the change log into the overlay every
+``REPORTING_FOLD_INTERVAL`` seconds (:func:`reporting.services.overlay_fold`), and
+refreshes at once when the overlay passes ``REPORTING_COMPACT_OVERLAY_ORDERS`` or a
+fold cannot go on. Next to them it runs the BI watchdog (:func:`reporting.bi.bi_watchdog_run`)
 every ``REPORTING_BI_WATCHDOG_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
 
-__all__ = ["RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
+__all__ = ["FoldJob", "RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
 
 import logging
 import signal
 import threading
 import time
 import zoneinfo
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -28,6 +32,7 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     JobExecutionEvent,
 )
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -105,6 +110,44 @@ class RefreshJob:
             self.idle.set()
 
 
+class FoldJob:
+    """The fold's job: one fold, on a connection kept open from fold to fold.
+
+    It runs in an executor of its own with one thread, so that thread's Django
+    connection serves every fold (a new server process every second would cost
+    more than most folds). Asks for a refresh (a compaction) when the overlay
+    holds ``REPORTING_COMPACT_OVERLAY_ORDERS`` orders or more, or a fold cannot go
+    on (a TRUNCATE, or views rewritten by a plain refresh).
+    """
+
+    # A failing fold says so at once and then every minute, not every second.
+    WARN_REPEAT = 60.0
+
+    def __init__(self, request_refresh: Callable[[str], None]) -> None:
+        self.request_refresh = request_refresh
+        self.warned_at: float | None = None
+
+    def __call__(self) -> str:
+        try:
+            result = services.overlay_fold()
+        except DatabaseError as exc:
+            now = time.monotonic()
+            if self.warned_at is None or now - self.warned_at >= self.WARN_REPEAT:
+                logger.warning("Fold not run: %s", str(exc).splitlines()[0])
+                self.warned_at = now
+            connection.close()
+            return "database unavailable"
+        self.warned_at = None
+        metrics.FOLD_SECONDS.observe(result.duration.total_seconds())
+        metrics.FOLDED_ORDERS.inc(result.orders)
+        limit = conf.compact_overlay_orders()
+        if result.outcome == "needs a refresh":
+            self.request_refresh("the change log cannot be folded (a TRUNCATE, or views rewritten)")
+        elif limit and result.overlay_orders >= limit:
+            self.request_refresh(f"the overlay holds {result.overlay_orders} orders (limit {limit})")
+        return f"{result.outcome}: {result.orders} orders"
+
+
 class WatchdogJob:
     """The BI watchdog's job: one round, with Django connections closed around it."""
 
@@ -147,12 +190,15 @@ class SchedulerRunner:
         self.trigger = build_trigger()
         self.grace = conf.shutdown_grace()
         self.watchdog_interval = conf.bi_watchdog_interval()
+        self.fold_interval = conf.fold_interval()
+        self.compaction_requested_at: float | None = None
         self.metrics_address = conf.scheduler_metrics_address()
         self.startup_refresh = startup_refresh
         self.job = RefreshJob()
         self.stop_requested = threading.Event()
         self.scheduler = BlockingScheduler(
             timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE),
+            executors={"default": ThreadPoolExecutor(10), "fold": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.add_listener(
@@ -167,6 +213,14 @@ class SchedulerRunner:
             id="refresh",
             name="refresh reporting views",
         )
+        if self.fold_interval > 0:
+            self.scheduler.add_job(
+                FoldJob(self._request_refresh),
+                IntervalTrigger(seconds=self.fold_interval, timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE)),
+                id="fold",
+                name="fold the change log into the overlay",
+                executor="fold",
+            )
         if self.watchdog_interval > 0:
             self.scheduler.add_job(
                 WatchdogJob(),
@@ -192,6 +246,17 @@ class SchedulerRunner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         logger.info("Scheduler stopped")
+
+    def _request_refresh(self, reason: str) -> None:
+        """Run the refresh now, unless one runs or was asked for less than a minute ago."""
+        now = time.monotonic()
+        if not self.job.idle.is_set() or (
+            self.compaction_requested_at is not None and now - self.compaction_requested_at < 60
+        ):
+            return
+        self.compaction_requested_at = now
+        logger.info("Refreshing now: %s", reason)
+        self.scheduler.modify_job("refresh", next_run_time=timezone.now())
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested.is_set():
@@ -224,11 +289,13 @@ class SchedulerRunner:
     def _on_event(event: Any) -> None:
         if event.code == EVENT_JOB_MISSED:
             logger.warning("Job %s missed its run time %s", event.job_id, event.scheduled_run_time)
+        elif event.code == EVENT_JOB_MAX_INSTANCES and event.job_id == "fold":
+            logger.debug("A fold is still running at the next one's time; that one is skipped")
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             logger.warning("Job %s still running at its next run time; that run is skipped", event.job_id)
         elif isinstance(event, JobExecutionEvent) and event.exception is not None:
             logger.error(
                 "Job %s raised %s: %s", event.job_id, type(event.exception).__name__, event.exception
             )
-        elif isinstance(event, JobExecutionEvent) and event.job_id != "bi-watchdog":
+        elif isinstance(event, JobExecutionEvent) and event.job_id not in ("bi-watchdog", "fold"):
             logger.info("Job %s ran: %s", event.job_id, event.retval)

@@ -80,20 +80,28 @@ def expected() -> tuple[dict, dict]:
 
 
 @settings(max_examples=examples(40), deadline=None)
-@given(before=histories, after=edits)
-def test_every_strategy_equals_the_history_after_changes_since_the_refresh(before, after):
+@given(before=histories, after=edits, folded=edits)
+def test_every_strategy_equals_the_history_after_changes_since_the_refresh(before, after, folded):
     reset()
     for history in before:
         create(history)
     assert services.views_refresh().outcome == RefreshOutcome.OK
     at_refresh = expected()
     assert transitions_read(Strategy.SNAPSHOT) == at_refresh
+    # Changes folded into the overlay, then more changes (the tail), of the same orders too.
+    for step in folded:
+        edit(step)
+    assert services.overlay_fold().outcome == "ok"
+    assert transitions_read(Strategy.REALTIME) == expected()
     for step in after:
         edit(step)
     now = expected()
     assert transitions_read(Strategy.REALTIME) == now
     assert transitions_read(Strategy.LIVE) == now
     assert transitions_read(Strategy.SNAPSHOT) == at_refresh
+    # A second fold takes orders that are in the overlay already.
+    assert services.overlay_fold().outcome == "ok"
+    assert transitions_read(Strategy.REALTIME) == now
     # After a TRUNCATE the change log cannot say which orders changed: everything is recomputed.
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE reporting_orderstatus")

@@ -29,7 +29,8 @@ LOCK_APPLICATION_NAME = "reporting refresh lock"
 # The same view that BI dashboards read (views_sql/freshness_v1.sql).
 FRESHNESS_SQL = in_schema("SELECT as_of, checked_at, changes_since FROM reporting.freshness")
 REPLICA_FRESHNESS_SQL = in_schema(
-    "SELECT as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at FROM reporting.freshness"
+    "SELECT as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at, folded_at, overlay_orders "
+    "FROM reporting.freshness"
 )
 
 
@@ -109,6 +110,10 @@ class Freshness:
         replay_lag: on a replica, the age of the last transaction it replayed:
             how far behind the primary it may be (it also grows while the primary
             is idle, when nothing is missing). ``None`` on the primary.
+        folded_at: the latest fold's snapshot time (the refresh's before the first
+            fold): everything committed before it is in the views and their
+            overlay. Real-time reads recompute what changed since.
+        overlay_orders: the orders changed since the refresh that the overlay holds.
     """
 
     as_of: dt.datetime | None
@@ -118,10 +123,16 @@ class Freshness:
     snapshot_at: dt.datetime | None = None
     on_replica: bool = False
     replay_lag: dt.timedelta | None = None
+    folded_at: dt.datetime | None = None
+    overlay_orders: int = 0
 
     @property
     def age(self) -> dt.timedelta | None:
         return None if self.as_of is None else self.checked_at - self.as_of
+
+    @property
+    def fold_age(self) -> dt.timedelta | None:
+        return None if self.folded_at is None else self.checked_at - self.folded_at
 
 
 def freshness(*, runs: int = 5) -> Freshness:
@@ -133,7 +144,9 @@ def freshness(*, runs: int = 5) -> Freshness:
     alias = read_database()
     with connections[alias].cursor() as cursor:
         cursor.execute(REPLICA_FRESHNESS_SQL)
-        as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at = cursor.fetchone()
+        (as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at, folded_at, overlay_orders) = (
+            cursor.fetchone()
+        )
     last_runs = [
         RefreshRunSummary(**row)
         for row in RefreshRun.objects.using(alias)
@@ -158,6 +171,8 @@ def freshness(*, runs: int = 5) -> Freshness:
         snapshot_at=snapshot_at,
         on_replica=on_replica,
         replay_lag=replay_lag,
+        folded_at=folded_at,
+        overlay_orders=overlay_orders,
     )
 
 

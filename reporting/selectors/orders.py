@@ -168,64 +168,27 @@ def _live_rows(
 SNAPSHOT_ROWS_SQL = in_schema("""
 SELECT v.order_id, v.status_id, v.status::text, v.status_created
 FROM reporting.order_latest_status AS v
-WHERE v.status = %(status)s {after_v}
-{order_v} {limit}
+WHERE v.status = %(status)s {after} {since}
+{order} {limit}
 """)
-
-# The real-time list. reporting.order_latest_status_live says the same for SQL
-# clients; this spells it out so that each branch is ordered (and limited) on its
-# own and PostgreSQL merges them (Merge Append) instead of sorting every row in
-# the status, and so that the changed orders are collected once. Only the fixed
-# fragments of _list_sql are formatted in; values are always parameters.
-REALTIME_ROWS_SQL = in_schema("""
-WITH pending AS MATERIALIZED (
-    -- Sorted, so that the lookups of branch 2 walk the index in order.
-    SELECT p.order_id FROM public.reporting_pending_changes AS p ORDER BY p.order_id
-),
-state AS MATERIALIZED (
-    SELECT st.needs_full_recompute AS full_recompute FROM public.reporting_snapshot_state AS st
+# The real-time list, in list order: its SQL is in views_sql (the function
+# reporting_latest_status_page, which reads each part of the real-time view in
+# order from its own index and merges them), not here.
+REALTIME_ROWS_SQL = """
+SELECT order_id, status_id, status, status_created
+FROM public.reporting_latest_status_page(
+    %(status)s, %(after_created)s, %(after_order)s, %(since)s, %(limit)s
 )
-(SELECT v.order_id, v.status_id, v.status::text, v.status_created
- FROM reporting.order_latest_status AS v
- WHERE v.status = %(status)s {after_v}
-   AND NOT (SELECT full_recompute FROM state)
-   AND v.order_id NOT IN (SELECT order_id FROM pending)
- {order_v} {limit})
-UNION ALL
-(SELECT latest.order_id, latest.id, latest.status::text, latest.created
- FROM pending AS p
- CROSS JOIN LATERAL (
-     SELECT s.order_id, s.id, s.status, s.created
-     FROM public.reporting_orderstatus AS s
-     WHERE s.order_id = p.order_id
-     ORDER BY s.created DESC, s.id DESC
-     LIMIT 1
- ) AS latest
- WHERE latest.status = %(status)s {after_latest}
-   AND NOT (SELECT full_recompute FROM state)
- {order_latest} {limit})
-UNION ALL
-(SELECT everything.order_id, everything.id, everything.status::text, everything.created
- FROM (
-     SELECT DISTINCT ON (s.order_id) s.order_id, s.id, s.status, s.created
-     FROM public.reporting_orderstatus AS s
-     ORDER BY s.order_id, s.created DESC, s.id DESC
- ) AS everything
- WHERE everything.status = %(status)s {after_everything}
-   AND (SELECT full_recompute FROM state)
- {order_everything} {limit})
-{order_all} {limit}
-""")
-
-_KEYSET = {
-    "v": ("v.status_created", "v.order_id"),
-    "latest": ("latest.created", "latest.order_id"),
-    "everything": ("everything.created", "everything.order_id"),
-}
+"""
+# The real-time ids in no order: the view, which PostgreSQL then reads with hash
+# joins rather than row by row.
+REALTIME_IDS_SQL = in_schema(
+    "SELECT order_id FROM reporting.order_latest_status_live WHERE status = %(status)s"
+)
 
 
 def _list_sql(
-    template: str,
+    strategy: Strategy,
     *,
     status: Status,
     after: Cursor | None,
@@ -233,26 +196,27 @@ def _list_sql(
     ordered: bool = True,
     since: dt.datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {"status": status.value}
-    fragments = {"limit": "", "order_all": "ORDER BY 4 DESC, 1 DESC" if ordered else ""}
-    for alias, (created, order_id) in _KEYSET.items():
-        fragments[f"order_{alias}"] = f"ORDER BY {created} DESC, {order_id} DESC" if ordered else ""
-        fragments[f"after_{alias}"] = ""
-        if after is not None:
-            fragments[f"after_{alias}"] = (
-                f"AND ({created}, {order_id}) < (%(after_created)s, %(after_order)s)"
-            )
-        if since is not None:
-            # The keyset index reads (status, status_created) from the cursor down to here.
-            fragments[f"after_{alias}"] += f" AND {created} >= %(since)s"
-    if since is not None:
-        params["since"] = since
-    if after is not None:
-        params.update(after_created=after.status_created, after_order=after.order_id)
-    if limit is not None:
-        params["limit"] = limit
-        fragments["limit"] = "LIMIT %(limit)s"
-    return template.format(**fragments), params
+    """The SQL and parameters of a list read by ``snapshot`` or ``realtime``.
+
+    Only fixed fragments are formatted in; values are always parameters.
+    """
+    params: dict[str, Any] = {
+        "status": status.value,
+        "after_created": after.status_created if after else None,
+        "after_order": after.order_id if after else None,
+        "since": since,
+        "limit": limit,
+    }
+    if strategy is Strategy.REALTIME:
+        return (REALTIME_ROWS_SQL if ordered else REALTIME_IDS_SQL), params
+    fragments = {
+        "after": "AND (v.status_created, v.order_id) < (%(after_created)s, %(after_order)s)" if after else "",
+        # The keyset index reads (status, status_created) from the cursor down to here.
+        "since": "AND v.status_created >= %(since)s" if since is not None else "",
+        "order": "ORDER BY v.status_created DESC, v.order_id DESC" if ordered else "",
+        "limit": "LIMIT %(limit)s" if limit is not None else "",
+    }
+    return SNAPSHOT_ROWS_SQL.format(**fragments), params
 
 
 def _raw_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -279,10 +243,6 @@ def _raw_stream(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[t
         cursor.execute(sql, params, binary=True)
         while chunk := cursor.fetchmany(chunk_size):
             yield from chunk
-
-
-def _sql_for(strategy: Strategy) -> str:
-    return REALTIME_ROWS_SQL if strategy is Strategy.REALTIME else SNAPSHOT_ROWS_SQL
 
 
 def order_list_by_status(
@@ -320,7 +280,7 @@ def order_list_by_status(
     if strategy is Strategy.LIVE:
         rows = [OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]]
     else:
-        sql, params = _list_sql(_sql_for(strategy), status=status, after=after, limit=limit + 1, since=since)
+        sql, params = _list_sql(strategy, status=status, after=after, limit=limit + 1, since=since)
         rows = [OrderRow(*row) for row in _raw_rows(sql, params)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     return OrderPage(rows=rows[:limit], next_after=next_after, freshness=freshness)
@@ -352,7 +312,7 @@ def _iter_rows(*, status: Status, strategy: Strategy, chunk_size: int) -> Iterat
         for row in _live_rows(status=status, after=None).iterator(chunk_size=chunk_size):
             yield OrderRow(*row)
         return
-    sql, params = _list_sql(_sql_for(strategy), status=status, after=None, limit=None)
+    sql, params = _list_sql(strategy, status=status, after=None, limit=None)
     for row in _raw_stream(sql, params, chunk_size):
         yield OrderRow(*row)
 
@@ -370,7 +330,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int
     strategy = _strategy(strategy)
     if strategy is Strategy.LIVE:
         return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
-    sql, params = _list_sql(_sql_for(strategy), status=status, after=None, limit=None, ordered=False)
+    sql, params = _list_sql(strategy, status=status, after=None, limit=None, ordered=False)
     return [row[0] for row in _raw_rows(f"SELECT order_id FROM ({sql}) AS rows", params)]  # noqa: S608
 
 

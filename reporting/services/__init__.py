@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reporting.services.exports import csv_export_start
+from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.orders import order_create, order_status_record
 from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
 from reporting.services.seeding import SEED_SPAN, SeedResult, orders_seed, orders_seed_if_empty
@@ -10,6 +11,7 @@ from reporting.services.users import reports_user_ensure
 
 __all__ = [
     "SEED_SPAN",
+    "FoldResult",
     "RefreshResult",
     "SeedResult",
     "csv_export_start",
@@ -17,6 +19,7 @@ __all__ = [
     "order_status_record",
     "orders_seed",
     "orders_seed_if_empty",
+    "overlay_fold",
     "reporting_views",
     "reports_user_ensure",
     "views_refresh",

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reporting.benchmark import BenchConfig, BenchReport, bench_run
+from reporting.benchmark_steady import SteadyConfig, SteadyReport, steady_rows, steady_run, steady_targets
 
 
 def _sizes(value: str) -> list[int]:
@@ -51,6 +52,27 @@ def markdown(report: BenchReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steady_markdown(report: SteadyReport) -> str:
+    """The steady-state report as Markdown tables, for the README."""
+    c = report.config
+    lines = [
+        f"{c.orders:,} orders, {c.rate:g} changes/s, {c.seconds:g} s per design; refresh design: refresh "
+        f"every {c.refresh_interval:g} s; overlay design: fold every {c.fold_interval:g} s, one refresh.",
+        "",
+        "| measurement | refresh design | overlay design |",
+        "|---|---:|---:|",
+        *(f"| {a} | {b} | {d} |" for a, b, d in steady_rows(report)),
+        "",
+        "| target (overlay design) | met | measured |",
+        "|---|---|---|",
+    ]
+    for target, met, figure in steady_targets(report):
+        lines.append(
+            f"| {target} | {dict([(True, 'met'), (False, '**not met**'), (None, '-')])[met]} | {figure} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 class Command(BaseCommand):
     help = (
         "Benchmark every read strategy, refreshes, writes and the CSV export side by side, in a "
@@ -76,12 +98,36 @@ class Command(BaseCommand):
             action="store_true",
             help="also start a hot standby (embedded server) and measure how soon a refresh reaches it",
         )
+        steady = parser.add_argument_group("steady state (--steady)")
+        steady.add_argument(
+            "--steady",
+            action="store_true",
+            help="a writer, the maintenance and a reader at once, under the refresh design and the overlay "
+            "design in turn (one size: the first of --orders)",
+        )
+        steady.add_argument("--rate", type=float, default=200.0, help="changes a second (200)")
+        steady.add_argument("--seconds", type=float, default=120.0, help="seconds per design (120)")
+        steady.add_argument("--fold-interval", type=float, default=0.5, help="seconds between folds (0.5)")
+        steady.add_argument(
+            "--refresh-interval",
+            type=float,
+            default=10.0,
+            help="seconds between refreshes, refresh design (10)",
+        )
+        steady.add_argument(
+            "--reuse",
+            action="store_true",
+            help="keep the seeded database and reuse it next time (seeding 10 M orders takes minutes)",
+        )
         parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
         parser.add_argument("--markdown", type=Path, help="also write the report as Markdown to this file")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["repeat"] < 1:
             raise CommandError("--repeat must be at least 1")
+        if options["steady"]:
+            self._steady(options)
+            return
         config = BenchConfig(
             sizes=[100_000] if options["quick"] else options["orders"],
             repeat=options["repeat"],
@@ -99,6 +145,47 @@ class Command(BaseCommand):
             options["json"].write_text(json.dumps(report.as_dict(), indent=2, default=str))
         if options["markdown"]:
             options["markdown"].write_text(markdown(report))
+
+    def _steady(self, options: dict[str, Any]) -> None:
+        for name in ("rate", "seconds", "fold_interval", "refresh_interval"):
+            if not options[name] > 0:
+                raise CommandError(f"--{name.replace('_', '-')} must be more than 0")
+        config = SteadyConfig(
+            orders=100_000 if options["quick"] else options["orders"][0],
+            rate=options["rate"],
+            seconds=options["seconds"],
+            fold_interval=options["fold_interval"],
+            refresh_interval=options["refresh_interval"],
+            seed=options["seed"],
+            database=options["database"],
+            keep=options["keep"],
+            reuse=options["reuse"],
+        )
+        console = Console(file=cast(IO[str], self.stdout), highlight=False, width=160)
+        with console.status("starting") as status:
+            report = steady_run(config, progress=lambda text: status.update(text))
+        table = Table(
+            title=f"Steady state: {config.orders:,} orders, {config.rate:g} changes/s, "
+            f"{config.seconds:g} s per design (refresh every {config.refresh_interval:g} s, "
+            f"fold every {config.fold_interval:g} s)"
+        )
+        for column in ("measurement", "refresh design", "overlay design"):
+            table.add_column(column, justify="left" if column == "measurement" else "right")
+        for row in steady_rows(report):
+            table.add_row(*row)
+        console.print(table)
+        targets = Table(title="Targets (issue #12), overlay design")
+        for column in ("target", "met", "measured"):
+            targets.add_column(column)
+        for target, met, figure in steady_targets(report):
+            targets.add_row(
+                target, {True: "[green]met[/green]", False: "[red]not met[/red]", None: "-"}[met], figure
+            )
+        console.print(targets)
+        for name, value in report.setup.items():
+            console.print(f"{name}: {value:,.1f}")
+        if options["markdown"]:
+            options["markdown"].write_text(steady_markdown(report))
 
     def _print(self, console: Console, report: BenchReport) -> None:
         table = Table(title="Benchmark (medians; ratios against the Subquery baseline of the same run)")

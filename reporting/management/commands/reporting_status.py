@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reporting import selectors
+from reporting import conf, selectors
 
 
 def _non_negative(value: str) -> float:
@@ -19,7 +19,10 @@ def _non_negative(value: str) -> float:
 
 
 class Command(BaseCommand):
-    help = "Show how fresh the reporting views are; with --max-age, fail when they are older."
+    help = (
+        "Show how fresh the reporting views and their overlay are; fail when the overlay has outgrown "
+        "REPORTING_COMPACT_OVERLAY_ORDERS (refreshes are failing) or, with --max-age, when they are older."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -39,6 +42,12 @@ class Command(BaseCommand):
                 f"views exact as of {fresh.as_of.isoformat(timespec='seconds')}, "
                 f"{fresh.age.total_seconds():.1f} s ago, {fresh.changes_since:,} changes since the refresh"
             )
+        if fresh.folded_at is not None and fresh.fold_age is not None:
+            self.stdout.write(
+                f"overlay: {fresh.overlay_orders:,} orders changed since the refresh, folded as of "
+                f"{fresh.folded_at.isoformat(timespec='seconds')} "
+                f"({fresh.fold_age.total_seconds():.1f} s ago)"
+            )
         holder = selectors.refresh_lock_holder()
         if holder is not None:
             self.stdout.write(f"refresh lock held by {holder}")
@@ -48,6 +57,15 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  run {run.id}: {run.outcome:<9} {run.trigger:<8} "
                 f"{run.started.isoformat(timespec='seconds')} {seconds}{detail}"
+            )
+        # Past the size at which the scheduler refreshes at once, the overlay only
+        # grows if refreshes fail: real-time reads stay exact, but each fold and
+        # read does more, and the materialized views fall behind.
+        limit = conf.compact_overlay_orders()
+        if limit and fresh.overlay_orders > 2 * limit:
+            raise CommandError(
+                f"the overlay holds {fresh.overlay_orders:,} orders, more than twice "
+                f"REPORTING_COMPACT_OVERLAY_ORDERS ({limit:,}): refreshes are not keeping up or are failing"
             )
         max_age = options["max_age"]
         if max_age is not None:

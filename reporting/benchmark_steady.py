@@ -1,0 +1,542 @@
+"""``manage.py bench --steady``: a shop taking orders while dashboards read, under both designs.
+
+One run, two phases on the same data, each ``seconds`` long:
+
+* **refresh** (the design before the overlay): the refresh service runs every
+  ``refresh_interval`` seconds (back to back when it takes longer), and real-time
+  reads correct the materialized views by every order changed since the refresh;
+* **overlay**: folds every ``fold_interval`` seconds, one refresh (a compaction)
+  a third of the way in, and real-time reads correct views + overlay by the orders
+  changed since the latest fold.
+
+In each phase the same threads run against the database:
+
+* a writer: ``rate`` changes a second in ten transactions a second, 30 % new
+  orders (with their ``pending`` row), the rest a new status row on one of the
+  newest 5 % of orders;
+* a reader, every 0.5 s: a page of the 100 most recent cancelled orders and the
+  counts per status, through the selectors (``realtime``) and in plain SQL on the
+  BI views, timed; and how many orders the read had to recompute;
+* a checker, every 2 s: the real-time counts against the counts computed from
+  the whole history (``DISTINCT ON``), in one REPEATABLE READ snapshot: any
+  difference is a mismatch.
+
+The old design's reads are rebuilt in a schema ``bench_old`` of the bench
+database from the versioned SQL it used (``pending_changes_v2`` and the ``_v2``
+real-time views), and its page query is the one its selector ran.
+
+Maintenance cost is the CPU time of the database server process that runs the
+folds or refreshes (``/proc``; only when the server runs on this machine),
+against the phase's wall time: the share of one core. Parallel query is off in
+those sessions, so that one process does all of the work.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SteadyConfig", "SteadyReport", "steady_rows", "steady_run", "steady_targets"]
+
+import os
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from django.core.management import call_command
+from django.db import connection
+
+from reporting import selectors, services
+from reporting.choices import Status
+from reporting.matviews import in_schema, view_sql
+
+Progress = Callable[[str], None]
+PHASES = ("refresh", "overlay")
+
+
+@dataclass(frozen=True)
+class SteadyConfig:
+    orders: int
+    rate: float = 200.0
+    seconds: float = 120.0
+    fold_interval: float = 0.5
+    refresh_interval: float = 10.0
+    seed: int = 0
+    database: str = ""
+    keep: bool = False
+    reuse: bool = False
+
+
+@dataclass
+class PhaseResult:
+    """What one design did under the workload."""
+
+    design: str
+    seconds: float = 0.0
+    changes: int = 0
+    page_ms: list[float] = field(default_factory=list)
+    counts_ms: list[float] = field(default_factory=list)
+    bi_page_ms: list[float] = field(default_factory=list)
+    bi_counts_ms: list[float] = field(default_factory=list)
+    recomputed: list[int] = field(default_factory=list)
+    lag_s: list[float] = field(default_factory=list)
+    checks: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    maintenance_runs: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
+    maintenance_cpu_s: float | None = None
+    compaction_s: float | None = None
+    folds_during_compaction: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SteadyReport:
+    config: SteadyConfig
+    phases: list[PhaseResult]
+    setup: dict[str, float]
+
+
+def _pct(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# --- The old design's reads, rebuilt from its versioned SQL -------------------------------------------------
+
+OLD_SCHEMA = "bench_old"
+OLD_PAGE_SQL = in_schema("""
+WITH pending AS MATERIALIZED (
+    SELECT p.order_id FROM bench_old.pending_changes AS p ORDER BY p.order_id
+)
+(SELECT v.order_id, v.status_id, v.status::text, v.status_created
+ FROM reporting.order_latest_status AS v
+ WHERE v.status = 'cancelled' AND v.order_id NOT IN (SELECT order_id FROM pending)
+ ORDER BY v.status_created DESC, v.order_id DESC LIMIT 100)
+UNION ALL
+(SELECT latest.order_id, latest.id, latest.status::text, latest.created
+ FROM pending AS p
+ CROSS JOIN LATERAL (
+     SELECT s.order_id, s.id, s.status, s.created FROM public.reporting_orderstatus AS s
+     WHERE s.order_id = p.order_id ORDER BY s.created DESC, s.id DESC LIMIT 1
+ ) AS latest
+ WHERE latest.status = 'cancelled'
+ ORDER BY latest.created DESC, latest.order_id DESC LIMIT 100)
+ORDER BY 4 DESC, 1 DESC LIMIT 100
+""")
+
+
+def _old_views_create(cursor: Any) -> None:
+    cursor.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
+    cursor.execute(f"CREATE SCHEMA {OLD_SCHEMA}")
+    pending = "bench_old.pending_changes"
+    cursor.execute(f"CREATE VIEW {pending} AS {view_sql('pending_changes_v2')}")
+    for name in ("order_latest_status_live_v2", "order_status_counts_live_v2"):
+        sql = view_sql(name).replace("public.reporting_pending_changes", pending)
+        cursor.execute(f"CREATE VIEW {OLD_SCHEMA}.{name.removesuffix('_v2')} AS {sql}")
+
+
+BI_PAGE = (
+    "SELECT order_id, status_created FROM {schema}.order_latest_status_live WHERE status = 'cancelled' "
+    "ORDER BY status_created DESC, order_id DESC LIMIT 100"
+)
+BI_COUNTS = "SELECT status, orders FROM {schema}.order_status_counts_live"
+LIVE_COUNTS = """
+SELECT coalesce(l.status::text, 'none'), count(*)
+FROM public.reporting_order AS o
+LEFT JOIN (
+    SELECT DISTINCT ON (s.order_id) s.order_id, s.status
+    FROM public.reporting_orderstatus AS s
+    ORDER BY s.order_id, s.created DESC, s.id DESC
+) AS l ON l.order_id = o.id
+GROUP BY 1
+"""
+
+
+# --- Database and processes ---------------------------------------------------------------------------------
+
+
+def _connect() -> psycopg.Connection[Any]:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _one(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql).fetchone()  # type: ignore[call-overload]
+    assert row is not None
+    return row[0]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a local server process, or ``None`` if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _visible(xid: int, snapshot: str) -> bool:
+    xmin, xmax, xip = snapshot.split(":")
+    return xid < int(xmin) or (xid < int(xmax) and str(xid) not in xip.split(","))
+
+
+@contextmanager
+def _steady_database(config: SteadyConfig, progress: Progress, setup: dict[str, float]) -> Iterator[None]:
+    """The bench database, seeded with ``orders`` orders; kept and reused with ``reuse``."""
+    settings_dict = connection.settings_dict
+    original = settings_dict["NAME"]
+    name = config.database or f"{original}_steady_{config.orders}"
+    connection.close()
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        exists = cursor.fetchone() is not None
+        quoted = connection.ops.quote_name(name)
+        if exists and not config.reuse:
+            cursor.execute(f"DROP DATABASE {quoted} WITH (FORCE)")
+        if not exists or not config.reuse:
+            cursor.execute(f"CREATE DATABASE {quoted}")
+    settings_dict["NAME"] = name
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM reporting_order")
+            present = cursor.fetchone()[0]
+        if present < config.orders:
+            progress(f"seeding {config.orders - present:,} orders")
+            started = time.perf_counter()
+            services.orders_seed(orders=config.orders - present, seed=config.seed)
+            setup["seed_s"] = time.perf_counter() - started
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM (ANALYZE) reporting_order")
+                cursor.execute("VACUUM (ANALYZE) reporting_orderstatus")
+        with connection.cursor() as cursor:
+            _old_views_create(cursor)
+        yield
+    finally:
+        connection.close()
+        settings_dict["NAME"] = original
+        if not config.keep and not config.reuse:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
+
+
+# --- The phase ----------------------------------------------------------------------------------------------
+
+
+class _Phase:
+    def __init__(self, design: str, config: SteadyConfig) -> None:
+        self.design = design
+        self.config = config
+        self.result = PhaseResult(design)
+        self.stop = threading.Event()
+        self.commits: list[tuple[float, int]] = []  # (wall time after commit, xid)
+        self.snapshots: list[tuple[float, str]] = []  # (wall time after commit, snapshot) of maintenance
+        self.compacting = threading.Event()
+
+    def guarded(self, func: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                func()
+            except Exception as exc:  # reported with the results, never hidden
+                self.result.errors.append(f"{func.__name__}: {type(exc).__name__}: {exc}")
+                self.stop.set()
+            finally:
+                connection.close()
+
+        return run
+
+    def writer(self) -> None:
+        rng = random.Random(self.config.seed + len(self.design))
+        per_tick = max(1, round(self.config.rate / 10))
+        with _connect() as conn:
+            top = _one(conn, "SELECT max(id) FROM reporting_order")
+            next_tick = time.monotonic()
+            while not self.stop.is_set():
+                new = sum(rng.random() < 0.3 for _ in range(per_tick))
+                existing = [rng.randint(int(top * 0.95), top) for _ in range(per_tick - new)]
+                with conn.transaction():
+                    rows = conn.execute(
+                        "INSERT INTO reporting_order (created) SELECT now() FROM generate_series(1, %s) "
+                        "RETURNING id",
+                        [new],
+                    ).fetchall()
+                    ids = [r[0] for r in rows]
+                    statuses = ["pending"] * len(ids) + [rng.choice(Status.values) for _ in existing]
+                    conn.execute(
+                        "INSERT INTO reporting_orderstatus (order_id, created, status) "
+                        "SELECT unnest(%s::bigint[]), now(), unnest(%s::text[])",
+                        [ids + existing, statuses],
+                    )
+                    xid = _one(conn, "SELECT pg_current_xact_id()::text::bigint")
+                self.commits.append((time.monotonic(), xid))
+                self.result.changes += per_tick
+                if ids:
+                    top = max(top, *ids)
+                next_tick += 0.1
+                time.sleep(max(0.0, next_tick - time.monotonic()))
+
+    def maintenance(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        cpu_before = _cpu_seconds(pid)
+        interval = self.config.fold_interval if self.design == "overlay" else self.config.refresh_interval
+        next_run = time.monotonic()
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            if self.design == "overlay":
+                fold = services.overlay_fold()
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT snapshot FROM reporting_fold WHERE generation = %s", [fold.generation]
+                    )
+                    row = cursor.fetchone()
+                orders = fold.orders
+                if self.compacting.is_set():
+                    self.result.folds_during_compaction += 1
+            else:
+                run = services.views_refresh(force=False)
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT snapshot FROM reporting_refreshrun WHERE id = %s", [run.run_id])
+                    row = cursor.fetchone()
+                orders = run.changes_absorbed or 0
+            if row and row[0]:
+                self.snapshots.append((time.monotonic(), row[0]))
+            self.result.maintenance_runs.append((time.perf_counter() - started, orders))
+            next_run += interval
+            self.stop.wait(max(0.0, next_run - time.monotonic()))
+            next_run = max(next_run, time.monotonic())
+        cpu_after = _cpu_seconds(pid)
+        if cpu_before is not None and cpu_after is not None:
+            self.result.maintenance_cpu_s = cpu_after - cpu_before
+
+    def compaction(self) -> None:
+        if self.stop.wait(self.config.seconds / 3):
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+        self.compacting.set()
+        started = time.perf_counter()
+        services.views_refresh(force=True)
+        self.result.compaction_s = time.perf_counter() - started
+        self.compacting.clear()
+
+    def reader(self) -> None:
+        schema = in_schema("reporting") if self.design == "overlay" else OLD_SCHEMA
+        pending = (
+            "public.reporting_pending_changes"
+            if self.design == "overlay"
+            else f"{OLD_SCHEMA}.pending_changes"
+        )
+        with _connect() as bi:
+            bi.execute("SET max_parallel_workers_per_gather = 0")
+            with connection.cursor() as cursor:
+                cursor.execute("SET max_parallel_workers_per_gather = 0")
+            while not self.stop.wait(0.5):
+                page: Callable[[], object]
+                counts: Callable[[], object]
+                if self.design == "overlay":
+                    page = lambda: selectors.order_list_by_status(status="cancelled", strategy="realtime")  # noqa: E731
+                    counts = lambda: selectors.order_status_counts(strategy="realtime")  # noqa: E731
+                else:
+                    page = lambda: bi.execute(OLD_PAGE_SQL).fetchall()  # noqa: E731
+                    counts = lambda: bi.execute(BI_COUNTS.format(schema=OLD_SCHEMA)).fetchall()  # noqa: E731
+                for func, samples in (
+                    (page, self.result.page_ms),
+                    (counts, self.result.counts_ms),
+                    (lambda: bi.execute(BI_PAGE.format(schema=schema)).fetchall(), self.result.bi_page_ms),
+                    (
+                        lambda: bi.execute(BI_COUNTS.format(schema=schema)).fetchall(),
+                        self.result.bi_counts_ms,
+                    ),
+                ):
+                    started = time.perf_counter()
+                    func()
+                    samples.append((time.perf_counter() - started) * 1000)
+                n = _one(bi, f"SELECT count(*) FROM {pending}")  # noqa: S608 - constants
+                self.result.recomputed.append(n)
+
+    def checker(self) -> None:
+        schema = in_schema("reporting") if self.design == "overlay" else OLD_SCHEMA
+        with _connect() as conn:
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+            while not self.stop.is_set():
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    realtime = {
+                        s: n for s, n in conn.execute(BI_COUNTS.format(schema=schema)).fetchall() if n
+                    }
+                    live = dict(conn.execute(LIVE_COUNTS).fetchall())
+                self.result.checks += 1
+                if realtime != live:
+                    self.result.mismatches.append(f"{realtime} != {live}")
+                # A pause between checks: each reads the whole history, and the
+                # reader's timings should not be a measure of the checker.
+                self.stop.wait(2)
+
+    def run(self) -> PhaseResult:
+        threads = [self.writer, self.maintenance, self.reader, self.checker]
+        if self.design == "overlay":
+            threads.append(self.compaction)
+        started = time.monotonic()
+        running = [threading.Thread(target=self.guarded(t), name=t.__name__) for t in threads]
+        for thread in running:
+            thread.start()
+        self.stop.wait(self.config.seconds)
+        self.stop.set()
+        for thread in running:
+            thread.join()
+        self.result.seconds = time.monotonic() - started
+        self._lags()
+        return self.result
+
+    def _lags(self) -> None:
+        """For each commit of the writer, the time until maintenance had it (a fold or refresh saw it)."""
+        snapshots = self.snapshots
+        first = 0
+        for committed, xid in self.commits:
+            while first < len(snapshots) and snapshots[first][0] < committed:
+                first += 1
+            for done, snapshot in snapshots[first:]:
+                if _visible(xid, snapshot):
+                    self.result.lag_s.append(done - committed)
+                    break
+
+
+def steady_run(config: SteadyConfig, progress: Progress) -> SteadyReport:
+    """Run both designs under the same workload and return what each did."""
+    setup: dict[str, float] = {}
+    with _steady_database(config, progress, setup):
+        phases = []
+        for design in PHASES:
+            progress(f"{design}: refreshing before the phase")
+            started = time.perf_counter()
+            services.views_refresh(force=True)
+            setup[f"refresh before {design} (s)"] = time.perf_counter() - started
+            if design == "overlay":
+                services.overlay_fold()
+            connection.close()
+            progress(f"{design}: {config.seconds:g} s at {config.rate:g} changes/s")
+            phases.append(_Phase(design, config).run())
+        return SteadyReport(config=config, phases=phases, setup=setup)
+
+
+def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
+    """The report as (measurement, refresh design, overlay design) rows of text."""
+    by = {p.design: p for p in report.phases}
+
+    def ms(values: list[float], q: float) -> str:
+        value = _pct(values, q)
+        return "" if value is None else f"{value:,.1f}"
+
+    rows: list[tuple[str, ...]] = []
+    for label, attr in (
+        ("realtime page of 100 (selector), ms", "page_ms"),
+        ("realtime counts (selector), ms", "counts_ms"),
+        ("BI _live page of 100 (SQL), ms", "bi_page_ms"),
+        ("BI _live counts (SQL), ms", "bi_counts_ms"),
+    ):
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            rows.append(
+                (f"{label} {name}", ms(getattr(by["refresh"], attr), q), ms(getattr(by["overlay"], attr), q))
+            )
+    for q, name in ((0.5, "p50"), (1.0, "max")):
+        rows.append(
+            (
+                f"orders recomputed per read, {name}",
+                *(f"{_pct(by[d].recomputed, q) or 0:,.0f}" for d in PHASES),
+            )
+        )
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        rows.append(
+            (
+                f"lag: commit to maintained state, {name}, s",
+                ms(by["refresh"].lag_s, q),
+                ms(by["overlay"].lag_s, q),
+            )
+        )
+    work = []
+    cpu = []
+    runs = []
+    for d in PHASES:
+        p = by[d]
+        total_s = sum(s for s, _ in p.maintenance_runs)
+        total_orders = sum(n for _, n in p.maintenance_runs)
+        work.append(f"{1000 * total_s / total_orders * 1000:,.1f}" if total_orders else "")
+        cpu.append(
+            f"{100 * p.maintenance_cpu_s / p.seconds:.1f}%" if p.maintenance_cpu_s is not None else "n/a"
+        )
+        runs.append(
+            f"{len(p.maintenance_runs)} ({statistics.median(s for s, _ in p.maintenance_runs):.2f} s)"
+        )
+    rows.append(("maintenance runs (median duration)", runs[0], runs[1]))
+    rows.append(("maintenance ms per 1,000 changed orders (refresh: per 1,000 changes)", work[0], work[1]))
+    rows.append(("maintenance process CPU, share of one core", cpu[0], cpu[1]))
+    rows.append(
+        (
+            "compaction during the phase: duration / folds meanwhile",
+            "",
+            (
+                f"{by['overlay'].compaction_s:.1f} s / {by['overlay'].folds_during_compaction} folds"
+                if by["overlay"].compaction_s is not None
+                else "did not finish in the phase"
+            ),
+        )
+    )
+    rows.append(("changes written", *(f"{by[d].changes:,}" for d in PHASES)))
+    rows.append(
+        (
+            "exactness checks: mismatches / checks",
+            *(f"{len(by[d].mismatches)} / {by[d].checks}" for d in PHASES),
+        )
+    )
+    return rows
+
+
+def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
+    """The targets of the overlay design (issue #12): (target, met, measured)."""
+    p = next(p for p in report.phases if p.design == "overlay")
+    page99, counts99 = _pct(p.page_ms, 0.99), _pct(p.counts_ms, 0.99)
+    bi_page99, bi_counts99 = _pct(p.bi_page_ms, 0.99), _pct(p.bi_counts_ms, 0.99)
+    lag99 = _pct(p.lag_s, 0.99)
+    total_s = sum(s for s, _ in p.maintenance_runs)
+    total_orders = sum(n for _, n in p.maintenance_runs)
+    per_1000 = 1000 * total_s / total_orders * 1000 if total_orders else None
+    cpu = 100 * p.maintenance_cpu_s / p.seconds if p.maintenance_cpu_s is not None else None
+
+    def check(value: float | None, limit: float, unit: str) -> tuple[bool | None, str]:
+        if value is None:
+            return None, "not measured"
+        return value <= limit, f"{value:,.2f} {unit}"
+
+    targets = []
+    for target, value, limit, unit in (
+        ("realtime page of 100 p99 <= 10 ms (selector)", page99, 10, "ms"),
+        ("realtime counts p99 <= 5 ms (selector)", counts99, 5, "ms"),
+        ("BI _live page p99 within 2x of the selector's", bi_page99, 2 * (page99 or 0), "ms"),
+        ("BI _live counts p99 within 2x of the selector's", bi_counts99, 2 * (counts99 or 0), "ms"),
+        ("lag: a committed change folded within 2 s (p99)", lag99, 2, "s"),
+        ("maintenance work per 1,000 changed orders <= 100 ms", per_1000, 100, "ms"),
+        ("maintenance process <= 10% of one core", cpu, 10, "%"),
+    ):
+        met, figure = check(value, limit, unit)
+        targets.append((target, met, figure))
+    targets.append(
+        (
+            "0 mismatches between realtime and live",
+            not p.mismatches and p.checks > 0,
+            f"{len(p.mismatches)} in {p.checks}",
+        )
+    )
+    if p.errors:
+        targets.append(("no errors in the run", False, "; ".join(p.errors)[:300]))
+    return targets

@@ -1,0 +1,157 @@
+"""The overlay: folds between refreshes, their races, crashes and limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from reporting import selectors, services
+from reporting.choices import RefreshOutcome, Strategy
+from reporting.models import Fold, OrderStatus, OverlayOrder
+from scheduler.runner import FoldJob
+from tests.conftest import raw_connect
+from tests.test_realtime import TODAY, brute_force, read, reset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seeded(orders: int = 200) -> None:
+    reset()
+    services.orders_seed(orders=orders, seed=4, until=TODAY)
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+
+
+def change(order_ids, status: str = "cancelled", seconds: int = 1) -> None:
+    OrderStatus.objects.bulk_create(
+        [
+            OrderStatus(order_id=i, created=TODAY + dt.timedelta(seconds=seconds), status=status)
+            for i in order_ids
+        ]
+    )
+
+
+def assert_exact(what: str) -> None:
+    expected = brute_force()
+    assert read(Strategy.REALTIME, days=3660) == expected, what
+
+
+def test_a_fold_takes_the_changes_into_the_overlay_and_the_tail_starts_after_it():
+    seeded()
+    change([1, 2, 3])
+    assert selectors.freshness().changes_since == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reporting_pending_changes")
+        assert cursor.fetchone()[0] == 3, "three orders to recompute before the fold"
+    fold = services.overlay_fold()
+    assert (fold.outcome, fold.orders, fold.changes, fold.overlay_orders) == ("ok", 3, 3, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reporting_pending_changes")
+        assert cursor.fetchone()[0] == 0, "nothing left to recompute"
+    assert_exact("after a fold")
+    change([3, 4])
+    assert selectors.freshness().changes_since == 5, "folded and not yet folded changes both count"
+    assert_exact("overlay and tail")
+    fold = services.overlay_fold()
+    assert (fold.orders, fold.overlay_orders) == (2, 4), "order 3 was in the overlay already"
+    fresh = selectors.freshness()
+    assert fresh.overlay_orders == 4 and fresh.folded_at is not None
+    assert fresh.snapshot_at is not None and fresh.folded_at > fresh.snapshot_at
+    assert_exact("after the second fold")
+
+
+def test_a_refresh_starts_a_new_generation_and_the_next_fold_deletes_the_old_one():
+    seeded()
+    change([1, 2])
+    services.overlay_fold()
+    old = Fold.objects.get().generation
+    change([5])  # in the tail when the refresh comes
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+    assert_exact("new views, old overlay left behind")
+    assert selectors.freshness().overlay_orders == 0
+    change([6])
+    fold = services.overlay_fold()
+    assert fold.generation != old and fold.orders == 1, "only what changed since the refresh"
+    assert not OverlayOrder.objects.filter(generation=old).exists()
+    assert list(Fold.objects.values_list("generation", flat=True)) == [fold.generation]
+    assert_exact("after the new generation's fold")
+
+
+def test_two_folds_at_once_one_waits_its_turn_or_skips():
+    seeded()
+    change([1])
+    with raw_connect() as other, other.transaction():
+        other.execute("LOCK TABLE reporting_fold IN EXCLUSIVE MODE")
+        assert services.overlay_fold().outcome == "skipped"
+    assert services.overlay_fold().outcome == "ok"
+    assert_exact("after the skipped fold")
+
+
+def test_a_fold_killed_before_its_commit_leaves_the_previous_one_and_exact_reads():
+    seeded()
+    change([1, 2])
+    services.overlay_fold()
+    before = list(Fold.objects.values_list("snapshot", "orders"))
+    change([2, 3, 4], status="pending", seconds=2)
+    victim = raw_connect(autocommit=False)
+    victim.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    victim.execute("LOCK TABLE reporting_fold IN EXCLUSIVE MODE")
+    assert victim.execute("SELECT outcome FROM reporting_overlay_fold()").fetchone()[0] == "ok"
+    pid = victim.info.backend_pid
+    with raw_connect() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    with pytest.raises(psycopg.OperationalError):
+        victim.commit()
+    victim.close()
+    assert list(Fold.objects.values_list("snapshot", "orders")) == before, "nothing of it was kept"
+    assert_exact("after the killed fold")
+    assert services.overlay_fold().orders == 3
+    assert_exact("after the next fold")
+
+
+def test_the_fold_refuses_to_run_without_its_lock_or_snapshot():
+    seeded()
+    with raw_connect(autocommit=False) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="REPEATABLE READ"):
+            conn.execute("SELECT reporting_overlay_fold()")
+        conn.rollback()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.RaiseException, match="LOCK TABLE reporting_fold"):
+            conn.execute("SELECT reporting_overlay_fold()")
+        conn.rollback()
+
+
+def test_after_a_truncate_folds_wait_for_the_refresh_and_reads_recompute_everything():
+    seeded(50)
+    change([1])
+    services.overlay_fold()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reporting_orderstatus")
+    change_rows = services.overlay_fold()
+    assert change_rows.outcome == "needs a refresh"
+    assert_exact("after the truncate")
+    asked: list[str] = []
+    FoldJob(asked.append)()
+    assert asked and "TRUNCATE" in asked[0]
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+    assert services.overlay_fold().outcome == "ok"
+    assert_exact("after the refresh")
+
+
+def test_an_overlay_past_its_limit_asks_for_a_refresh_and_fails_the_status_check(settings):
+    seeded()
+    settings.REPORTING_COMPACT_OVERLAY_ORDERS = 2
+    change([1, 2])
+    asked: list[str] = []
+    FoldJob(asked.append)()
+    assert asked and "2 orders (limit 2)" in asked[0]
+    call_command("reporting_status")  # at the limit: the scheduler refreshes, nothing is wrong yet
+    change([3, 4, 5])
+    services.overlay_fold()
+    with pytest.raises(CommandError, match="the overlay holds 5 orders, more than twice"):
+        call_command("reporting_status")
+    settings.REPORTING_COMPACT_OVERLAY_ORDERS = 0
+    call_command("reporting_status")
