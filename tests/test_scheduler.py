@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import override_settings
 
 from reporting import embedded_db, services
-from reporting.models import RefreshRun
+from reporting.models import Fold, RefreshRun
 from scheduler.runner import build_trigger
 from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
@@ -103,6 +103,50 @@ def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigter
     output = (tmp_path / "scheduler.log").read_text()
     assert "SIGTERM received" in output, output
     assert "Scheduler stopped" in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_run_scheduler_folds_between_refreshes_and_refreshes_when_the_overlay_is_full(tmp_path):
+    orders = orders_create(6)
+    env = subprocess_env() | {
+        "REPORTING_REFRESH_INTERVAL": "3600",
+        "REPORTING_FOLD_INTERVAL": "0.2",
+        "REPORTING_COMPACT_OVERLAY_ORDERS": "4",
+        "REPORTING_BI_WATCHDOG_INTERVAL": "0",
+    }
+    log = (tmp_path / "scheduler.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(
+            lambda: RefreshRun.objects.filter(outcome="ok").exists(), timeout=60, what="the start-up refresh"
+        )
+        startup = RefreshRun.objects.get(outcome="ok")
+        statuses_create([(orders[0], EPOCH, "cancelled")])
+        wait_until(
+            lambda: Fold.objects.filter(generation=startup.pk, orders=1).exists(),
+            timeout=30,
+            what="a fold of the change",
+        )
+        assert RefreshRun.objects.filter(outcome="ok").count() == 1, "no refresh for one change"
+        statuses_create([(order, EPOCH, "complete") for order in orders[1:5]])
+        wait_until(
+            lambda: RefreshRun.objects.filter(outcome="ok", pk__gt=startup.pk).exists(),
+            timeout=60,
+            what="a refresh once the overlay held 5 orders",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "scheduler.log").read_text()
+    assert "Refreshing now: the overlay holds 5 orders (limit 4)" in output, output
+    assert "Job fold ran" not in output, "folds are not logged one by one"
 
 
 @pytest.mark.parametrize(
