@@ -122,6 +122,10 @@ def _interleaved(cases: dict[str, Callable[[], Any]], repeat: int) -> dict[str, 
     return samples
 
 
+def _ms(duration: Any) -> float:
+    return duration.total_seconds() * 1000
+
+
 def _fetchall(sql: str, params: Any = None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -329,6 +333,19 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
             baseline = BASELINE if query in cases[BASELINE] else "live"
             for approach, samples in _interleaved(run, repeat).items():
                 add(f"read, {changed_label} changed", query, approach, samples, baseline=baseline)
+        if fraction:
+            # The same reads once a fold has taken the changes into the overlay, as the
+            # scheduler does every REPORTING_FOLD_INTERVAL: what real-time reads cost
+            # in a running system, where only the last fraction of a second is recomputed.
+            progress(f"{orders:,} orders: reads with {changed_label} changed, folded")
+            fold = services.overlay_fold()
+            add(f"read, {changed_label} changed", "fold of the changes", "overlay_fold", [_ms(fold.duration)])
+            for query in READS:
+                samples = _interleaved({"realtime, folded": cases["realtime"][query]}, repeat)[
+                    "realtime, folded"
+                ]
+                baseline = BASELINE if query in cases[BASELINE] else "live"
+                add(f"read, {changed_label} changed", query, "realtime, folded", samples, baseline=baseline)
         if fraction == 0.0:
             counts_sql = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"
