@@ -128,6 +128,8 @@ class FoldJob:
         self.warned_at: float | None = None
 
     def __call__(self) -> str:
+        # Keeps the connection from fold to fold, but honours CONN_MAX_AGE and health checks.
+        close_old_connections()
         try:
             result = services.overlay_fold()
         except DatabaseError as exc:

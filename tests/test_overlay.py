@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import psycopg
 import pytest
@@ -88,6 +89,23 @@ def test_two_folds_at_once_one_waits_its_turn_or_skips():
         assert services.overlay_fold().outcome == "skipped"
     assert services.overlay_fold().outcome == "ok"
     assert_exact("after the skipped fold")
+
+
+def test_a_fold_waits_for_other_locks_and_skips_only_for_another_fold():
+    seeded()
+    change([1])
+    with raw_connect() as other:
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE reporting_overlaycount IN EXCLUSIVE MODE")
+        timer = threading.Timer(0.6, other.execute, ["COMMIT"])
+        timer.start()
+        try:
+            assert services.overlay_fold().outcome == "ok", (
+                "waited 0.6 s for the lock, longer than the fold lock"
+            )
+        finally:
+            timer.join()
+    assert_exact("after the fold that waited")
 
 
 def test_a_fold_killed_before_its_commit_leaves_the_previous_one_and_exact_reads():

@@ -202,13 +202,14 @@ BEGIN
     RETURNING t.orders INTO overlay_orders;
 
     -- The overlays of generations that a refresh has replaced: nobody reads them
-    -- any more but transactions older than that refresh, which MVCC serves.
-    DELETE FROM public.reporting_overlayorder AS x WHERE x.generation < st.generation;
-    DELETE FROM public.reporting_overlaytransition AS x WHERE x.generation < st.generation;
-    DELETE FROM public.reporting_overlaycount AS x WHERE x.generation < st.generation;
-    DELETE FROM public.reporting_overlaydaily AS x WHERE x.generation < st.generation;
-    DELETE FROM public.reporting_overlaytransitiondaily AS x WHERE x.generation < st.generation;
-    DELETE FROM public.reporting_fold AS x WHERE x.generation < st.generation;
+    -- any more but transactions older than that refresh, which MVCC serves. (<>,
+    -- not <: refresh run ids that start again, after a restore, must not revive them.)
+    DELETE FROM public.reporting_overlayorder AS x WHERE x.generation <> st.generation;
+    DELETE FROM public.reporting_overlaytransition AS x WHERE x.generation <> st.generation;
+    DELETE FROM public.reporting_overlaycount AS x WHERE x.generation <> st.generation;
+    DELETE FROM public.reporting_overlaydaily AS x WHERE x.generation <> st.generation;
+    DELETE FROM public.reporting_overlaytransitiondaily AS x WHERE x.generation <> st.generation;
+    DELETE FROM public.reporting_fold AS x WHERE x.generation <> st.generation;
     orders := n_orders;
     changes := n_changes;
     outcome := 'ok';

@@ -78,6 +78,7 @@ def overlay_fold(*, using: str = "default") -> FoldResult:
     if connection.in_atomic_block:
         raise RuntimeError("overlay_fold() must run in autocommit mode, not inside a transaction")
     started = time.perf_counter()
+    locked = False
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -85,10 +86,14 @@ def overlay_fold(*, using: str = "default") -> FoldResult:
             cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
             # Before the snapshot (LOCK takes none): this fold sees the previous one's commit.
             cursor.execute(f"LOCK TABLE {Fold._meta.db_table} IN EXCLUSIVE MODE")
+            locked = True
+            # The short wait is for the fold lock only: a view that a plain refresh
+            # holds may be waited for (within the statement timeout).
+            cursor.execute(f"SET LOCAL lock_timeout = '{STATEMENT_TIMEOUT}'")
             cursor.execute(FOLD_SQL)
             generation, orders, changes, overlay_orders, outcome = cursor.fetchone()
     except DatabaseError as exc:
-        if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+        if not locked and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
             return FoldResult("skipped", duration=dt.timedelta(seconds=time.perf_counter() - started))
         raise
     result = FoldResult(
