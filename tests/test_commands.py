@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from reporting import selectors
-from reporting.models import Order, OrderLatestStatus
+from reporting.models import Order, OrderLatestStatus, OrderStatus
 from tests.conftest import raw_connect
 
 
@@ -29,9 +29,14 @@ def test_demo_seeds_an_empty_database_and_shows_matching_counts():
     assert "Last cancelled, snapshot" in output
     assert "Last cancelled, realtime" in output
     assert OrderLatestStatus.objects.count() == 400, "demo refreshes the view"
-    # A second run keeps the data it finds.
-    assert "orders already present" in run("demo", "--orders", "400")
-    assert Order.objects.count() == 400
+    assert "4. A shop at work: 400 orders changed status" in output
+    assert "fold (ok): 400 orders into the overlay" in output
+    assert "realtime matches live" in output
+    # A second run keeps the data it finds, and writes nothing to it.
+    statuses = OrderStatus.objects.count()
+    again = run("demo", "--orders", "400")
+    assert "orders already present" in again and "A shop at work" not in again
+    assert (Order.objects.count(), OrderStatus.objects.count()) == (400, statuses)
 
 
 @pytest.mark.django_db(transaction=True)
