@@ -312,10 +312,8 @@ def orders_stuck(request: HttpRequest) -> HttpResponse:
 @api_view("from", "to", "strategy")
 def transitions_daily(request: HttpRequest) -> HttpResponse:
     """``GET /api/transitions/daily?from=&to=``: status changes per day (UTC) and kind; the last 30 days."""
-    first, last = _date(request, "from"), _date(request, "to")
-    if (first is None) != (last is None):
-        raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
-    days = selectors.range_days(first, last) if first is not None and last is not None else 30
+    dates = _date_range(request)
+    days, last = (selectors.range_days(*dates), dates[1]) if dates is not None else (30, None)
     result = selectors.order_transitions_daily(days=days, until=last, strategy=request.GET.get("strategy"))
     return JsonResponse(
         {
@@ -530,14 +528,19 @@ def _date(request: HttpRequest, name: str) -> dt.date | None:
         raise InvalidParameterError(name, raw[:40], "a day as YYYY-MM-DD (UTC), years 1900 to 9998") from None
 
 
+def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date] | None:
+    """The ``from`` and ``to`` days of a request (UTC, both or neither)."""
+    first, last = _date(request, "from"), _date(request, "to")
+    if (first is None) != (last is None):
+        raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
+    return (first, last) if first is not None and last is not None else None
+
+
 def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
     """The status and date range of the dashboard's URL; both days or neither."""
     status = request.GET.get("status") or Status.CANCELLED
     Status.parse(status)
-    first, last = _date(request, "from"), _date(request, "to")
-    if (first is None) != (last is None):
-        raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
-    return status, (first, last) if first is not None and last is not None else None
+    return status, _date_range(request)
 
 
 # The changes a shop watches, by what they mean for it; the other three are rare corrections.

@@ -430,6 +430,15 @@ def steady_run(config: SteadyConfig, progress: Progress) -> SteadyReport:
         return SteadyReport(config=config, phases=phases, setup=setup)
 
 
+def _maintenance(p: PhaseResult) -> tuple[float | None, float | None]:
+    """A phase's maintenance: milliseconds per 1,000 orders (or changes) it took in, and % of one core."""
+    total_s = sum(s for s, _ in p.maintenance_runs)
+    total_orders = sum(n for _, n in p.maintenance_runs)
+    per_1000 = 1000 * total_s / total_orders * 1000 if total_orders else None
+    cpu = 100 * p.maintenance_cpu_s / p.seconds if p.maintenance_cpu_s is not None else None
+    return per_1000, cpu
+
+
 def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
     """The report as (measurement, refresh design, overlay design) rows of text."""
     by = {p.design: p for p in report.phases}
@@ -469,12 +478,9 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
     runs = []
     for d in PHASES:
         p = by[d]
-        total_s = sum(s for s, _ in p.maintenance_runs)
-        total_orders = sum(n for _, n in p.maintenance_runs)
-        work.append(f"{1000 * total_s / total_orders * 1000:,.1f}" if total_orders else "")
-        cpu.append(
-            f"{100 * p.maintenance_cpu_s / p.seconds:.1f}%" if p.maintenance_cpu_s is not None else "n/a"
-        )
+        per_1000, share = _maintenance(p)
+        work.append(f"{per_1000:,.1f}" if per_1000 is not None else "")
+        cpu.append(f"{share:.1f}%" if share is not None else "n/a")
         runs.append(
             f"{len(p.maintenance_runs)} ({statistics.median(s for s, _ in p.maintenance_runs):.2f} s)"
         )
@@ -508,10 +514,7 @@ def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
     page99, counts99 = _pct(p.page_ms, 0.99), _pct(p.counts_ms, 0.99)
     bi_page99, bi_counts99 = _pct(p.bi_page_ms, 0.99), _pct(p.bi_counts_ms, 0.99)
     lag99 = _pct(p.lag_s, 0.99)
-    total_s = sum(s for s, _ in p.maintenance_runs)
-    total_orders = sum(n for _, n in p.maintenance_runs)
-    per_1000 = 1000 * total_s / total_orders * 1000 if total_orders else None
-    cpu = 100 * p.maintenance_cpu_s / p.seconds if p.maintenance_cpu_s is not None else None
+    per_1000, cpu = _maintenance(p)
 
     def check(value: float | None, limit: float, unit: str) -> tuple[bool | None, str]:
         if value is None:

@@ -142,11 +142,9 @@ class FoldJob:
         self.warned_at = None
         metrics.FOLD_SECONDS.observe(result.duration.total_seconds())
         metrics.FOLDED_ORDERS.inc(result.orders)
-        limit = conf.compact_overlay_orders()
-        if result.outcome == "needs a refresh":
-            self.request_refresh("the change log cannot be folded (a TRUNCATE, or views rewritten)")
-        elif limit and result.overlay_orders >= limit:
-            self.request_refresh(f"the overlay holds {result.overlay_orders} orders (limit {limit})")
+        reason = result.refresh_reason()
+        if reason is not None:
+            self.request_refresh(reason)
         return f"{result.outcome}: {result.orders} orders"
 
 

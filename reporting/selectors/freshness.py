@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
+from reporting import conf
 from reporting.choices import Strategy
 from reporting.matviews import in_schema
 from reporting.models import RefreshLock, RefreshRun
@@ -133,6 +134,21 @@ class Freshness:
     @property
     def fold_age(self) -> dt.timedelta | None:
         return None if self.folded_at is None else self.checked_at - self.folded_at
+
+    def overlay_outgrown(self) -> str | None:
+        """Why the overlay is too large, or ``None``.
+
+        Past ``REPORTING_COMPACT_OVERLAY_ORDERS`` the scheduler refreshes at once;
+        past twice that, refreshes are failing or not keeping up. Reads stay exact,
+        but each fold and read does more, and the views fall behind.
+        """
+        limit = conf.compact_overlay_orders()
+        if limit and self.overlay_orders > 2 * limit:
+            return (
+                f"the overlay holds {self.overlay_orders:,} orders, more than twice "
+                f"REPORTING_COMPACT_OVERLAY_ORDERS ({limit:,}): refreshes are not keeping up or are failing"
+            )
+        return None
 
 
 def freshness(*, runs: int = 5) -> Freshness:

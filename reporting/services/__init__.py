@@ -6,7 +6,13 @@ from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.orders import order_create, order_status_record
 from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
-from reporting.services.seeding import SEED_SPAN, SeedResult, orders_seed, orders_seed_if_empty
+from reporting.services.seeding import (
+    SEED_SPAN,
+    SeedResult,
+    orders_seed,
+    orders_seed_if_empty,
+    orders_seed_progress,
+)
 from reporting.services.users import reports_user_ensure
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "order_status_record",
     "orders_seed",
     "orders_seed_if_empty",
+    "orders_seed_progress",
     "overlay_fold",
     "reporting_views",
     "reports_user_ensure",

@@ -29,6 +29,7 @@ import psycopg
 from django.db import Error as DatabaseError
 from django.db import connections, transaction
 
+from reporting import conf
 from reporting.models import Fold
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,19 @@ class FoldResult:
     changes: int = 0
     overlay_orders: int = 0
     duration: dt.timedelta = dt.timedelta(0)
+
+    def refresh_reason(self) -> str | None:
+        """Why a refresh (a compaction) should run now, or ``None``.
+
+        A fold that cannot go on (a TRUNCATE, or views rewritten), or an overlay
+        at ``REPORTING_COMPACT_OVERLAY_ORDERS`` orders or more.
+        """
+        limit = conf.compact_overlay_orders()
+        if self.outcome == "needs a refresh":
+            return "the change log cannot be folded (a TRUNCATE, or views rewritten)"
+        if limit and self.overlay_orders >= limit:
+            return f"the overlay holds {self.overlay_orders} orders (limit {limit})"
+        return None
 
 
 def overlay_fold(*, using: str = "default") -> FoldResult:

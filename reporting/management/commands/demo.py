@@ -25,12 +25,34 @@ def _timed(func: Callable[[], T]) -> tuple[T, float]:
     return result, (time.perf_counter() - started) * 1000
 
 
-# The demo's shop at work: the newest orders it seeded move on.
-DEMO_CHANGES_SQL = """
-INSERT INTO reporting_orderstatus (order_id, created, status)
-SELECT o.id, now(), CASE WHEN o.id %% 4 = 0 THEN 'cancelled' ELSE 'complete' END
-FROM (SELECT id FROM reporting_order ORDER BY id DESC LIMIT %s) AS o
-"""
+def _counts_compared(console: Console, title: str) -> tuple[dict[str, dict[str, int]], int]:
+    """Print the counts by every strategy, read in one snapshot; fail if live and realtime differ.
+
+    Returns:
+        The counts by strategy, and the changes since the refresh that ``snapshot`` misses.
+    """
+    table = Table(title=title)
+    table.add_column("strategy")
+    for name in [*Status.values, "none"]:
+        table.add_column(name, justify="right")
+    table.add_column("query ms", justify="right")
+    results: dict[str, dict[str, int]] = {}
+    behind = 0
+    # One REPEATABLE READ snapshot for the three, so that a writer busy meanwhile
+    # cannot make them differ: live and realtime must then agree exactly.
+    with transaction.atomic(using=read_database()):
+        with connections[read_database()].cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
+            counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
+            results[strategy] = counts.as_dict()
+            table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
+            if strategy is Strategy.SNAPSHOT:
+                behind = counts.freshness.changes_since_view or 0
+    console.print(table)
+    if results[Strategy.LIVE] != results[Strategy.REALTIME]:
+        raise CommandError("the live and realtime counts differ in one snapshot: please report this")
+    return results, behind
 
 
 class Command(BaseCommand):
@@ -54,26 +76,7 @@ class Command(BaseCommand):
         result, ms = _timed(partial(services.views_refresh, force=True))
         console.print(f"   {result.outcome}: {', '.join(result.views)} in {ms:,.0f} ms")
 
-        counts_table = Table(title="Orders per latest status")
-        counts_table.add_column("strategy")
-        for name in [*Status.values, "none"]:
-            counts_table.add_column(name, justify="right")
-        counts_table.add_column("query ms", justify="right")
-        results: dict[str, dict[str, int]] = {}
-        # One REPEATABLE READ snapshot for the three, so that a writer busy meanwhile
-        # cannot make them differ: live and realtime must then agree exactly.
-        with transaction.atomic(using=read_database()):
-            with connections[read_database()].cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
-                counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
-                results[strategy] = counts.as_dict()
-                counts_table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
-                if strategy is Strategy.SNAPSHOT:
-                    behind = counts.freshness.changes_since_view or 0
-        console.print(counts_table)
-        if results[Strategy.LIVE] != results[Strategy.REALTIME]:
-            raise CommandError("the live and realtime counts differ in one snapshot: please report this")
+        results, behind = _counts_compared(console, "Orders per latest status")
         if results[Strategy.SNAPSHOT] == results[Strategy.LIVE]:
             console.print("[green]Counts match between the strategies.[/green]")
         else:
@@ -103,31 +106,14 @@ class Command(BaseCommand):
 
     def _overlay(self, console: Console) -> None:
         """Changes after the refresh, a fold, and counts that stay exact and fast."""
-        with connections["default"].cursor() as cursor:
-            cursor.execute(DEMO_CHANGES_SQL, [1000])
-            changed = cursor.rowcount
+        changed = services.orders_seed_progress(orders=1000)
         console.print(f"[bold]4. A shop at work[/bold]: {changed:,} orders changed status since the refresh")
         fold, ms = _timed(services.overlay_fold)
         console.print(
             f"   fold ({fold.outcome}): {fold.orders:,} orders into the overlay in {ms:,.0f} ms "
             "(the scheduler folds every REPORTING_FOLD_INTERVAL seconds)"
         )
-        table = Table(title="Orders per latest status, after the changes")
-        table.add_column("strategy")
-        for name in [*Status.values, "none"]:
-            table.add_column(name, justify="right")
-        table.add_column("query ms", justify="right")
-        results = {}
-        with transaction.atomic(using=read_database()):
-            with connections[read_database()].cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for strategy in (Strategy.LIVE, Strategy.SNAPSHOT, Strategy.REALTIME):
-                counts, ms = _timed(partial(selectors.order_status_counts, strategy=strategy))
-                results[strategy] = counts.as_dict()
-                table.add_row(strategy, *(f"{n:,}" for n in counts.as_dict().values()), f"{ms:,.1f}")
-        console.print(table)
-        if results[Strategy.LIVE] != results[Strategy.REALTIME]:
-            raise CommandError("the live and realtime counts differ in one snapshot: please report this")
+        _counts_compared(console, "Orders per latest status, after the changes")
         console.print(
             "[green]realtime matches live[/green]: views + overlay + what changed since the fold; "
             "snapshot is the views as of their refresh."

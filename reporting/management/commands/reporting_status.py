@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reporting import conf, selectors
+from reporting import selectors
 
 
 def _non_negative(value: str) -> float:
@@ -58,15 +58,9 @@ class Command(BaseCommand):
                 f"  run {run.id}: {run.outcome:<9} {run.trigger:<8} "
                 f"{run.started.isoformat(timespec='seconds')} {seconds}{detail}"
             )
-        # Past the size at which the scheduler refreshes at once, the overlay only
-        # grows if refreshes fail: real-time reads stay exact, but each fold and
-        # read does more, and the materialized views fall behind.
-        limit = conf.compact_overlay_orders()
-        if limit and fresh.overlay_orders > 2 * limit:
-            raise CommandError(
-                f"the overlay holds {fresh.overlay_orders:,} orders, more than twice "
-                f"REPORTING_COMPACT_OVERLAY_ORDERS ({limit:,}): refreshes are not keeping up or are failing"
-            )
+        outgrown = fresh.overlay_outgrown()
+        if outgrown is not None:
+            raise CommandError(outgrown)
         max_age = options["max_age"]
         if max_age is not None:
             if fresh.age is None:
