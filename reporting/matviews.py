@@ -345,7 +345,7 @@ _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesVie
 class OrderLatestStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
-    sql = view_sql("order_latest_status_live_v3")
+    sql = view_sql("order_latest_status_live_v4")
     dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)

@@ -222,7 +222,7 @@ class RefreshLock(models.Model):
 #
 # Every row belongs to a *generation*: the refresh run whose materialized views it
 # corrects. A refresh (a compaction) starts a new generation with an empty overlay;
-# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold_v1.sql.
+# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold_v2.sql.
 
 
 class Fold(models.Model):

@@ -138,6 +138,28 @@ def test_a_bi_role_reads_every_reporting_view_and_nothing_else(role_name, data):
     assert bi.bi_grants_check() == []
 
 
+def test_a_bi_role_reads_the_live_view_when_the_change_log_cannot_say_what_changed(role_name, data):
+    """After a TRUNCATE the view recomputes from the history, which BI roles may not read."""
+    bi.bi_role_create(name=role_name, password=PASSWORD)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reporting_orderstatus")
+    services.order_status_record(order_id=7, status="cancelled")
+    query = (
+        "SELECT order_id, status FROM order_latest_status_live "
+        "WHERE status = 'cancelled' ORDER BY status_created DESC, order_id DESC LIMIT 10"
+    )
+    with connect_as(role_name, autocommit=True) as conn:
+        assert conn.execute(query).fetchall() == [(7, "cancelled")]
+        # What makes it possible is no door into the history for BI roles.
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT 1 FROM public.reporting_orderstatus LIMIT 1")
+    with raw_connect() as conn:
+        function = "public.reporting_latest_status_recomputed()"
+        assert conn.execute(
+            "SELECT has_function_privilege('public', %s, 'EXECUTE')", [function]
+        ).fetchone() == (False,), "not every role may run it"
+
+
 def test_passwords_are_checked_and_can_be_rotated(role_name):
     bi.bi_role_create(name=role_name, password=PASSWORD)
     with connect_as(role_name) as conn:

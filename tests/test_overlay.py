@@ -15,7 +15,7 @@ from reporting.choices import RefreshOutcome, Strategy
 from reporting.models import Fold, OrderStatus, OverlayOrder
 from scheduler.runner import FoldJob
 from tests.conftest import raw_connect
-from tests.test_realtime import TODAY, brute_force, read, reset
+from tests.test_realtime import TODAY, brute_force, read, reset, view_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,6 +38,10 @@ def change(order_ids, status: str = "cancelled", seconds: int = 1) -> None:
 def assert_exact(what: str) -> None:
     expected = brute_force()
     assert read(Strategy.REALTIME, days=3660) == expected, what
+    for status, rows in expected["lists"].items():
+        assert view_page(status, 5) == rows[:5], f"{what}: the view's page of {status}"
+        ids = selectors.order_ids_by_status(status=status, strategy="realtime")
+        assert sorted(ids) == sorted(row[0] for row in rows), f"{what}: the ids of {status}"
 
 
 def test_a_fold_takes_the_changes_into_the_overlay_and_the_tail_starts_after_it():
@@ -79,6 +83,32 @@ def test_a_refresh_starts_a_new_generation_and_the_next_fold_deletes_the_old_one
     assert not OverlayOrder.objects.filter(generation=old).exists()
     assert list(Fold.objects.values_list("generation", flat=True)) == [fold.generation]
     assert_exact("after the new generation's fold")
+
+
+def test_a_fold_reads_what_changed_not_the_whole_overlay():
+    """No statement of a fold scans an overlay table: its cost follows the orders changed.
+
+    The overlay grows to REPORTING_COMPACT_OVERLAY_ORDERS orders between refreshes;
+    a fold that read all of it (say, to find an old generation to delete) would
+    cost what the overlay holds on every run.
+    """
+    seeded()
+    change(range(1, 151))
+    assert services.overlay_fold().overlay_orders == 150
+    change([1, 2])
+    with raw_connect() as conn:
+        # Without seq scans, only a statement that has no index to use makes one.
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("LOCK TABLE reporting_fold IN EXCLUSIVE MODE")
+        assert conn.execute("SELECT orders, outcome FROM reporting_overlay_fold()").fetchone() == (2, "ok")
+        scans = conn.execute(
+            "SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
+            "WHERE relname LIKE 'reporting\\_overlay%' AND seq_scan > 0"
+        ).fetchall()
+        conn.execute("COMMIT")
+    assert scans == []
+    assert_exact("after the fold")
 
 
 def test_two_folds_at_once_one_waits_its_turn_or_skips():
@@ -151,6 +181,9 @@ def test_after_a_truncate_folds_wait_for_the_refresh_and_reads_recompute_everyth
     change_rows = services.overlay_fold()
     assert change_rows.outcome == "needs a refresh"
     assert_exact("after the truncate")
+    change([3, 4], status="pending")
+    change([5])
+    assert_exact("after the truncate, with new history")
     asked: list[str] = []
     FoldJob(asked.append)()
     assert asked and "TRUNCATE" in asked[0]

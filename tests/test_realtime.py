@@ -219,6 +219,24 @@ def test_realtime_equals_live_equals_brute_force_through_writes_and_refreshes(st
             f"snapshot is not its refresh's state after {step[0]}"
         )
         assert pages("cancelled", Strategy.REALTIME, 2) == expected["lists"]["cancelled"]
+        # The two other shapes of real-time SQL: a BI page from the view, and the
+        # selectors' whole lists in no order.
+        for status in STATUSES:
+            assert view_page(status, 3) == expected["lists"][status][:3], f"view page after {step[0]}"
+            assert sorted(selectors.order_ids_by_status(status=status, strategy="realtime")) == sorted(
+                row[0] for row in expected["lists"][status]
+            ), f"ids after {step[0]}"
+
+
+def view_page(status: str, limit: int) -> list[tuple]:
+    """A page as a BI tool asks for it: the real-time view, ORDER BY ... LIMIT."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT order_id, status_id, status, status_created FROM reporting.order_latest_status_live "
+            "WHERE status = %s ORDER BY status_created DESC, order_id DESC LIMIT %s",
+            [status, limit],
+        )
+        return cursor.fetchall()
 
 
 def test_the_sql_view_equals_the_realtime_selector():

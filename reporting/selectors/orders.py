@@ -180,11 +180,12 @@ FROM public.reporting_latest_status_page(
     %(status)s, %(after_created)s, %(after_order)s, %(since)s, %(limit)s
 )
 """
-# The real-time ids in no order: the view, which PostgreSQL then reads with hash
-# joins rather than row by row.
-REALTIME_IDS_SQL = in_schema(
-    "SELECT order_id FROM reporting.order_latest_status_live WHERE status = %(status)s"
-)
+# The real-time rows in no order (whole lists): the function
+# reporting_latest_status_rows, which reads the same parts with hash joins rather
+# than row by row (views_sql/order_latest_status_rows_v1.sql).
+REALTIME_IDS_SQL = """
+SELECT order_id, status_id, status, status_created FROM public.reporting_latest_status_rows(%(status)s)
+"""
 
 
 def _list_sql(
