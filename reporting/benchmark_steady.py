@@ -5,9 +5,11 @@ One run, two phases on the same data, each ``seconds`` long:
 * **refresh** (the design before the overlay): the refresh service runs every
   ``refresh_interval`` seconds (back to back when it takes longer), and real-time
   reads correct the materialized views by every order changed since the refresh;
-* **overlay**: folds every ``fold_interval`` seconds, one refresh (a compaction)
-  a third of the way in, and real-time reads correct views + overlay by the orders
-  changed since the latest fold.
+* **overlay**: folds every ``fold_interval`` seconds, and real-time reads correct
+  views + overlay by the orders changed since the latest fold; then, with the
+  workload still running, one refresh (a compaction, which the scheduler runs
+  every ``REPORTING_REFRESH_INTERVAL``), timed apart: what the reads, folds and
+  lag are while it runs is reported in a column of its own.
 
 In each phase the same threads run against the database:
 
@@ -27,8 +29,10 @@ real-time views), and its page query is the one its selector ran.
 
 Maintenance cost is the CPU time of the database server process that runs the
 folds or refreshes (``/proc``; only when the server runs on this machine),
-against the phase's wall time: the share of one core. Parallel query is off in
-those sessions, so that one process does all of the work.
+against the wall time: the share of one core. The compaction's own CPU time is
+measured the same way, and spread over ``REPORTING_REFRESH_INTERVAL`` for the
+share it adds. Parallel query is off in those sessions, so that one process does
+all of the work.
 """
 
 from __future__ import annotations
@@ -49,12 +53,19 @@ import psycopg
 from django.core.management import call_command
 from django.db import connection
 
-from reporting import selectors, services
+from reporting import conf, selectors, services
 from reporting.choices import Status
 from reporting.matviews import in_schema, view_sql
 
 Progress = Callable[[str], None]
 PHASES = ("refresh", "overlay")
+# The reads timed, in the order of the report.
+READS = (
+    ("page", "realtime page of 100 (selector), ms"),
+    ("counts", "realtime counts (selector), ms"),
+    ("bi_page", "BI _live page of 100 (SQL), ms"),
+    ("bi_counts", "BI _live counts (SQL), ms"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,24 +82,29 @@ class SteadyConfig:
 
 
 @dataclass
-class PhaseResult:
-    """What one design did under the workload."""
+class Window:
+    """What happened in one stretch of a phase: steady, or while a compaction ran."""
 
-    design: str
     seconds: float = 0.0
-    changes: int = 0
-    page_ms: list[float] = field(default_factory=list)
-    counts_ms: list[float] = field(default_factory=list)
-    bi_page_ms: list[float] = field(default_factory=list)
-    bi_counts_ms: list[float] = field(default_factory=list)
+    reads_ms: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name, _ in READS})
     recomputed: list[int] = field(default_factory=list)
     lag_s: list[float] = field(default_factory=list)
-    checks: int = 0
-    mismatches: list[str] = field(default_factory=list)
     maintenance_runs: list[tuple[float, int]] = field(default_factory=list)  # (seconds, orders)
     maintenance_cpu_s: float | None = None
+
+
+@dataclass
+class PhaseResult:
+    """What one design did under the workload: steady, and (overlay) during a compaction."""
+
+    design: str
+    steady: Window = field(default_factory=Window)
+    compacting: Window = field(default_factory=Window)
+    changes: int = 0
+    checks: int = 0
+    mismatches: list[str] = field(default_factory=list)
     compaction_s: float | None = None
-    folds_during_compaction: int = 0
+    compaction_cpu_s: float | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -240,6 +256,12 @@ class _Phase:
         self.commits: list[tuple[float, int]] = []  # (wall time after commit, xid)
         self.snapshots: list[tuple[float, str]] = []  # (wall time after commit, snapshot) of maintenance
         self.compacting = threading.Event()
+        self.compaction_window = (float("inf"), float("inf"))  # monotonic start and end
+        self.maintenance_pid: int | None = None
+
+    def window(self) -> Window:
+        """Where what happens now is counted."""
+        return self.result.compacting if self.compacting.is_set() else self.result.steady
 
     def guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -287,12 +309,12 @@ class _Phase:
         with connection.cursor() as cursor:
             cursor.execute("SET max_parallel_workers_per_gather = 0")
             cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        cpu_before = _cpu_seconds(pid)
+            self.maintenance_pid = cursor.fetchone()[0]
         interval = self.config.fold_interval if self.design == "overlay" else self.config.refresh_interval
         next_run = time.monotonic()
         while not self.stop.is_set():
             started = time.perf_counter()
+            window = self.window()
             if self.design == "overlay":
                 fold = services.overlay_fold()
                 with connection.cursor() as cursor:
@@ -301,8 +323,6 @@ class _Phase:
                     )
                     row = cursor.fetchone()
                 orders = fold.orders
-                if self.compacting.is_set():
-                    self.result.folds_during_compaction += 1
             else:
                 run = services.views_refresh(force=False)
                 with connection.cursor() as cursor:
@@ -311,24 +331,27 @@ class _Phase:
                 orders = run.changes_absorbed or 0
             if row and row[0]:
                 self.snapshots.append((time.monotonic(), row[0]))
-            self.result.maintenance_runs.append((time.perf_counter() - started, orders))
+            window.maintenance_runs.append((time.perf_counter() - started, orders))
             next_run += interval
             self.stop.wait(max(0.0, next_run - time.monotonic()))
             next_run = max(next_run, time.monotonic())
-        cpu_after = _cpu_seconds(pid)
-        if cpu_before is not None and cpu_after is not None:
-            self.result.maintenance_cpu_s = cpu_after - cpu_before
 
     def compaction(self) -> None:
-        if self.stop.wait(self.config.seconds / 3):
-            return
+        """One refresh of the overlay design's views, with the workload running; in this thread."""
         with connection.cursor() as cursor:
             cursor.execute("SET max_parallel_workers_per_gather = 0")
-        self.compacting.set()
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        cpu_before = _cpu_seconds(pid)
         started = time.perf_counter()
-        services.views_refresh(force=True)
-        self.result.compaction_s = time.perf_counter() - started
-        self.compacting.clear()
+        try:
+            services.views_refresh(force=True)
+        finally:
+            self.result.compaction_s = time.perf_counter() - started
+            cpu_after = _cpu_seconds(pid)
+            if cpu_before is not None and cpu_after is not None:
+                self.result.compaction_cpu_s = cpu_after - cpu_before
+            connection.close()
 
     def reader(self) -> None:
         schema = in_schema("reporting") if self.design == "overlay" else OLD_SCHEMA
@@ -342,6 +365,7 @@ class _Phase:
             with connection.cursor() as cursor:
                 cursor.execute("SET max_parallel_workers_per_gather = 0")
             while not self.stop.wait(0.5):
+                window = self.window()
                 page: Callable[[], object]
                 counts: Callable[[], object]
                 if self.design == "overlay":
@@ -350,20 +374,17 @@ class _Phase:
                 else:
                     page = lambda: bi.execute(OLD_PAGE_SQL).fetchall()  # noqa: E731
                     counts = lambda: bi.execute(BI_COUNTS.format(schema=OLD_SCHEMA)).fetchall()  # noqa: E731
-                for func, samples in (
-                    (page, self.result.page_ms),
-                    (counts, self.result.counts_ms),
-                    (lambda: bi.execute(BI_PAGE.format(schema=schema)).fetchall(), self.result.bi_page_ms),
-                    (
-                        lambda: bi.execute(BI_COUNTS.format(schema=schema)).fetchall(),
-                        self.result.bi_counts_ms,
-                    ),
+                for name, func in (
+                    ("page", page),
+                    ("counts", counts),
+                    ("bi_page", lambda: bi.execute(BI_PAGE.format(schema=schema)).fetchall()),
+                    ("bi_counts", lambda: bi.execute(BI_COUNTS.format(schema=schema)).fetchall()),
                 ):
                     started = time.perf_counter()
                     func()
-                    samples.append((time.perf_counter() - started) * 1000)
+                    window.reads_ms[name].append((time.perf_counter() - started) * 1000)
                 n = _one(bi, f"SELECT count(*) FROM {pending}")  # noqa: S608 - constants
-                self.result.recomputed.append(n)
+                window.recomputed.append(n)
 
     def checker(self) -> None:
         schema = in_schema("reporting") if self.design == "overlay" else OLD_SCHEMA
@@ -383,19 +404,35 @@ class _Phase:
                 # 10 M orders), and the reader's timings should not measure the checker.
                 self.stop.wait(15)
 
+    def _cpu(self) -> float | None:
+        return _cpu_seconds(self.maintenance_pid) if self.maintenance_pid is not None else None
+
     def run(self) -> PhaseResult:
         threads = [self.writer, self.maintenance, self.reader, self.checker]
-        if self.design == "overlay":
-            threads.append(self.compaction)
         started = time.monotonic()
         running = [threading.Thread(target=self.guarded(t), name=t.__name__) for t in threads]
         for thread in running:
             thread.start()
+        while self.maintenance_pid is None and not self.stop.wait(0.01):
+            pass
+        cpu_start = self._cpu()
         self.stop.wait(self.config.seconds)
+        cpu_steady = self._cpu()
+        self.result.steady.seconds = time.monotonic() - started
+        if self.design == "overlay" and not self.stop.is_set():
+            self.compacting.set()
+            compaction_started = time.monotonic()
+            self.guarded(self.compaction)()
+            self.compaction_window = (compaction_started, time.monotonic())
+            self.result.compacting.seconds = time.monotonic() - compaction_started
+            cpu_compacting = self._cpu()
+            if cpu_steady is not None and cpu_compacting is not None:
+                self.result.compacting.maintenance_cpu_s = cpu_compacting - cpu_steady
         self.stop.set()
         for thread in running:
             thread.join()
-        self.result.seconds = time.monotonic() - started
+        if cpu_start is not None and cpu_steady is not None:
+            self.result.steady.maintenance_cpu_s = cpu_steady - cpu_start
         self._lags()
         return self.result
 
@@ -406,9 +443,11 @@ class _Phase:
         for committed, xid in self.commits:
             while first < len(snapshots) and snapshots[first][0] < committed:
                 first += 1
+            start, end = self.compaction_window
+            window = self.result.compacting if start <= committed < end else self.result.steady
             for done, snapshot in snapshots[first:]:
                 if _visible(xid, snapshot):
-                    self.result.lag_s.append(done - committed)
+                    window.lag_s.append(done - committed)
                     break
 
 
@@ -430,91 +469,105 @@ def steady_run(config: SteadyConfig, progress: Progress) -> SteadyReport:
         return SteadyReport(config=config, phases=phases, setup=setup)
 
 
-def _maintenance(p: PhaseResult) -> tuple[float | None, float | None]:
-    """A phase's maintenance: milliseconds per 1,000 orders (or changes) it took in, and % of one core."""
-    total_s = sum(s for s, _ in p.maintenance_runs)
-    total_orders = sum(n for _, n in p.maintenance_runs)
+COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction")
+
+
+def _maintenance(w: Window) -> tuple[float | None, float | None]:
+    """A window's maintenance: milliseconds per 1,000 orders (or changes) it took in, and % of one core."""
+    total_s = sum(s for s, _ in w.maintenance_runs)
+    total_orders = sum(n for _, n in w.maintenance_runs)
     per_1000 = 1000 * total_s / total_orders * 1000 if total_orders else None
-    cpu = 100 * p.maintenance_cpu_s / p.seconds if p.maintenance_cpu_s is not None else None
+    cpu = 100 * w.maintenance_cpu_s / w.seconds if w.maintenance_cpu_s is not None and w.seconds else None
     return per_1000, cpu
 
 
-def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
-    """The report as (measurement, refresh design, overlay design) rows of text."""
-    by = {p.design: p for p in report.phases}
+def _compaction_share(p: PhaseResult) -> float | None:
+    """The share of one core a compaction adds, run every ``REPORTING_REFRESH_INTERVAL``."""
+    interval = conf.refresh_interval()
+    if p.compaction_cpu_s is None or not interval:
+        return None
+    return 100 * p.compaction_cpu_s / interval
 
-    def ms(values: list[float], q: float) -> str:
-        value = _pct(values, q)
-        return "" if value is None else f"{value:,.1f}"
+
+def _windows(report: SteadyReport) -> list[Window]:
+    by = {p.design: p for p in report.phases}
+    return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting]
+
+
+def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
+    """The report as rows of text: a measurement, then one cell per column of ``COLUMNS``."""
+    overlay = next(p for p in report.phases if p.design == "overlay")
+    windows = _windows(report)
+
+    def fmt(value: float | None, spec: str = ",.1f") -> str:
+        return "" if value is None else format(value, spec)
 
     rows: list[tuple[str, ...]] = []
-    for label, attr in (
-        ("realtime page of 100 (selector), ms", "page_ms"),
-        ("realtime counts (selector), ms", "counts_ms"),
-        ("BI _live page of 100 (SQL), ms", "bi_page_ms"),
-        ("BI _live counts (SQL), ms", "bi_counts_ms"),
-    ):
-        for q, name in ((0.5, "p50"), (0.99, "p99")):
-            rows.append(
-                (f"{label} {name}", ms(getattr(by["refresh"], attr), q), ms(getattr(by["overlay"], attr), q))
-            )
-    for q, name in ((0.5, "p50"), (1.0, "max")):
+    for name, label in READS:
+        for q, qname in ((0.5, "p50"), (0.99, "p99")):
+            rows.append((f"{label} {qname}", *(fmt(_pct(w.reads_ms[name], q)) for w in windows)))
+    for q, qname in ((0.5, "p50"), (1.0, "max")):
         rows.append(
-            (
-                f"orders recomputed per read, {name}",
-                *(f"{_pct(by[d].recomputed, q) or 0:,.0f}" for d in PHASES),
-            )
+            (f"orders recomputed per read, {qname}", *(fmt(_pct(w.recomputed, q), ",.0f") for w in windows))
         )
-    for q, name in ((0.5, "p50"), (0.99, "p99")):
+    for q, qname in ((0.5, "p50"), (0.99, "p99")):
         rows.append(
-            (
-                f"lag: commit to maintained state, {name}, s",
-                ms(by["refresh"].lag_s, q),
-                ms(by["overlay"].lag_s, q),
-            )
+            (f"lag: commit to maintained state, {qname}, s", *(fmt(_pct(w.lag_s, q)) for w in windows))
         )
-    work = []
-    cpu = []
-    runs = []
-    for d in PHASES:
-        p = by[d]
-        per_1000, share = _maintenance(p)
-        work.append(f"{per_1000:,.1f}" if per_1000 is not None else "")
-        cpu.append(f"{share:.1f}%" if share is not None else "n/a")
-        runs.append(
-            f"{len(p.maintenance_runs)} ({statistics.median(s for s, _ in p.maintenance_runs):.2f} s)"
-        )
-    rows.append(("maintenance runs (median duration)", runs[0], runs[1]))
-    rows.append(("maintenance ms per 1,000 changed orders (refresh: per 1,000 changes)", work[0], work[1]))
-    rows.append(("maintenance process CPU, share of one core", cpu[0], cpu[1]))
     rows.append(
         (
-            "compaction during the phase: duration / folds meanwhile",
-            "",
-            (
-                f"{by['overlay'].compaction_s:.1f} s / {by['overlay'].folds_during_compaction} folds"
-                if by["overlay"].compaction_s is not None
-                else "did not finish in the phase"
+            "maintenance runs (median duration)",
+            *(
+                f"{len(w.maintenance_runs)} ({statistics.median(s for s, _ in w.maintenance_runs):.2f} s)"
+                if w.maintenance_runs
+                else ""
+                for w in windows
             ),
         )
     )
-    rows.append(("changes written", *(f"{by[d].changes:,}" for d in PHASES)))
+    shares = [_maintenance(w) for w in windows]
     rows.append(
         (
-            "exactness checks: mismatches / checks",
+            "maintenance ms per 1,000 changed orders (refresh: per 1,000 changes)",
+            *(fmt(per_1000) for per_1000, _ in shares),
+        )
+    )
+    rows.append(("maintenance process CPU, share of one core, %", *(fmt(share) for _, share in shares)))
+    compaction = (
+        f"{overlay.compaction_s:.1f} s, {fmt(overlay.compaction_cpu_s)} s CPU"
+        if overlay.compaction_s is not None
+        else "did not run"
+    )
+    rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction))
+    steady_share, compaction_share = shares[1][1], _compaction_share(overlay)
+    rows.append(
+        (
+            f"maintenance CPU with a compaction every {conf.refresh_interval():g} s, share of one core, %",
+            "",
+            fmt(steady_share + compaction_share)
+            if steady_share is not None and compaction_share is not None
+            else "",
+            "",
+        )
+    )
+    by = {p.design: p for p in report.phases}
+    rows.append(("changes written", f"{by['refresh'].changes:,}", f"{overlay.changes:,}", ""))
+    rows.append(
+        (
+            "exactness checks (whole phase): mismatches / checks",
             *(f"{len(by[d].mismatches)} / {by[d].checks}" for d in PHASES),
+            "",
         )
     )
     return rows
 
 
 def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
-    """The targets of the overlay design (issue #12): (target, met, measured)."""
+    """The targets of the overlay design (issue #12): (target, met, measured).
+
+    Each read and lag target is checked twice: between compactions, and while one runs.
+    """
     p = next(p for p in report.phases if p.design == "overlay")
-    page99, counts99 = _pct(p.page_ms, 0.99), _pct(p.counts_ms, 0.99)
-    bi_page99, bi_counts99 = _pct(p.bi_page_ms, 0.99), _pct(p.bi_counts_ms, 0.99)
-    lag99 = _pct(p.lag_s, 0.99)
-    per_1000, cpu = _maintenance(p)
 
     def check(value: float | None, limit: float, unit: str) -> tuple[bool | None, str]:
         if value is None:
@@ -522,17 +575,35 @@ def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
         return value <= limit, f"{value:,.2f} {unit}"
 
     targets = []
-    for target, value, limit, unit in (
-        ("realtime page of 100 p99 <= 10 ms (selector)", page99, 10, "ms"),
-        ("realtime counts p99 <= 5 ms (selector)", counts99, 5, "ms"),
-        ("BI _live page p99 within 2x of the selector's", bi_page99, 2 * (page99 or 0), "ms"),
-        ("BI _live counts p99 within 2x of the selector's", bi_counts99, 2 * (counts99 or 0), "ms"),
-        ("lag: a committed change folded within 2 s (p99)", lag99, 2, "s"),
-        ("maintenance work per 1,000 changed orders <= 100 ms", per_1000, 100, "ms"),
-        ("maintenance process <= 10% of one core", cpu, 10, "%"),
-    ):
-        met, figure = check(value, limit, unit)
-        targets.append((target, met, figure))
+    for window, when in ((p.steady, ""), (p.compacting, ", during a compaction")):
+        page99, counts99 = _pct(window.reads_ms["page"], 0.99), _pct(window.reads_ms["counts"], 0.99)
+        bi_page99, bi_counts99 = (
+            _pct(window.reads_ms["bi_page"], 0.99),
+            _pct(window.reads_ms["bi_counts"], 0.99),
+        )
+        checks = [
+            ("realtime page of 100 p99 <= 10 ms (selector)", page99, 10, "ms"),
+            ("realtime counts p99 <= 5 ms (selector)", counts99, 5, "ms"),
+            ("BI _live page p99 within 2x of the selector's", bi_page99, 2 * (page99 or 0), "ms"),
+            ("BI _live counts p99 within 2x of the selector's", bi_counts99, 2 * (counts99 or 0), "ms"),
+            ("lag: a committed change folded within 2 s (p99)", _pct(window.lag_s, 0.99), 2, "s"),
+        ]
+        if window is p.steady:
+            per_1000, cpu = _maintenance(window)
+            compaction_share = _compaction_share(p)
+            checks += [
+                ("maintenance work per 1,000 changed orders <= 100 ms", per_1000, 100, "ms"),
+                ("maintenance process (folds) <= 10% of one core", cpu, 10, "%"),
+                (
+                    f"folds and a compaction every {conf.refresh_interval():g} s <= 10% of one core",
+                    cpu + compaction_share if cpu is not None and compaction_share is not None else None,
+                    10,
+                    "%",
+                ),
+            ]
+        for target, value, limit, unit in checks:
+            met, figure = check(value, limit, unit)
+            targets.append((target + when, met, figure))
     targets.append(
         (
             "0 mismatches between realtime and live",

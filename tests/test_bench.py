@@ -66,3 +66,51 @@ def test_bench_runs_at_a_tiny_size_in_its_own_database(tmp_path):
         assert cursor.fetchone()[0] == 0
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path):
+    scratch = f"{connection.settings_dict['NAME']}_steady_smoke"
+    markdown = tmp_path / "steady.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            MANAGE,
+            "bench",
+            "--steady",
+            "--orders",
+            "2000",
+            "--rate",
+            "50",
+            "--seconds",
+            "4",
+            "--refresh-interval",
+            "1",
+            "--database",
+            scratch,
+            "--markdown",
+            str(markdown),
+        ],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = markdown.read_text()
+    assert "| measurement | refresh design | overlay design | overlay, during a compaction |" in text
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    # Both designs read, folded and checked; the compaction ran and was timed.
+    assert "| 0 / " in rows["exactness checks (whole phase): mismatches / checks"]
+    assert (
+        "s CPU" in rows["compaction (one refresh): duration, CPU time"]
+        or "s, " in (rows["compaction (one refresh): duration, CPU time"])
+    )
+    page = rows["realtime page of 100 (selector), ms p50"].strip(" |").split(" | ")
+    assert len(page) == 4 and all(cell.strip() for cell in page[1:3]), page
+    assert "no errors in the run" not in text
+    assert "| 0 mismatches between realtime and live | met |" in text
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
+        assert cursor.fetchone()[0] == 0
