@@ -19,9 +19,11 @@ In each phase the same threads run against the database:
 * a reader, every 0.5 s: a page of the 100 most recent cancelled orders and the
   counts per status, through the selectors (``realtime``) and in plain SQL on the
   BI views, timed; and how many orders the read had to recompute;
-* a checker, every 15 s: the real-time counts against the counts computed from
+* a checker, every 20 s: the real-time counts against the counts computed from
   the whole history (``DISTINCT ON``), in one REPEATABLE READ snapshot: any
-  difference is a mismatch.
+  difference is a mismatch. It is the bench's own instrument, not part of the
+  workload, and it reads everything (seconds of a core at 10 M orders), so the
+  reader does not time reads while it runs.
 
 The old design's reads are rebuilt in a schema ``bench_old`` of the bench
 database from the versioned SQL it used (``pending_changes_v2`` and the ``_v2``
@@ -256,6 +258,7 @@ class _Phase:
         self.commits: list[tuple[float, int]] = []  # (wall time after commit, xid)
         self.snapshots: list[tuple[float, str]] = []  # (wall time after commit, snapshot) of maintenance
         self.compacting = threading.Event()
+        self.checking = threading.Event()
         self.compaction_window = (float("inf"), float("inf"))  # monotonic start and end
         self.maintenance_pid: int | None = None
 
@@ -365,6 +368,8 @@ class _Phase:
             with connection.cursor() as cursor:
                 cursor.execute("SET max_parallel_workers_per_gather = 0")
             while not self.stop.wait(0.5):
+                while self.checking.is_set() and not self.stop.wait(0.05):
+                    pass
                 window = self.window()
                 page: Callable[[], object]
                 counts: Callable[[], object]
@@ -391,18 +396,22 @@ class _Phase:
         with _connect() as conn:
             conn.execute("SET max_parallel_workers_per_gather = 0")
             while not self.stop.is_set():
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    realtime = {
-                        s: n for s, n in conn.execute(BI_COUNTS.format(schema=schema)).fetchall() if n
-                    }
-                    live = dict(conn.execute(LIVE_COUNTS).fetchall())
+                self.checking.set()
+                try:
+                    with conn.transaction():
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        realtime = {
+                            s: n for s, n in conn.execute(BI_COUNTS.format(schema=schema)).fetchall() if n
+                        }
+                        live = dict(conn.execute(LIVE_COUNTS).fetchall())
+                finally:
+                    self.checking.clear()
                 self.result.checks += 1
                 if realtime != live:
                     self.result.mismatches.append(f"{realtime} != {live}")
                 # A pause between checks: each reads the whole history (seconds at
-                # 10 M orders), and the reader's timings should not measure the checker.
-                self.stop.wait(15)
+                # 10 M orders), and the reader waits for it.
+                self.stop.wait(20)
 
     def _cpu(self) -> float | None:
         return _cpu_seconds(self.maintenance_pid) if self.maintenance_pid is not None else None
@@ -481,6 +490,14 @@ def _maintenance(w: Window) -> tuple[float | None, float | None]:
     return per_1000, cpu
 
 
+def _cpu_per_1000(w: Window) -> float | None:
+    """The maintenance process's CPU time per 1,000 orders (or changes) it took in, in ms."""
+    total_orders = sum(n for _, n in w.maintenance_runs)
+    if w.maintenance_cpu_s is None or not total_orders:
+        return None
+    return 1000 * w.maintenance_cpu_s / total_orders * 1000
+
+
 def _compaction_share(p: PhaseResult) -> float | None:
     """The share of one core a compaction adds, run every ``REPORTING_REFRESH_INTERVAL``."""
     interval = conf.refresh_interval()
@@ -530,6 +547,12 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
         (
             "maintenance ms per 1,000 changed orders (refresh: per 1,000 changes)",
             *(fmt(per_1000) for per_1000, _ in shares),
+        )
+    )
+    rows.append(
+        (
+            "maintenance CPU ms per 1,000 changed orders (refresh: per 1,000 changes)",
+            *(fmt(_cpu_per_1000(w)) for w in windows),
         )
     )
     rows.append(("maintenance process CPU, share of one core, %", *(fmt(share) for _, share in shares)))
@@ -592,7 +615,13 @@ def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
             per_1000, cpu = _maintenance(window)
             compaction_share = _compaction_share(p)
             checks += [
-                ("maintenance work per 1,000 changed orders <= 100 ms", per_1000, 100, "ms"),
+                ("maintenance work per 1,000 changed orders <= 100 ms (wall time)", per_1000, 100, "ms"),
+                (
+                    "maintenance work per 1,000 changed orders <= 100 ms (CPU time)",
+                    _cpu_per_1000(window),
+                    100,
+                    "ms",
+                ),
                 ("maintenance process (folds) <= 10% of one core", cpu, 10, "%"),
                 (
                     f"folds and a compaction every {conf.refresh_interval():g} s <= 10% of one core",

@@ -12,6 +12,7 @@ __all__ = [
     "bi_watchdog_interval",
     "dashboard_days",
     "default_strategy",
+    "prepared_reads",
     "ready_max_age",
     "refresh_cron",
     "refresh_interval",
@@ -53,8 +54,8 @@ def _identifier(name: str, default: str) -> str:
     return value
 
 
-def _flag(name: str) -> bool:
-    value = _get(name, False)
+def _flag(name: str, default: bool = False) -> bool:
+    value = _get(name, default)
     if isinstance(value, bool):
         return value
     if str(value).lower() in ("1", "true", "yes", "on"):
@@ -208,6 +209,17 @@ def web_live_for_all() -> bool:
     live read costs as much as the data is large.
     """
     return _flag("REPORTING_WEB_LIVE_FOR_ALL")
+
+
+def prepared_reads() -> bool:
+    """Run the hot reads as prepared statements (``REPORTING_PREPARED_READS``, on).
+
+    The real-time page and counts take longer to plan than to run; prepared, they
+    are planned once per connection. Turn it off behind a connection pooler that
+    does not keep prepared statements across transactions (PgBouncer in
+    transaction mode before 1.21, or without ``max_prepared_statements``).
+    """
+    return _flag("REPORTING_PREPARED_READS", True)
 
 
 def _whole(name: str, default: int) -> int:

@@ -633,3 +633,44 @@ def test_a_reader_whose_snapshot_predates_a_refresh_stays_exact(concurrently):
         reader.close()
     with raw_connect() as now:
         assert realtime_in_sql(now)["rows"] == live_in_sql(now)["rows"]
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_hot_reads_are_prepared_and_stay_exact_through_refreshes(settings):
+    reset()
+    services.orders_seed(orders=60, seed=9, until=TODAY)
+    services.views_refresh()
+    connection.close()
+    for _ in range(2):
+        pages("cancelled", Strategy.REALTIME, 4)
+        selectors.order_status_counts(strategy="realtime")
+    prepared = _prepared_statements()
+    # The page twice: a first page's cursor parameters are NULL, of no type.
+    for what, times in (
+        ("reporting_latest_status_page", 2),
+        ("order_status_counts_live", 1),
+        ("freshness", 1),
+    ):
+        assert sum(what in statement for statement in prepared) == times, (what, prepared)
+    # The same prepared statements, after what rewrites or replaces what they read.
+    order_ids = iter(Order.objects.order_by("-id").values_list("id", flat=True))
+    for step in ("change", "fold", "concurrent refresh", "change", "plain refresh", "change", "fold"):
+        if step == "change":
+            services.order_status_record(order_id=next(order_ids), status="cancelled")
+        elif step == "fold":
+            services.overlay_fold()
+        else:
+            services.views_refresh(force=True, concurrently=step == "concurrent refresh")
+        expected = brute_force()
+        assert read(Strategy.REALTIME, days=3660) == expected, step
+        assert pages("cancelled", Strategy.REALTIME, 4) == expected["lists"]["cancelled"], step
+    assert len(_prepared_statements()) == len(prepared), "prepared once, not once per read"
+    settings.REPORTING_PREPARED_READS = False
+    connection.close()
+    assert read(Strategy.REALTIME, days=3660) == brute_force()
+    assert _prepared_statements() == []

@@ -40,12 +40,10 @@ __all__ = [
 ]
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import psycopg
 from django.db import connections
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -56,6 +54,7 @@ from reporting.exceptions import InvalidParameterError
 from reporting.matviews import in_schema
 from reporting.models import Order, OrderStatus
 from reporting.routers import read_database
+from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 
 MAX_PAGE_SIZE = 1000
@@ -220,32 +219,6 @@ def _list_sql(
     return SNAPSHOT_ROWS_SQL.format(**fragments), params
 
 
-def _raw_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run a query on Django's connection and transaction, reading results in binary.
-
-    Binary results let psycopg's C loaders read timestamps: Django's text loader
-    for timestamptz is Python code, about 8x slower on large lists.
-    """
-    connection = connections[read_database()]
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, binary=True)
-        return cursor.fetchall()
-
-
-def _raw_stream(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
-    """Stream a query from a server-side cursor, ``chunk_size`` rows per round trip."""
-    connection = connections[read_database()]
-    connection.ensure_connection()
-    pg = connection.connection
-    name = f"reporting_stream_{uuid.uuid4().hex}"
-    # Outside a transaction the cursor must survive the implicit commit (WITH HOLD).
-    with connection.wrap_database_errors, psycopg.ServerCursor(pg, name, withhold=pg.autocommit) as cursor:
-        cursor.execute(sql, params, binary=True)
-        while chunk := cursor.fetchmany(chunk_size):
-            yield from chunk
-
-
 def order_list_by_status(
     *,
     status: str,
@@ -282,7 +255,9 @@ def order_list_by_status(
         rows = [OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]]
     else:
         sql, params = _list_sql(strategy, status=status, after=after, limit=limit + 1, since=since)
-        rows = [OrderRow(*row) for row in _raw_rows(sql, params)]
+        # Prepared: a page is the read a dashboard repeats, and its plan is the same
+        # for every status and cursor (views_sql/order_latest_status_page_v2.sql).
+        rows = [OrderRow(*row) for row in raw.rows(sql, params, prepare=True)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     return OrderPage(rows=rows[:limit], next_after=next_after, freshness=freshness)
 
@@ -314,7 +289,7 @@ def _iter_rows(*, status: Status, strategy: Strategy, chunk_size: int) -> Iterat
             yield OrderRow(*row)
         return
     sql, params = _list_sql(strategy, status=status, after=None, limit=None)
-    for row in _raw_stream(sql, params, chunk_size):
+    for row in raw.stream(sql, params, chunk_size):
         yield OrderRow(*row)
 
 
@@ -332,7 +307,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int
     if strategy is Strategy.LIVE:
         return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
     sql, params = _list_sql(strategy, status=status, after=None, limit=None, ordered=False)
-    return [row[0] for row in _raw_rows(f"SELECT order_id FROM ({sql}) AS rows", params)]  # noqa: S608
+    return [row[0] for row in raw.rows(f"SELECT order_id FROM ({sql}) AS rows", params)]  # noqa: S608
 
 
 # --- Counts ------------------------------------------------------------------------------------------------
@@ -371,10 +346,9 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
         for row in rows:
             counts[row["latest"] or "none"] = row["n"]
     else:
-        # Through psycopg's own cursor, which prepares a statement run five times on a
-        # connection: the real-time view takes longer to plan than to run.
-        for status, n in _raw_rows(
-            SNAPSHOT_COUNTS_SQL if strategy is Strategy.SNAPSHOT else REALTIME_COUNTS_SQL, {}
+        # Prepared: the real-time view takes longer to plan than to run.
+        for status, n in raw.rows(
+            SNAPSHOT_COUNTS_SQL if strategy is Strategy.SNAPSHOT else REALTIME_COUNTS_SQL, prepare=True
         ):
             counts[status] = n
     none = counts.pop("none")
