@@ -211,7 +211,30 @@ def _read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[],
         "live": selector_cases(Strategy.LIVE),
         "snapshot": selector_cases(Strategy.SNAPSHOT),
         "realtime": selector_cases(Strategy.REALTIME),
+        # What a BI tool sends: plain SQL on the real-time views.
+        BI_VIEW: {
+            "page of 100": lambda: _fetchall(BI_PAGE + " LIMIT 100", [cancelled]),
+            "deep page of 100": lambda: _fetchall(
+                BI_PAGE.replace("ORDER BY", "AND (status_created, order_id) < (%s, %s) ORDER BY")
+                + " LIMIT 100",
+                [cancelled, cursor_at.status_created, cursor_at.order_id],
+            ),
+            "all cancelled ids": lambda: _fetchall(
+                in_schema("SELECT order_id FROM reporting.order_latest_status_live WHERE status = %s"),
+                [cancelled],
+            ),
+            "counts per status": lambda: _fetchall(
+                in_schema("SELECT status, orders FROM reporting.order_status_counts_live")
+            ),
+        },
     }
+
+
+BI_VIEW = "BI view (SQL)"
+BI_PAGE = in_schema(
+    "SELECT order_id, status_created FROM reporting.order_latest_status_live WHERE status = %s "
+    "ORDER BY status_created DESC, order_id DESC"
+)
 
 
 # --- The run -----------------------------------------------------------------------------------------------
@@ -325,7 +348,7 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
         progress(f"{orders:,} orders: reads with {changed_label} changed since the refresh")
         # The live strategies do not depend on the change log; "live" is measured at
         # every level anyway, so that each level's table stands on its own.
-        approaches = ["live", "snapshot", "realtime"] if fraction else list(cases)
+        approaches = ["live", "snapshot", "realtime", BI_VIEW] if fraction else list(cases)
         for query in READS:
             run = {approach: cases[approach][query] for approach in approaches if query in cases[approach]}
             if query == "all cancelled ids" and not fraction:
@@ -341,11 +364,12 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
             fold = services.overlay_fold()
             add(f"read, {changed_label} changed", "fold of the changes", "overlay_fold", [_ms(fold.duration)])
             for query in READS:
-                samples = _interleaved({"realtime, folded": cases["realtime"][query]}, repeat)[
-                    "realtime, folded"
-                ]
+                folded = {"realtime, folded": cases["realtime"][query]}
+                if query in cases[BI_VIEW]:
+                    folded[f"{BI_VIEW}, folded"] = cases[BI_VIEW][query]
                 baseline = BASELINE if query in cases[BASELINE] else "live"
-                add(f"read, {changed_label} changed", query, "realtime, folded", samples, baseline=baseline)
+                for approach, samples in _interleaved(folded, repeat).items():
+                    add(f"read, {changed_label} changed", query, approach, samples, baseline=baseline)
         if fraction == 0.0:
             counts_sql = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"

@@ -251,11 +251,6 @@ def _password_verifier(cursor: Any, name: str, password: str) -> str:
 # --- The schema and its grants -----------------------------------------------------------------------------
 
 
-# Functions that the views call, which run with the reader's privileges: a BI
-# role reading a view needs EXECUTE on them (PUBLIC has it revoked).
-VIEW_FUNCTIONS = ["public.reporting_latest_status_recomputed()"]
-
-
 def declared_views() -> list[str]:
     """The names of the views (plain and materialized) this project declares in the reporting schema."""
     names = []
@@ -347,10 +342,6 @@ def bi_grants_apply(*, using: str = "default", create_group: bool = False) -> bo
             _execute(
                 cursor, sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, view), group_id)
             )
-        for function in _existing_functions(cursor):
-            _execute(
-                cursor, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), group_id)
-            )
         # Earlier versions made every table created in the schema readable by
         # default; take that back, so a foreign table never is.
         _execute(
@@ -402,14 +393,6 @@ def bi_comments_apply(*, using: str = "default") -> int:
                     )
                     written += 1
     return written
-
-
-def _existing_functions(cursor: Any) -> list[str]:
-    """The functions of ``VIEW_FUNCTIONS`` that exist (migrations create them)."""
-    cursor.execute(
-        "SELECT f FROM unnest(%s::text[]) AS f WHERE to_regprocedure(f) IS NOT NULL", [VIEW_FUNCTIONS]
-    )
-    return [row[0] for row in cursor.fetchall()]
 
 
 def _existing(cursor: Any, views: list[str]) -> list[str]:
@@ -654,12 +637,6 @@ def bi_grants_check(*, using: str = "default") -> list[GrantGap]:
             )
             if not cursor.fetchone()[0]:
                 gaps.append(GrantGap("missing", "SELECT on", f"{SCHEMA}.{view}"))
-        for function in _existing_functions(cursor):
-            cursor.execute(
-                "SELECT has_function_privilege(%s, %s::regprocedure, 'EXECUTE')", [group(), function]
-            )
-            if not cursor.fetchone()[0]:
-                gaps.append(GrantGap("missing", "EXECUTE on", function))
         cursor.execute(EXTRA_TABLE_PRIVILEGES_SQL, params)
         gaps += [
             GrantGap("extra", privilege, f"{schema}.{name}") for schema, name, privilege in cursor.fetchall()

@@ -265,10 +265,15 @@ class OverlayOrder(models.Model):
 
     class Meta:
         indexes = [
+            # Pages of one status, in list order either way, as the real-time view
+            # and page function read them. Not led by generation: the view decides
+            # a row's generation in a filter, which an index scan can check on its
+            # own columns but not seek by (the overlay of an older generation lasts
+            # only until the next fold).
             models.Index(
-                fields=["generation", "status", "-status_created", "-order_id"],
-                include=["status_id"],
-                name="overlayorder_keyset",
+                fields=["status", "-status_created", "-order_id"],
+                include=["status_id", "generation"],
+                name="overlayorder_status_keyset",
             ),
         ]
 

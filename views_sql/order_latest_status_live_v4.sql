@@ -5,25 +5,30 @@
 --      but for the orders changed since;
 --   3. the tail (reporting_pending_changes): the orders changed since that fold,
 --      computed live, one index lookup each;
--- and 4. everything computed from the history, only when the change log cannot
--- say what changed (needs_full_recompute). Same columns as the materialized view.
+-- and 4. the latest rows of the status history itself, only when the change log
+-- cannot say what changed (needs_full_recompute: after a TRUNCATE, before the
+-- first refresh). Same columns as the materialized view.
 --
--- v4 is written for the query BI tools send most, a page: "WHERE status = X
--- ORDER BY status_created DESC, order_id DESC LIMIT n" reads about n rows of each
--- part (v3 sorted every row of the status: seconds at 10 M orders). PostgreSQL
--- merges the parts in that order (Merge Append) only if each part delivers it,
--- and a UNION ALL member with a WHERE or a join of its own is planned apart,
--- without the query's order. So parts 1 and 2 are plain scans of one relation
--- each, and what each keeps is decided in the outer WHERE, by part, which
--- PostgreSQL hands down to each part as a filter on its index scan. Part 1 looks
--- each row up in the overlay (an index probe) rather than joining it. Parts 3 and
--- 4 order their own rows; part 4 is a function that PostgreSQL expects to return
--- one row, so that planning for it costs nothing while it does not run.
+-- v4 is written for the query BI tools send most, a page ("WHERE status = X
+-- ORDER BY status_created DESC, order_id DESC LIMIT n", either direction): it
+-- reads about n rows of each part (v3 sorted every row of the status: seconds at
+-- 10 M orders).
+-- PostgreSQL merges the parts in the query's order (Merge Append) only if each
+-- part delivers it, and a UNION ALL member with a WHERE or a join of its own is
+-- planned apart, without the query's order. So parts 1 and 2 are plain scans of
+-- one relation each, and what each keeps is decided in the outer WHERE, by
+-- part, which PostgreSQL hands down to each part as a filter on its index scan
+-- (part 1 looks each row up in the overlay, an index probe). Part 3 is small and
+-- orders its own rows; part 4 is a function (latest_status_recomputed_v1.sql)
+-- that PostgreSQL plans as costing nothing. (The snapshot state and the tail are
+-- written out in each part that reads them: shared as CTEs, they cost the page
+-- its Merge Append.)
 --
 -- The price: a read of every row (no LIMIT, no range of status_created) makes
--- one overlay probe per row, several times slower than a hash join. The
--- selectors' whole lists read reporting_latest_status_rows() instead, and counts
--- have their own view (order_status_counts_live).
+-- one overlay probe per row, a few times slower than a hash join; and while
+-- part 4 runs, any read recomputes every order. The selectors' whole lists and
+-- point lookups read reporting_latest_status_rows() instead, and counts have
+-- their own view (order_status_counts_live).
 SELECT u.order_id, u.status_id, u.status, u.status_created
 FROM (
     SELECT 1 AS part, NULL::bigint AS generation, v.order_id, v.status_id, v.status, v.status_created

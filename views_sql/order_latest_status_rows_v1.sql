@@ -1,10 +1,11 @@
 -- reporting_latest_status_rows(p_status): every order whose latest status is
--- p_status, exact at query time, in no particular order: the rows of
--- reporting.order_latest_status_live, read for whole lists and counts. The view
--- is written for pages (each of its rows probes the overlay by index); this
--- reads the same parts with hash anti-joins, one pass over each, which is what a
--- whole list wants. Filters on the result (status_created ranges, say) reach
--- into every part.
+-- p_status (NULL: every order that has one), exact at query time, in no
+-- particular order: the rows of reporting.order_latest_status_live, read for
+-- whole lists, counts and point lookups. The view is written for pages (each of
+-- its rows probes the overlay by index, and its full recompute takes no
+-- filter); this reads the same parts with hash anti-joins, one pass over each,
+-- which is what a whole list wants. Filters on the result (order_id = X,
+-- status_created ranges) reach into every part, the full recompute included.
 -- SQL and STABLE, so PostgreSQL inlines it into the caller's query.
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_rows(p_status text)
 RETURNS TABLE (order_id bigint, status_id bigint, status text, status_created timestamptz)
@@ -19,7 +20,7 @@ tail AS MATERIALIZED (
 )
 SELECT v.order_id, v.status_id, v.status::text, v.status_created
 FROM reporting.order_latest_status AS v
-WHERE v.status = p_status
+WHERE (p_status IS NULL OR v.status = p_status)
   AND NOT (SELECT needed FROM st)
   AND NOT EXISTS (
       SELECT FROM public.reporting_overlayorder AS ov
@@ -30,7 +31,8 @@ UNION ALL
 SELECT ov.order_id, ov.status_id, ov.status::text, ov.status_created
 FROM public.reporting_overlayorder AS ov
 WHERE ov.generation = (SELECT generation FROM st)
-  AND ov.status = p_status
+  AND ov.status IS NOT NULL
+  AND (p_status IS NULL OR ov.status = p_status)
   AND NOT (SELECT needed FROM st)
   AND ov.order_id NOT IN (SELECT t.order_id FROM tail AS t)
 UNION ALL
@@ -43,7 +45,7 @@ CROSS JOIN LATERAL (
     ORDER BY s.created DESC, s.id DESC
     LIMIT 1
 ) AS latest
-WHERE latest.status = p_status
+WHERE (p_status IS NULL OR latest.status = p_status)
   AND NOT (SELECT needed FROM st)
 UNION ALL
 SELECT everything.order_id, everything.id, everything.status::text, everything.created
@@ -52,6 +54,6 @@ FROM (
     FROM public.reporting_orderstatus AS s
     ORDER BY s.order_id, s.created DESC, s.id DESC
 ) AS everything
-WHERE everything.status = p_status
+WHERE (p_status IS NULL OR everything.status = p_status)
   AND (SELECT needed FROM st)
 $rows$

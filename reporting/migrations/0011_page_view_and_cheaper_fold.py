@@ -8,8 +8,8 @@ from reporting.matviews import view_sql
 # - reporting_latest_status_recomputed(), which the real-time view v4 reads when
 #   the change log cannot say what changed; pgviews-redux builds the view after
 #   the migrations, so the function must exist by then;
-# - reporting_latest_status_rows(), the real-time rows of one status for whole
-#   lists (the view v4 is written for pages).
+# - reporting_latest_status_rows(), the real-time rows in no order, for whole
+#   lists and point lookups (the view v4 is written for pages).
 FOLD_V1 = view_sql("overlay_fold_v1")
 FOLD_V2 = view_sql("overlay_fold_v2")
 RECOMPUTED = view_sql("latest_status_recomputed_v1")
@@ -23,12 +23,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(FOLD_V2, reverse_sql=FOLD_V1),
-        # CASCADE on the way back: the real-time view v4 reads it, and pgviews-redux
-        # rebuilds the view of the code being migrated to after migrate.
-        # Only the owner and the BI group (reporting.bi grants it) may run it.
+        # CASCADE on the way back: the view v4 reads it (pgviews-redux rebuilds the
+        # views of the code migrated to after migrate).
         migrations.RunSQL(
-            [RECOMPUTED, "REVOKE ALL ON FUNCTION public.reporting_latest_status_recomputed() FROM PUBLIC"],
-            reverse_sql="DROP FUNCTION public.reporting_latest_status_recomputed() CASCADE",
+            RECOMPUTED, reverse_sql="DROP FUNCTION public.reporting_latest_status_recomputed() CASCADE"
         ),
         # The views it reads are built after the migrations: PostgreSQL would check
         # a SQL function's body against them now.

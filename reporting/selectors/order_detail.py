@@ -29,9 +29,11 @@ LATEST_SQL = {
         "SELECT order_id, status_id, status::text, status_created "
         "FROM reporting.order_latest_status WHERE order_id = %s"
     ),
-    Strategy.REALTIME: in_schema(
-        "SELECT order_id, status_id, status::text, status_created "
-        "FROM reporting.order_latest_status_live WHERE order_id = %s"
+    # The real-time rows in the shape that takes the order_id filter into every
+    # part, the full recompute after a TRUNCATE included (the view's does not).
+    Strategy.REALTIME: (
+        "SELECT order_id, status_id, status, status_created "
+        "FROM public.reporting_latest_status_rows(NULL) WHERE order_id = %s"
     ),
 }
 
