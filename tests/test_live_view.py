@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, transaction
 
 from reporting import services
-from reporting.choices import RefreshOutcome
+from tests.interleaving import assert_interleaved_exact, interleave
 from tests.test_overlay import change, seeded
 from tests.test_realtime import TODAY, reset
 
@@ -76,23 +76,7 @@ def test_every_shape_agrees_with_distinct_on_while_writers_folds_and_refreshes_r
     reset()
     services.orders_seed(orders=1500, seed=5, until=TODAY)
     services.views_refresh()
-    done = threading.Event()
-    errors: list[BaseException] = []
-    mismatches: list[str] = []
-    rounds = {"reads": 0, "refreshes": 0, "folds": 0}
 
-    def guarded(func):
-        def run() -> None:
-            try:
-                func()
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        return run
-
-    @guarded
     def writer() -> None:
         rng = random.Random(threading.get_ident())
         for _ in range(1500):
@@ -136,40 +120,11 @@ def test_every_shape_agrees_with_distinct_on_while_writers_folds_and_refreshes_r
                         [order_id],
                     )
 
-    @guarded
-    def refresher() -> None:
-        while not done.is_set():
-            if services.views_refresh(concurrently=True).outcome == RefreshOutcome.OK:
-                rounds["refreshes"] += 1
-            done.wait(0.7)
+    def reader() -> list[str]:
+        with connection.cursor() as cursor:
+            return _all_shapes_agree(cursor)
 
-    @guarded
-    def folder() -> None:
-        while not done.is_set():
-            if services.overlay_fold().outcome == "ok":
-                rounds["folds"] += 1
-
-    @guarded
-    def reader() -> None:
-        while not done.is_set() or rounds["reads"] < 10:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                for problem in _all_shapes_agree(cursor):
-                    mismatches.append(f"round {rounds['reads']}: {problem}")
-            rounds["reads"] += 1
-
-    writers = [threading.Thread(target=writer) for _ in range(2)]
-    others = [threading.Thread(target=f) for f in (refresher, folder, reader)]
-    for thread in writers + others:
-        thread.start()
-    for thread in writers:
-        thread.join(300)
-    done.set()
-    for thread in others:
-        thread.join(300)
-    assert not errors, errors
-    assert not mismatches, mismatches[:5]
-    assert rounds["reads"] >= 10 and rounds["refreshes"] >= 3 and rounds["folds"] >= 10, rounds
+    assert_interleaved_exact(interleave([writer, writer], reader, refresh_pause=0.7))
 
 
 def _plan(sql: str) -> dict:

@@ -26,6 +26,7 @@ from tests.factories import (
     brute_force_transitions,
     transitions_read,
 )
+from tests.interleaving import assert_interleaved_exact, interleave
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -337,23 +338,7 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_folds_and_refreshes_
     reset()
     services.orders_seed(orders=3000, seed=3, until=TODAY)
     services.views_refresh()
-    done = threading.Event()
-    errors: list[BaseException] = []
-    mismatches: list[str] = []
-    rounds = {"reads": 0, "refreshes": 0, "folds": 0}
 
-    def guarded(func):
-        def run() -> None:
-            try:
-                func()
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        return run
-
-    @guarded
     def writer() -> None:
         rng = random.Random(threading.get_ident())
         for _ in range(400):
@@ -367,7 +352,6 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_folds_and_refreshes_
                         id=OrderStatus.objects.filter(order_id=order_id).order_by("-id").values("id")[:1]
                     ).delete()
 
-    @guarded
     def odd_writer() -> None:
         """The writes that found holes: phantom orders, short-lived orders, moved days, rollbacks."""
         rng = random.Random(threading.get_ident() + 1)
@@ -394,70 +378,37 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_folds_and_refreshes_
                     .values("id")[:1]
                 ).update(status=rng.choice(STATUSES))
 
-    @guarded
-    def refresher() -> None:
-        while not done.is_set():
-            # Concurrently, as the scheduler does: a plain refresh takes ACCESS
-            # EXCLUSIVE locks view by view, and a reader that already read one view
-            # of its transaction can deadlock with it (PostgreSQL then aborts one).
-            services.views_refresh(concurrently=True)
-            rounds["refreshes"] += 1
-            done.wait(0.5)
+    def reader() -> list[str]:
+        mismatches: list[str] = []
+        live_counts = selectors.order_status_counts(strategy="live").as_dict()
+        realtime_counts = selectors.order_status_counts(strategy="realtime").as_dict()
+        if live_counts != realtime_counts:
+            mismatches.append(f"counts {live_counts} != {realtime_counts}")
+        for status in STATUSES:
+            live_page = selectors.order_list_by_status(status=status, strategy="live", limit=50).rows
+            realtime_page = selectors.order_list_by_status(status=status, strategy="realtime", limit=50).rows
+            if live_page != realtime_page:
+                mismatches.append(f"first page of {status} differs")
+        live_daily = selectors.order_daily_counts(days=200, strategy="live").series
+        realtime_daily = selectors.order_daily_counts(days=200, strategy="realtime").series
+        if live_daily != realtime_daily:
+            mismatches.append("daily counts differ")
+        live_changes = selectors.order_transitions_daily(days=200, strategy="live").series
+        realtime_changes = selectors.order_transitions_daily(days=200, strategy="realtime").series
+        if live_changes != realtime_changes:
+            mismatches.append("status changes per day differ")
+        live_times = selectors.order_transition_times(weeks=30, strategy="live").series
+        realtime_times = selectors.order_transition_times(weeks=30, strategy="realtime").series
+        if live_times != realtime_times:
+            mismatches.append("weekly times differ")
+        live_all = list(selectors.order_iter_by_status(status="cancelled", strategy="live"))
+        realtime_all = list(selectors.order_iter_by_status(status="cancelled", strategy="realtime"))
+        if live_all != realtime_all:
+            mismatches.append("cancelled list differs")
+        return mismatches
 
-    @guarded
-    def folder() -> None:
-        # Two folders, as two schedulers would run: one folds, the other skips.
-        while not done.is_set():
-            if services.overlay_fold().outcome == "ok":
-                rounds["folds"] += 1
-
-    @guarded
-    def reader() -> None:
-        while not done.is_set() or rounds["reads"] < 10:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                live_counts = selectors.order_status_counts(strategy="live").as_dict()
-                realtime_counts = selectors.order_status_counts(strategy="realtime").as_dict()
-                if live_counts != realtime_counts:
-                    mismatches.append(f"counts {live_counts} != {realtime_counts}")
-                for status in STATUSES:
-                    live_page = selectors.order_list_by_status(status=status, strategy="live", limit=50).rows
-                    realtime_page = selectors.order_list_by_status(
-                        status=status, strategy="realtime", limit=50
-                    ).rows
-                    if live_page != realtime_page:
-                        mismatches.append(f"first page of {status} differs")
-                live_daily = selectors.order_daily_counts(days=200, strategy="live").series
-                realtime_daily = selectors.order_daily_counts(days=200, strategy="realtime").series
-                if live_daily != realtime_daily:
-                    mismatches.append("daily counts differ")
-                live_changes = selectors.order_transitions_daily(days=200, strategy="live").series
-                realtime_changes = selectors.order_transitions_daily(days=200, strategy="realtime").series
-                if live_changes != realtime_changes:
-                    mismatches.append("status changes per day differ")
-                live_times = selectors.order_transition_times(weeks=30, strategy="live").series
-                realtime_times = selectors.order_transition_times(weeks=30, strategy="realtime").series
-                if live_times != realtime_times:
-                    mismatches.append("weekly times differ")
-                live_all = list(selectors.order_iter_by_status(status="cancelled", strategy="live"))
-                realtime_all = list(selectors.order_iter_by_status(status="cancelled", strategy="realtime"))
-                if live_all != realtime_all:
-                    mismatches.append("cancelled list differs")
-            rounds["reads"] += 1
-
-    writers = [threading.Thread(target=writer) for _ in range(2)] + [threading.Thread(target=odd_writer)]
-    others = [threading.Thread(target=f) for f in (refresher, folder, folder, reader)]
-    for thread in writers + others:
-        thread.start()
-    for thread in writers:
-        thread.join(120)
-    done.set()
-    for thread in others:
-        thread.join(120)
-    assert not errors, errors
-    assert not mismatches, mismatches[:5]
-    assert rounds["reads"] >= 10 and rounds["refreshes"] >= 3 and rounds["folds"] >= 10, rounds
+    result = interleave([writer, writer, odd_writer], reader, folders=2, timeout=120)
+    assert_interleaved_exact(result)
 
 
 # --- Exactness holes, one test per class ---------------------------------------------------------------
