@@ -28,6 +28,8 @@ DECLARE
     added bigint;
     n_orders bigint := 0;
     n_changes bigint := 0;
+    stale boolean := false;
+    analyzed real;
 BEGIN
     IF current_setting('transaction_isolation') <> 'repeatable read' THEN
         RAISE EXCEPTION 'reporting_overlay_fold() runs in a REPEATABLE READ transaction';
@@ -81,7 +83,13 @@ BEGIN
     SELECT p.order_id, p.in_overlay, p.existed, p.status_then, p.day_then,
            o.id IS NOT NULL, latest.id, latest.status, latest.created, (o.created AT TIME ZONE 'UTC')::date
     FROM public.reporting_pending_changes AS p
-    LEFT JOIN public.reporting_order AS o ON o.id = p.order_id
+    -- Lookups by key, as LATERAL subqueries that OFFSET 0 keeps from being
+    -- flattened into joins: how many orders the tail holds is a guess before it
+    -- runs, and a bad one must not turn this into a scan of the orders. The same
+    -- for every lookup below.
+    LEFT JOIN LATERAL (
+        SELECT o.id, o.created FROM public.reporting_order AS o WHERE o.id = p.order_id OFFSET 0
+    ) AS o ON true
     LEFT JOIN LATERAL (
         SELECT s.id, s.status::text AS status, s.created
         FROM public.reporting_orderstatus AS s
@@ -134,7 +142,12 @@ BEGIN
                 date_trunc('week', s.created AT TIME ZONE 'UTC')::date AS week,
                 s.created - first_value(s.created) OVER w AS since_first
             FROM pg_temp.reporting_fold_orders AS f
-            JOIN public.reporting_orderstatus AS s ON s.order_id = f.order_id
+            CROSS JOIN LATERAL (
+                SELECT s.id, s.order_id, s.status, s.created
+                FROM public.reporting_orderstatus AS s
+                WHERE s.order_id = f.order_id
+                OFFSET 0
+            ) AS s
             WINDOW w AS (PARTITION BY s.order_id ORDER BY s.created, s.id)
         ) AS h
         WHERE h.from_status <> h.to_status;
@@ -143,15 +156,26 @@ BEGIN
         SELECT st.generation, d.day, d.from_status, d.to_status, sum(d.n)
         FROM (
             -- What the orders had then: the overlay's rows, or the views' for the others.
+            -- One index range per folded order, whatever the statistics say (see the
+            -- DELETE below).
             SELECT (x.created AT TIME ZONE 'UTC')::date AS day, x.from_status, x.to_status, -1 AS n
             FROM pg_temp.reporting_fold_orders AS f
-            JOIN public.reporting_overlaytransition AS x
-                ON x.generation = st.generation AND x.order_id = f.order_id
+            CROSS JOIN LATERAL (
+                SELECT x.created, x.from_status, x.to_status
+                FROM public.reporting_overlaytransition AS x
+                WHERE x.generation = st.generation AND x.order_id = f.order_id
+                OFFSET 0
+            ) AS x
             WHERE f.in_overlay
             UNION ALL
             SELECT (x.created AT TIME ZONE 'UTC')::date, x.from_status, x.to_status, -1
             FROM pg_temp.reporting_fold_orders AS f
-            JOIN reporting.order_status_transitions AS x ON x.order_id = f.order_id
+            CROSS JOIN LATERAL (
+                SELECT x.created, x.from_status, x.to_status
+                FROM reporting.order_status_transitions AS x
+                WHERE x.order_id = f.order_id
+                OFFSET 0
+            ) AS x
             WHERE NOT f.in_overlay
             UNION ALL
             SELECT (n.created AT TIME ZONE 'UTC')::date, n.from_status, n.to_status, 1
@@ -162,9 +186,14 @@ BEGIN
         ON CONFLICT (generation, day, from_status, to_status)
         DO UPDATE SET transitions = t.transitions + excluded.transitions;
 
+        -- The folded orders as an array, so that the delete is one index scan on
+        -- (generation, order_id) for them. Joined, PostgreSQL may read the whole
+        -- generation instead: its statistics lag behind the overlay (right after a
+        -- compaction they say the new generation is empty, and autovacuum is busy
+        -- with the big tables), and at 10 M orders that cost 350 ms a fold.
         DELETE FROM public.reporting_overlaytransition AS x
-        USING pg_temp.reporting_fold_orders AS f
-        WHERE x.generation = st.generation AND x.order_id = f.order_id AND f.in_overlay;
+        WHERE x.generation = st.generation
+          AND x.order_id = ANY (ARRAY(SELECT f.order_id FROM pg_temp.reporting_fold_orders AS f WHERE f.in_overlay));
         INSERT INTO public.reporting_overlaytransition
             (generation, status_id, order_id, from_status, to_status, created, week, since_first)
         SELECT st.generation, n.status_id, n.order_id, n.from_status, n.to_status, n.created, n.week, n.since_first
@@ -216,6 +245,20 @@ BEGIN
         DELETE FROM public.reporting_overlaydaily AS x WHERE x.generation <> st.generation;
         DELETE FROM public.reporting_overlaytransitiondaily AS x WHERE x.generation <> st.generation;
         DELETE FROM public.reporting_fold AS x WHERE x.generation <> st.generation;
+        stale := true;
+    END IF;
+
+    -- Statistics that follow the overlay. Every plan that reads the overlay (the
+    -- fold's, the real-time reads') is made from them, and autovacuum, busy with
+    -- the big tables, may leave them minutes behind: right after a compaction they
+    -- describe the old generation, and the planner takes the new one for empty
+    -- while it grows to thousands of orders (then it read a whole generation to
+    -- find a few orders). So the fold analyzes the two large overlay tables itself
+    -- when a generation was replaced or the overlay has doubled since their last
+    -- analysis: a few times per generation. SKIP_LOCKED: never wait for autovacuum.
+    SELECT c.reltuples INTO analyzed FROM pg_class AS c WHERE c.oid = 'public.reporting_overlayorder'::regclass;
+    IF stale OR overlay_orders > 2 * greatest(analyzed, 0) + 1000 THEN
+        ANALYZE (SKIP_LOCKED) public.reporting_overlayorder, public.reporting_overlaytransition;
     END IF;
     orders := n_orders;
     changes := n_changes;
