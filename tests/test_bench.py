@@ -107,8 +107,9 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
         "s CPU" in rows["compaction (one refresh): duration, CPU time"]
         or "s, " in (rows["compaction (one refresh): duration, CPU time"])
     )
-    page = rows["realtime page of 100 (selector), ms p50"].strip(" |").split(" | ")
-    assert len(page) == 4 and all(cell.strip() for cell in page[1:3]), page
+    # A tiny compaction may finish before the reader reads: its column may be empty.
+    page = [cell.strip() for cell in rows["realtime page of 100 (selector), ms p50"].strip()[1:-1].split("|")]
+    assert len(page) == 4 and all(page[1:3]), page
     assert "no errors in the run" not in text
     assert "| 0 mismatches between realtime and live | met |" in text
     with connection.cursor() as cursor:
