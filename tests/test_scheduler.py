@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,27 @@ def restart_database() -> None:
     connection.close()
 
 
+@contextlib.contextmanager
+def scheduler_process(tmp_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """``run_scheduler`` in a process of its own, its output in ``tmp_path/scheduler.log``.
+
+    Leaving the block sends SIGTERM, on which it must exit 0; an error in the block kills it.
+    """
+    log = (tmp_path / "scheduler.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigterm(tmp_path):
@@ -63,11 +86,7 @@ def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigter
         "REPORTING_REFRESH_JITTER": "0",
         "REPORTING_SCHEDULER_METRICS_PORT": str(port),
     }
-    log = (tmp_path / "scheduler.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
+    with scheduler_process(tmp_path, env) as proc:
         wait_until(
             lambda: RefreshRun.objects.exclude(outcome="running").count() >= 2,
             timeout=60,
@@ -93,13 +112,6 @@ def test_run_scheduler_refreshes_survives_a_database_restart_and_stops_on_sigter
             what="a refresh after the restart",
         )
         assert proc.poll() is None, "the scheduler died"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
     output = (tmp_path / "scheduler.log").read_text()
     assert "SIGTERM received" in output, output
     assert "Scheduler stopped" in output, output
@@ -115,11 +127,7 @@ def test_run_scheduler_folds_between_refreshes_and_refreshes_when_the_overlay_is
         "REPORTING_COMPACT_OVERLAY_ORDERS": "4",
         "REPORTING_BI_WATCHDOG_INTERVAL": "0",
     }
-    log = (tmp_path / "scheduler.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
+    with scheduler_process(tmp_path, env):
         wait_until(
             lambda: RefreshRun.objects.filter(outcome="ok").exists(), timeout=60, what="the start-up refresh"
         )
@@ -137,13 +145,6 @@ def test_run_scheduler_folds_between_refreshes_and_refreshes_when_the_overlay_is
             timeout=60,
             what="a refresh once the overlay held 5 orders",
         )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
     output = (tmp_path / "scheduler.log").read_text()
     assert "Refreshing now: the overlay holds 5 orders (limit 4)" in output, output
     assert "Job fold ran" not in output, "folds are not logged one by one"
