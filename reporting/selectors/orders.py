@@ -182,7 +182,7 @@ FROM public.reporting_latest_status_page(
 # The real-time rows in no order (whole lists): the function
 # reporting_latest_status_rows, which reads the same parts with hash joins rather
 # than row by row (views_sql/order_latest_status_rows_v1.sql).
-REALTIME_IDS_SQL = """
+REALTIME_UNORDERED_SQL = """
 SELECT order_id, status_id, status, status_created FROM public.reporting_latest_status_rows(%(status)s)
 """
 
@@ -208,7 +208,7 @@ def _list_sql(
         "limit": limit,
     }
     if strategy is Strategy.REALTIME:
-        return (REALTIME_ROWS_SQL if ordered else REALTIME_IDS_SQL), params
+        return (REALTIME_ROWS_SQL if ordered else REALTIME_UNORDERED_SQL), params
     fragments = {
         "after": "AND (v.status_created, v.order_id) < (%(after_created)s, %(after_order)s)" if after else "",
         # The keyset index reads (status, status_created) from the cursor down to here.
