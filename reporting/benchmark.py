@@ -669,7 +669,7 @@ def _bench_replica(add, orders: int, rng: random.Random, repeat: int, progress: 
                     watcher.join()
                     size = _fetchall("SELECT pg_wal_lsn_diff(%s, %s)", [after, before])[0][0]
                     wal["concurrently" if concurrently else "plain"].append(float(size) / 2**20)
-                    run = RefreshRun.objects.get(pk=result.run_id)
+                    run = RefreshRun.objects.get(pk=result.id)
                     if concurrently and seen and run.finished is not None:
                         # From the moment the run was marked ok, just before its commit.
                         visible.append((seen[0] - run.finished.timestamp()) * 1000)

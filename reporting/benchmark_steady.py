@@ -329,7 +329,7 @@ class _Phase:
             else:
                 run = services.views_refresh(force=False)
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT snapshot FROM reporting_refreshrun WHERE id = %s", [run.run_id])
+                    cursor.execute("SELECT snapshot FROM reporting_refreshrun WHERE id = %s", [run.id])
                     row = cursor.fetchone()
                 orders = run.changes_absorbed or 0
             if row and row[0]:

@@ -6,6 +6,8 @@ __all__ = ["ChangeSource", "RefreshOutcome", "RefreshTrigger", "Status", "Strate
 
 from django.db import models
 
+from reporting.exceptions import InvalidStatusError
+
 
 class Status(models.TextChoices):
     """The statuses an order can be in. A database CHECK constraint enforces the same set."""
@@ -18,9 +20,7 @@ class Status(models.TextChoices):
     def parse(cls, value: object) -> Status:
         """Return ``value`` as a status, or raise ``InvalidStatusError`` naming the valid ones."""
         if not isinstance(value, str) or value not in cls.values:
-            from reporting.exceptions import InvalidStatusError
-
-            raise InvalidStatusError(value)
+            raise InvalidStatusError(value, cls.values)
         return cls(value)
 
 

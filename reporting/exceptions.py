@@ -39,12 +39,10 @@ class InvalidParameterError(ReportingError, ValueError):
 
 
 class InvalidStatusError(InvalidParameterError):
-    """A status other than pending, complete or cancelled."""
+    """A status outside the declared ones (``valid``, as ``Status.parse`` gives them)."""
 
-    def __init__(self, value: object, parameter: str = "status") -> None:
-        from reporting.choices import Status
-
-        super().__init__(parameter, value, Status.values)
+    def __init__(self, value: object, valid: Iterable[str], parameter: str = "status") -> None:
+        super().__init__(parameter, value, valid)
 
 
 class UnknownOrderError(ReportingError, LookupError):

@@ -98,7 +98,7 @@ class RefreshJob:
             if result.outcome == RefreshOutcome.OK and result.duration is not None:
                 metrics.REFRESH_SECONDS.observe(result.duration.total_seconds())
             if result.outcome == RefreshOutcome.FAILED:
-                logger.warning("Refresh %s failed: %s", result.run_id, result.error)
+                logger.warning("Refresh %s failed: %s", result.id, result.error)
             return result.outcome
         except DatabaseError as exc:
             # The database is down or restarting: one line, and the next run tries again.

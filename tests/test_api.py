@@ -22,8 +22,8 @@ from django.utils import timezone
 from reporting import selectors, services, tokens
 from reporting.exceptions import ReportingError
 from reporting.models import ApiToken, CsvExport, Order, OrderStatus, RefreshRun
-from tests.conftest import extra_connection, raw_connect
 from tests.factories import EPOCH, all_status_rows, brute_force_transition_times, brute_force_transitions
+from tests.helpers import extra_connection, raw_connect
 
 ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
 

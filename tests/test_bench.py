@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.conftest import subprocess_env
+from tests.helpers import subprocess_env
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 

@@ -28,8 +28,8 @@ from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
 from reporting.models import BiRoleLimits
-from tests.conftest import extra_connection, raw_connect, subprocess_env, wait_for_sql
 from tests.factories import EPOCH
+from tests.helpers import extra_connection, raw_connect, subprocess_env, wait_for_sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

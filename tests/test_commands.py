@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from reporting import selectors
 from reporting.models import Order, OrderLatestStatus, OrderStatus
-from tests.conftest import raw_connect
+from tests.helpers import raw_connect
 
 
 def run(*args: str) -> str:

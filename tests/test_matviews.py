@@ -12,8 +12,8 @@ from django_pgviews.models import ViewSyncer
 from reporting import services
 from reporting.matviews import OrderLatestStatus, OrderLatestStatusView, view_sql
 from reporting.models import Order
-from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
+from tests.helpers import raw_connect, subprocess_env
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 

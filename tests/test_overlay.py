@@ -14,7 +14,7 @@ from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
 from reporting.models import Fold, OrderStatus, OverlayOrder
 from scheduler.runner import FoldJob
-from tests.conftest import raw_connect
+from tests.helpers import raw_connect
 from tests.test_realtime import TODAY, brute_force, read, reset, view_page
 
 pytestmark = pytest.mark.django_db(transaction=True)

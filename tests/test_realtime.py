@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.models import Order, OrderStatus
-from tests.conftest import examples, raw_connect
 from tests.factories import (
     all_status_rows,
     brute_force_latest,
@@ -26,6 +25,7 @@ from tests.factories import (
     brute_force_transitions,
     transitions_read,
 )
+from tests.helpers import examples, raw_connect
 from tests.interleaving import assert_interleaved_exact, interleave
 
 pytestmark = pytest.mark.django_db(transaction=True)

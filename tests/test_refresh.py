@@ -19,8 +19,8 @@ from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.models import OrderChange, RefreshRun
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME
-from tests.conftest import raw_connect, subprocess_env, wait_for_sql
 from tests.factories import EPOCH, orders_create, statuses_create
+from tests.helpers import raw_connect, subprocess_env, wait_for_sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,9 +101,9 @@ def test_a_second_refresher_is_skipped_at_once_instead_of_queueing():
     assert out["result"].outcome == RefreshOutcome.OK
     outcomes = list(RefreshRun.objects.order_by("id").values_list("outcome", flat=True))
     assert outcomes[-2:] in (["ok", "skipped"], ["skipped", "ok"]), outcomes
-    assert RefreshRun.objects.get(pk=second.run_id).outcome == "skipped"
+    assert RefreshRun.objects.get(pk=second.id).outcome == "skipped"
     # "At once": it did not wait for the first, which was blocked all along.
-    assert elapsed < first_refresh_duration(out["result"].run_id)
+    assert elapsed < first_refresh_duration(out["result"].id)
 
 
 def first_refresh_duration(run_id: int) -> float:
@@ -185,7 +185,7 @@ def test_a_failed_refresh_is_logged_and_the_previous_data_is_still_served(settin
         lock.release()
     assert result.outcome == RefreshOutcome.FAILED
     assert message in result.error
-    run = RefreshRun.objects.get(pk=result.run_id)
+    run = RefreshRun.objects.get(pk=result.id)
     assert (run.outcome, run.snapshot_at, run.finished is not None) == ("failed", None, True)
     assert message in run.error
     assert view_rows() == before, "a failed refresh must leave the previous contents"
@@ -326,7 +326,7 @@ def test_a_refresh_that_cannot_run_says_who_holds_the_lock_and_the_command_fails
         result = services.views_refresh(force=True)
         assert result.outcome == RefreshOutcome.SKIPPED
         assert f"held by pid {holder.pid}" in result.error
-        assert RefreshRun.objects.get(pk=result.run_id).error == result.error
+        assert RefreshRun.objects.get(pk=result.id).error == result.error
         with pytest.raises(
             CommandError, match=f"refresh skipped: the refresh lock is held by pid {holder.pid}"
         ):
@@ -382,7 +382,7 @@ def test_a_quiet_shop_stays_fresh_the_checks_that_found_nothing_move_as_of():
     seed(30)
     first = services.views_refresh()
     # As if the refresh had been an hour ago and nothing had been written since.
-    RefreshRun.objects.filter(pk=first.run_id).update(snapshot_at=F("snapshot_at") - dt.timedelta(hours=1))
+    RefreshRun.objects.filter(pk=first.id).update(snapshot_at=F("snapshot_at") - dt.timedelta(hours=1))
     stale = selectors.freshness()
     assert stale.age is not None and stale.age > dt.timedelta(minutes=59)
     check = services.views_refresh()

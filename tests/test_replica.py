@@ -12,8 +12,8 @@ from django.db import DatabaseError, connection, connections
 
 from reporting import embedded_db, selectors, services
 from reporting.choices import Status
-from tests.conftest import REPLICA_ALIAS as ALIAS
 from tests.factories import EPOCH, all_status_rows, brute_force_latest, brute_force_lists
+from tests.helpers import REPLICA_ALIAS as ALIAS
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from django.test import override_settings
 from reporting import embedded_db, services
 from reporting.models import Fold, RefreshRun
 from scheduler.runner import build_trigger
-from tests.conftest import raw_connect, subprocess_env
 from tests.factories import EPOCH, orders_create, statuses_create
+from tests.helpers import raw_connect, subprocess_env
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 

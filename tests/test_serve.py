@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reporting import services
-from tests.conftest import subprocess_env
+from tests.helpers import subprocess_env
 from tests.test_browser import ARTIFACTS, chromium_browser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,13 +13,13 @@ from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
 from reporting.exceptions import InvalidParameterError
 from reporting.models import Order, OrderStatus
-from tests.conftest import examples
 from tests.factories import (
     all_status_rows,
     brute_force_transition_times,
     brute_force_transitions,
     transitions_read,
 )
+from tests.helpers import examples
 from tests.test_realtime import TODAY, reset
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,6 @@ __all__ = [
     "Freshness",
     "LockHolder",
     "ReadFreshness",
-    "RefreshRunSummary",
     "freshness",
     "read_freshness",
     "refresh_lock_holder",
@@ -18,10 +17,11 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from reporting import conf
+from reporting import conf, refresh_log
 from reporting.choices import Strategy
 from reporting.matviews import in_schema
 from reporting.models import RefreshLock, RefreshRun
+from reporting.refresh_log import RefreshRunSummary
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
 
@@ -76,21 +76,6 @@ def read_freshness(strategy: Strategy) -> ReadFreshness:
         return ReadFreshness(strategy, checked_at, None, None)
     as_of = view_as_of if strategy is Strategy.SNAPSHOT else checked_at
     return ReadFreshness(strategy, as_of, view_as_of, changes_since if view_as_of else None)
-
-
-@dataclass(frozen=True)
-class RefreshRunSummary:
-    """One row of the refresh log."""
-
-    id: int
-    trigger: str
-    outcome: str
-    started: dt.datetime
-    snapshot_at: dt.datetime | None
-    duration: dt.timedelta | None
-    rows: int | None
-    changes_absorbed: int | None
-    error: str
 
 
 @dataclass(frozen=True)
@@ -164,20 +149,8 @@ def freshness(*, runs: int = 5) -> Freshness:
             cursor.fetchone()
         )
     last_runs = [
-        RefreshRunSummary(**row)
-        for row in RefreshRun.objects.using(alias)
-        .order_by("-id")
-        .values(
-            "id",
-            "trigger",
-            "outcome",
-            "started",
-            "snapshot_at",
-            "duration",
-            "rows",
-            "changes_absorbed",
-            "error",
-        )[:runs]
+        RefreshRunSummary.of(run)
+        for run in RefreshRun.objects.using(alias).only(*refresh_log.FIELDS).order_by("-id")[:runs]
     ]
     return Freshness(
         as_of=as_of,

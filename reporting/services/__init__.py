@@ -5,7 +5,7 @@ from __future__ import annotations
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.orders import order_create, order_status_record
-from reporting.services.refresh import RefreshResult, reporting_views, views_refresh
+from reporting.services.refresh import reporting_views, views_refresh
 from reporting.services.seeding import (
     SEED_SPAN,
     SeedResult,
@@ -18,7 +18,6 @@ from reporting.services.users import reports_user_ensure
 __all__ = [
     "SEED_SPAN",
     "FoldResult",
-    "RefreshResult",
     "SeedResult",
     "csv_export_start",
     "order_create",

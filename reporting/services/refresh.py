@@ -28,11 +28,10 @@ One run of :func:`views_refresh`:
 
 from __future__ import annotations
 
-__all__ = ["RefreshResult", "reporting_views", "views_refresh"]
+__all__ = ["reporting_views", "views_refresh"]
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -46,6 +45,7 @@ from reporting import conf
 from reporting.choices import RefreshOutcome, RefreshTrigger
 from reporting.matviews import OrderLatestStatusView, in_schema, reporting_views
 from reporting.models import RefreshLock, RefreshRun
+from reporting.refresh_log import RefreshRunSummary
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME, refresh_lock_holder
 
 logger = logging.getLogger(__name__)
@@ -98,40 +98,13 @@ ABANDONED_ERROR = (
 )
 
 
-@dataclass(frozen=True)
-class RefreshResult:
-    """What one refresh run did; the same facts as its ``RefreshRun`` row."""
-
-    run_id: int
-    outcome: RefreshOutcome
-    views: list[str]
-    snapshot_at: dt.datetime | None = None
-    duration: dt.timedelta | None = None
-    rows: int | None = None
-    changes_absorbed: int | None = None
-    error: str = ""
-
-    @classmethod
-    def of(cls, run: RefreshRun) -> RefreshResult:
-        return cls(
-            run_id=run.pk,
-            outcome=RefreshOutcome(run.outcome),
-            views=run.views.split(","),
-            snapshot_at=run.snapshot_at,
-            duration=run.duration,
-            rows=run.rows,
-            changes_absorbed=run.changes_absorbed,
-            error=run.error,
-        )
-
-
 def views_refresh(
     *,
     trigger: str = RefreshTrigger.MANUAL,
     concurrently: bool = True,
     force: bool = False,
     using: str = "default",
-) -> RefreshResult:
+) -> RefreshRunSummary:
     """Refresh every reporting view, once, and record the run in the refresh log.
 
     Args:
@@ -316,7 +289,7 @@ def _refresh(
     concurrently: bool,
     last_snapshot: str | None,
     lock: _RefreshLock,
-) -> RefreshResult:
+) -> RefreshRunSummary:
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -364,7 +337,7 @@ def _refresh(
             run.save()
         except DatabaseError:
             logger.exception("Could not record the failure of refresh %s", run.pk)
-        return RefreshResult.of(run)
+        return RefreshRunSummary.of(run)
 
     logger.info(
         "Refreshed %s in %.0f ms: %d rows, %d changes absorbed, snapshot of %s",
@@ -375,7 +348,7 @@ def _refresh(
         snapshot_at.isoformat(),
     )
     _after_refresh(connection, views, snapshot)
-    return RefreshResult.of(run)
+    return RefreshRunSummary.of(run)
 
 
 def _after_refresh(
@@ -412,7 +385,7 @@ def _record_quick_run(
     *,
     snapshot_at: dt.datetime | None = None,
     error: str = "",
-) -> RefreshResult:
+) -> RefreshRunSummary:
     finished = timezone.now()
     run = RefreshRun.objects.using(using).create(
         views=names,
@@ -425,7 +398,7 @@ def _record_quick_run(
         duration=finished - started,
         error=error,
     )
-    return RefreshResult.of(run)
+    return RefreshRunSummary.of(run)
 
 
 def _finish(run: RefreshRun) -> None:
