@@ -44,9 +44,15 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, exports, metrics, selectors, services, tokens
+from reporting import charts, conf, exports, metrics, selectors, services
 from reporting.choices import RefreshOutcome, Status, Strategy
-from reporting.exceptions import InvalidParameterError, RateLimitedError, ReportingError, UnknownOrderError
+from reporting.exceptions import (
+    InvalidParameterError,
+    InvalidTokenError,
+    RateLimitedError,
+    ReportingError,
+    UnknownOrderError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +145,8 @@ def _answer(
     in the database), are the caller's to answer.
     """
     try:
-        token = tokens.api_token_authenticate(request.headers.get("Authorization", ""))
-    except tokens.InvalidTokenError as exc:
+        token = services.api_token_authenticate(request.headers.get("Authorization", ""))
+    except InvalidTokenError as exc:
         return _unauthorized(str(exc))
     user = token.user if token is not None else request.user
     # For views that act on who asked (the CSV export's rate limit).
@@ -242,7 +248,7 @@ def orders(request: HttpRequest) -> HttpResponse:
                 for row in page.rows
             ],
             # The status row of the last order: pass it as ?after= for the next page.
-            "next_after": page.rows[-1].status_id if page.next_after is not None else None,
+            "next_after": page.next_after_status_id,
             "freshness": page.freshness.as_dict(),
         }
     )
@@ -650,7 +656,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             # The trail keeps the last MAX_TRAIL pages for "previous"; the page number goes on.
             "next_query": (
                 query(
-                    after=str(rows[-1].status_id),
+                    after=str(data.orders.next_after_status_id),
                     trail=",".join(map(str, [*trail, here][-MAX_TRAIL:])),
                     page=str(page + 1),
                 )

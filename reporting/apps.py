@@ -8,10 +8,10 @@ from django.core.management.base import CommandError
 
 def _regrant_after_sync(sender: Any, using: str = "default", **kwargs: Any) -> None:
     """pgviews-redux may have dropped and recreated views, and their grants and comments with them."""
-    from reporting import bi
+    from reporting import services
 
-    bi.bi_grants_apply(using=using)
-    bi.bi_comments_apply(using=using)
+    services.bi_grants_apply(using=using)
+    services.bi_comments_apply(using=using)
 
 
 def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
@@ -20,10 +20,10 @@ def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -
     Every migrate, not only the first: the views are (re)created in it on
     post_migrate, also after REPORTING_SCHEMA was changed.
     """
-    from reporting import bi
+    from reporting import bi, services
 
     try:
-        bi.reporting_schema_create(using=using)
+        services.reporting_schema_create(using=using)
     except bi.ForeignSchemaObjectsError as exc:
         raise CommandError(str(exc)) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "InvalidParameterError",
     "InvalidStatusError",
+    "InvalidTokenError",
     "RateLimitedError",
     "ReportingError",
     "UnknownOrderError",
@@ -43,6 +44,10 @@ class InvalidStatusError(InvalidParameterError):
 
     def __init__(self, value: object, valid: Iterable[str], parameter: str = "status") -> None:
         super().__init__(parameter, value, valid)
+
+
+class InvalidTokenError(ReportingError):
+    """A ``Bearer`` token was sent, but it is unknown, expired, or its user is inactive."""
 
 
 class UnknownOrderError(ReportingError, LookupError):

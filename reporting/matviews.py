@@ -101,7 +101,7 @@ def view_sql(name: str) -> str:
 
 # Comments on the views and their columns, for BI tools' catalogs (Metabase and
 # Superset show them): Meta.db_table_comment and each field's db_comment, applied
-# with COMMENT ON after every view sync (reporting.bi.bi_comments_apply).
+# with COMMENT ON after every view sync (reporting.services.bi.bi_comments_apply).
 ORDER_ID = "The order (reporting_order.id)."
 STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
 STATUS = "The latest status: pending, complete or cancelled."

@@ -348,7 +348,7 @@ class OverlayTransitionDaily(models.Model):
 
 
 class ApiToken(models.Model):
-    """An API token of a user; only its SHA-256 digest is stored (see reporting/tokens.py)."""
+    """An API token of a user; only its SHA-256 digest is stored (see reporting/services/tokens.py)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True, help_text="What it is for; unique per user.")

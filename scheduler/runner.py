@@ -8,7 +8,7 @@ the refresh service's lock lets one refresh run and records the other as
 Between refreshes it folds the change log into the overlay every
 ``REPORTING_FOLD_INTERVAL`` seconds (:func:`reporting.services.overlay_fold`), and
 refreshes at once when the overlay passes ``REPORTING_COMPACT_OVERLAY_ORDERS`` or a
-fold cannot go on. Next to them it runs the BI watchdog (:func:`reporting.bi.bi_watchdog_run`)
+fold cannot go on. Next to them it runs the BI watchdog (:func:`reporting.services.bi_watchdog_run`)
 every ``REPORTING_BI_WATCHDOG_INTERVAL`` seconds.
 """
 
@@ -160,7 +160,7 @@ class WatchdogJob:
     def __call__(self) -> str:
         close_old_connections()
         try:
-            actions = bi.bi_watchdog_run()
+            actions = services.bi_watchdog_run()
             for action in actions:
                 metrics.WATCHDOG_ACTIONS.labels(action.action).inc()
             self.blind_since = None

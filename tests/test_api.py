@@ -19,7 +19,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from reporting import selectors, services, tokens
+from reporting import selectors, services
 from reporting.exceptions import ReportingError
 from reporting.models import ApiToken, CsvExport, Order, OrderStatus, RefreshRun
 from tests.factories import EPOCH, all_status_rows, brute_force_transition_times, brute_force_transitions
@@ -164,7 +164,7 @@ def test_users_without_the_permission_get_403(client, db, name):
 
 
 def test_api_tokens(client, reader, seeded):
-    token = tokens.api_token_create(username="reader", name="script")
+    token = services.api_token_create(username="reader", name="script")
     response = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     assert response.json()["total"] == 400
@@ -253,12 +253,12 @@ def test_the_dashboard_refuses_odd_numbers_with_a_400_page(api, seeded):
 
 
 def test_tokens_expire_have_names_and_are_revoked_one_by_one(client, reader, seeded):
-    long_lived = tokens.api_token_create(username="reader", name="nightly export")
-    short = tokens.api_token_create(username="reader", name="one day", expires_in=dt.timedelta(days=1))
+    long_lived = services.api_token_create(username="reader", name="nightly export")
+    short = services.api_token_create(username="reader", name="one day", expires_in=dt.timedelta(days=1))
     assert client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {short}").status_code == 200
     with pytest.raises(ReportingError, match="has a token named 'nightly export' already"):
-        tokens.api_token_create(username="reader", name="nightly export")
-    listed = {t.name: t for t in tokens.api_token_list(username="reader")}
+        services.api_token_create(username="reader", name="nightly export")
+    listed = {t.name: t for t in selectors.api_token_list(username="reader")}
     assert set(listed) == {"nightly export", "one day"}
     assert listed["one day"].last_used is not None and listed["nightly export"].last_used is None
     assert listed["one day"].expires is not None and listed["nightly export"].expires is None
@@ -273,7 +273,7 @@ def test_tokens_expire_have_names_and_are_revoked_one_by_one(client, reader, see
     assert long_lived not in out.getvalue()
 
     call_command("api_token", "revoke", "reader", "--name", "one day", stdout=StringIO())
-    assert [t.name for t in tokens.api_token_list(username="reader")] == ["nightly export"]
+    assert [t.name for t in selectors.api_token_list(username="reader")] == ["nightly export"]
     ok = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {long_lived}")
     assert ok.status_code == 200, "revoking one token leaves the others"
     with pytest.raises(CommandError, match="no such token"):
@@ -281,7 +281,7 @@ def test_tokens_expire_have_names_and_are_revoked_one_by_one(client, reader, see
     with pytest.raises(CommandError, match="--id"):
         call_command("api_token", "revoke", "reader", stdout=StringIO())
     call_command("api_token", "revoke", "--id", str(listed["nightly export"].id), stdout=StringIO())
-    assert tokens.api_token_list() == []
+    assert selectors.api_token_list() == []
     gone = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {long_lived}")
     assert gone.status_code == 401
 
@@ -473,8 +473,8 @@ def test_a_web_read_over_the_statement_timeout_gets_a_json_504(client, reader, s
 
 def test_csv_exports_are_rate_limited_per_token(client, reader, seeded, settings):
     settings.REPORTING_CSV_EXPORTS_PER_HOUR = "2"
-    first = tokens.api_token_create(username="reader", name="first")
-    second = tokens.api_token_create(username="reader", name="second")
+    first = services.api_token_create(username="reader", name="first")
+    second = services.api_token_create(username="reader", name="second")
 
     def export(token: str):
         return client.get(
@@ -529,12 +529,12 @@ def test_readyz_is_503_when_the_database_does_not_answer(client, settings):
 
 
 def test_a_database_failure_while_authenticating_is_a_json_503(client, reader, seeded, monkeypatch):
-    token = tokens.api_token_create(username="reader", name="t")
+    token = services.api_token_create(username="reader", name="t")
 
     def down(authorization):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(tokens, "api_token_authenticate", down)
+    monkeypatch.setattr(services, "api_token_authenticate", down)
     response = client.get(reverse("api-status-counts"), HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
@@ -545,7 +545,7 @@ def test_api_token_commands_refuse_odd_input_with_one_line(reader):
         call_command("api_token", "create", "reader", "--expires-in-days", "3000000", stdout=StringIO())
     with pytest.raises(CommandError, match="--id, or by its user and --name"):
         call_command("api_token", "revoke", stdout=StringIO())
-    assert tokens.api_token_list() == []
+    assert selectors.api_token_list() == []
 
 
 # --- Metrics -----------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def reporting_views() -> list[str]:
 
 
 def test_a_bi_role_reads_every_reporting_view_and_nothing_else(role_name, data):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     views = reporting_views()
     assert {"order_latest_status", "order_latest_status_live", "freshness"} <= set(views)
     with connect_as(role_name, autocommit=True) as conn:
@@ -135,12 +135,12 @@ def test_a_bi_role_reads_every_reporting_view_and_nothing_else(role_name, data):
         ):
             with pytest.raises((errors.InsufficientPrivilege, errors.ObjectNotInPrerequisiteState)):
                 conn.execute(statement)
-    assert bi.bi_grants_check() == []
+    assert selectors.bi_grants_check() == []
 
 
 def test_a_bi_role_reads_the_live_view_when_the_change_log_cannot_say_what_changed(role_name, data):
     """After a TRUNCATE the view reads the history itself, which BI roles may not read directly."""
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE reporting_orderstatus")
     services.order_status_record(order_id=7, status="cancelled")
@@ -156,7 +156,7 @@ def test_a_bi_role_reads_the_live_view_when_the_change_log_cannot_say_what_chang
 
 
 def test_passwords_are_checked_and_can_be_rotated(role_name):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     with connect_as(role_name) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (role_name,)
     try:
@@ -167,13 +167,13 @@ def test_passwords_are_checked_and_can_be_rotated(role_name):
         assert "password authentication failed" in str(exc)
     if trusted and connection.settings_dict["ENGINE"] == "reporting.embedded_db":
         pytest.fail("the embedded server must check BI roles' passwords")
-    bi.bi_role_rotate_password(name=role_name, password="another long password")
+    services.bi_role_rotate_password(name=role_name, password="another long password")
     with connect_as(role_name, password="another long password") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_a_query_longer_than_the_statement_timeout_is_cancelled(role_name):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="300ms")
     )
     with connect_as(role_name) as conn, pytest.raises(errors.QueryCanceled, match="statement timeout"):
@@ -181,7 +181,9 @@ def test_a_query_longer_than_the_statement_timeout_is_cancelled(role_name):
 
 
 def test_the_connection_limit_holds(role_name):
-    bi.bi_role_create(name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(connection_limit=2))
+    services.bi_role_create(
+        name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(connection_limit=2)
+    )
     with contextlib.ExitStack() as stack:
         for _ in range(2):
             stack.enter_context(connect_as(role_name))
@@ -190,7 +192,7 @@ def test_the_connection_limit_holds(role_name):
 
 
 def test_the_role_still_reads_a_view_rebuilt_by_a_new_sql_version(role_name, data, monkeypatch):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     original_oid = _oid()
     monkeypatch.setattr(
         OrderLatestStatusView,
@@ -203,7 +205,7 @@ def test_the_role_still_reads_a_view_rebuilt_by_a_new_sql_version(role_name, dat
         with connect_as(role_name) as conn:
             assert conn.execute("SELECT count(*) FROM reporting.order_latest_status").fetchone() == (50,)
             conn.execute("SELECT count(*) FROM reporting.order_latest_status_live").fetchone()
-        assert bi.bi_grants_check() == []
+        assert selectors.bi_grants_check() == []
     finally:
         monkeypatch.undo()
         ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
@@ -227,7 +229,7 @@ def _oid() -> int:
 )
 def test_hostile_role_names_are_refused(name):
     with pytest.raises(InvalidParameterError, match="role name"):
-        bi.bi_role_create(name=name, password=PASSWORD)
+        services.bi_role_create(name=name, password=PASSWORD)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [name])
         assert cursor.fetchone()[0] == 0
@@ -237,14 +239,14 @@ def test_hostile_role_names_are_refused(name):
 
 def test_the_group_cannot_be_taken_as_a_login_name():
     with pytest.raises(InvalidParameterError, match="role name"):
-        bi.bi_role_create(name=bi.group(), password=PASSWORD)
+        services.bi_role_create(name=bi.group(), password=PASSWORD)
     with pytest.raises(InvalidParameterError, match="role name"):
-        bi.bi_role_drop(name=bi.group())
+        services.bi_role_drop(name=bi.group())
 
 
 def test_a_hostile_password_is_just_a_password(role_name):
     hostile = "x'; DROP TABLE reporting_order; -- \" $$ %s"
-    bi.bi_role_create(name=role_name, password=hostile)
+    services.bi_role_create(name=role_name, password=hostile)
     with connect_as(role_name, password=hostile) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (role_name,)
     with connection.cursor() as cursor:
@@ -320,15 +322,15 @@ def wait_for_session(role: str, state: str, seconds: float, timeout: float = 20)
 
 
 def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(role_name, caplog):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="300ms")
     )
     with connect_as(role_name, autocommit=True) as conn:
         conn.execute("SET statement_timeout = 0")  # allowed to any role: its own session
         thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(20)"))
         wait_for_session(role_name, "active", 0.3)
-        with caplog.at_level(logging.WARNING, logger="reporting.bi"):
-            actions = bi.bi_watchdog_run()
+        with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+            actions = services.bi_watchdog_run()
         thread.join(20)
     assert [(a.action, a.role) for a in actions] == [("cancelled", role_name)]
     assert "over its limit of 0.3 s" in actions[0].reason
@@ -337,7 +339,7 @@ def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(ro
 
 
 def test_the_watchdog_ends_a_session_idle_in_a_transaction_past_its_limit(role_name):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name,
         password=PASSWORD,
         role_settings=bi.RoleSettings(idle_in_transaction_session_timeout="400ms"),
@@ -347,7 +349,7 @@ def test_the_watchdog_ends_a_session_idle_in_a_transaction_past_its_limit(role_n
         conn.execute("SET idle_in_transaction_session_timeout = 0")
         conn.execute("SELECT count(*) FROM order_status_counts")  # opens a transaction, then idles in it
         wait_for_session(role_name, "idle in transaction", 0.4)
-        actions = bi.bi_watchdog_run()
+        actions = services.bi_watchdog_run()
         assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
         with pytest.raises(psycopg.OperationalError):
             conn.execute("SELECT 1")
@@ -356,19 +358,19 @@ def test_the_watchdog_ends_a_session_idle_in_a_transaction_past_its_limit(role_n
 
 
 def test_the_watchdog_leaves_other_roles_and_short_statements_alone(role_name):
-    bi.bi_role_create(name=role_name, password=PASSWORD)  # 30 s statement timeout
+    services.bi_role_create(name=role_name, password=PASSWORD)  # 30 s statement timeout
     with connect_as(role_name, autocommit=True) as conn, raw_connect() as owner:
         thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(1)"))
         other, other_out = run_in_thread(lambda: owner.execute("SELECT pg_sleep(1)"))
         wait_for_session(role_name, "active", 0.2)
-        assert bi.bi_watchdog_run() == []
+        assert services.bi_watchdog_run() == []
         thread.join(20)
         other.join(20)
     assert "error" not in out and "error" not in other_out
 
 
 def test_the_watchdog_ends_a_session_whose_statement_ignores_the_cancel(role_name):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="300ms")
     )
     stubborn = (
@@ -380,15 +382,15 @@ def test_the_watchdog_ends_a_session_whose_statement_ignores_the_cancel(role_nam
         thread, out = run_in_thread(lambda: conn.execute(stubborn))
         wait_for_session(role_name, "active", 0.3)
         # A generous grace: a slow machine must not make the first round end the session.
-        assert [a.action for a in bi.bi_watchdog_run(grace=5)] == ["cancelled"]
+        assert [a.action for a in services.bi_watchdog_run(grace=5)] == ["cancelled"]
         wait_for_session(role_name, "active", 5.3)
-        assert [a.action for a in bi.bi_watchdog_run(grace=5)] == ["terminated"]
+        assert [a.action for a in services.bi_watchdog_run(grace=5)] == ["terminated"]
         thread.join(20)
     assert isinstance(out.get("error"), psycopg.OperationalError), out
 
 
 def test_the_watchdog_ends_a_transaction_kept_open_past_its_limit(role_name):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(transaction_timeout="1s")
     )
     conn = connect_as(role_name)
@@ -397,7 +399,7 @@ def test_the_watchdog_ends_a_transaction_kept_open_past_its_limit(role_name):
         while time.monotonic() < deadline:  # short statements, never idle long
             conn.execute("SELECT count(*) FROM order_status_counts")
             time.sleep(0.1)
-        actions = bi.bi_watchdog_run()
+        actions = services.bi_watchdog_run()
         assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
         assert "its transaction is" in actions[0].reason
         with pytest.raises(psycopg.OperationalError):
@@ -408,14 +410,14 @@ def test_the_watchdog_ends_a_transaction_kept_open_past_its_limit(role_name):
 
 def test_a_bi_session_holding_locks_it_has_no_right_to_is_ended(role_name, data):
     """PREPARE takes a statement's locks before its privileges are checked, and keeps them."""
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     conn = connect_as(role_name)
     try:
         conn.execute("PREPARE block_refresh AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
         conn.execute("PREPARE block_migrate AS SELECT * FROM public.reporting_order FOR UPDATE")
         services.order_status_record(order_id=1, status="cancelled")
         assert services.views_refresh().outcome == RefreshOutcome.SKIPPED, "the lock really is in the way"
-        actions = bi.bi_watchdog_run()
+        actions = services.bi_watchdog_run()
         assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
         assert "RowShareLock on reporting_refreshlock" in actions[0].reason
         assert services.views_refresh().outcome == RefreshOutcome.OK
@@ -426,20 +428,20 @@ def test_a_bi_session_holding_locks_it_has_no_right_to_is_ended(role_name, data)
         reader.execute("SET transaction_read_only = off")
         reader.execute("SELECT count(*) FROM order_latest_status_live").fetchone()
         reader.execute("CREATE TEMP TABLE mine AS SELECT order_id FROM order_latest_status")
-        assert bi.bi_watchdog_run() == []
+        assert services.bi_watchdog_run() == []
         assert reader.execute("SELECT count(*) FROM mine").fetchone() == (50,)
 
 
 def test_settings_a_role_gave_itself_are_reported_and_repaired(role_name):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
-    assert bi.bi_grants_check() == []
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    assert selectors.bi_grants_check() == []
     with connect_as(role_name, autocommit=True) as conn:
         conn.execute("SET default_transaction_read_only = off")
         conn.execute(f'ALTER ROLE "{role_name}" SET statement_timeout = 0')
         conn.execute(f'ALTER ROLE "{role_name}" SET default_transaction_read_only = off')
         (database,) = conn.execute("SELECT current_database()").fetchone() or ("",)
         conn.execute(f'ALTER ROLE "{role_name}" IN DATABASE "{database}" SET work_mem = \'1GB\'')
-    gaps = [str(g) for g in bi.bi_grants_check()]
+    gaps = [str(g) for g in selectors.bi_grants_check()]
     assert f"BI role {role_name}: sets statement_timeout=0" in gaps
     assert f"BI role {role_name}: sets default_transaction_read_only=off" in gaps
     assert f"BI role {role_name}: sets work_mem=1GB in database {database}" in gaps
@@ -451,7 +453,7 @@ def test_settings_a_role_gave_itself_are_reported_and_repaired(role_name):
     out = StringIO()
     call_command("bi_role", "repair", stdout=out)
     assert role_name in out.getvalue()
-    assert bi.bi_grants_check() == []
+    assert selectors.bi_grants_check() == []
     with connect_as(role_name) as conn:
         assert conn.execute("SHOW statement_timeout").fetchone() == ("30s",)
         assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
@@ -459,17 +461,17 @@ def test_settings_a_role_gave_itself_are_reported_and_repaired(role_name):
 
 
 def test_a_role_made_by_hand_in_the_group_is_reported_until_repaired(role_name):
-    bi.bi_grants_apply(create_group=True)
+    services.bi_grants_apply(create_group=True)
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE ROLE "{role_name}" LOGIN IN ROLE "{bi.group()}"')
-    assert [g.kind for g in bi.bi_grants_check()] == ["drift"]
-    bi.bi_roles_repair()
-    assert bi.bi_grants_check() == []
+    assert [g.kind for g in selectors.bi_grants_check()] == ["drift"]
+    services.bi_roles_repair()
+    assert selectors.bi_grants_check() == []
     assert BiRoleLimits.objects.get(name=role_name).statement_timeout == bi.RoleSettings().statement_timeout
 
 
 def test_a_bi_role_cannot_take_or_block_the_refresh_lock(role_name, data):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     old_advisory_key = int.from_bytes(b"rptviews", "big") - 2**63
     with connect_as(role_name, autocommit=True) as conn:
         # The advisory lock earlier versions serialised refreshes with: any role can take it.
@@ -504,13 +506,13 @@ def foreign_table():
 
 
 def test_objects_of_others_in_the_schema_stay_unreadable_and_are_reported(role_name, foreign_table):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
-    bi.bi_grants_apply()
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_grants_apply()
     with connect_as(role_name, autocommit=True) as conn:
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM reporting.customer_emails")
         assert conn.execute("SELECT count(*) FROM reporting.order_status_counts").fetchone() is not None
-    gaps = bi.bi_grants_check()
+    gaps = selectors.bi_grants_check()
     assert [(g.kind, g.target) for g in gaps] == [("foreign", "table reporting.customer_emails")]
     with connection.cursor() as cursor:
         # A table the owner creates there later is not readable by default either.
@@ -525,11 +527,11 @@ def test_objects_of_others_in_the_schema_stay_unreadable_and_are_reported(role_n
 
 def test_migrate_refuses_a_schema_with_objects_of_others_unless_told(foreign_table, settings):
     with pytest.raises(bi.ForeignSchemaObjectsError, match=r"table reporting\.customer_emails"):
-        bi.reporting_schema_create()
+        services.reporting_schema_create()
     with pytest.raises(CommandError, match=r"REPORTING_SCHEMA_TAKE_OVER=1"):
         call_command("migrate", verbosity=0)
     settings.REPORTING_SCHEMA_TAKE_OVER = "1"
-    bi.reporting_schema_create()
+    services.reporting_schema_create()
     call_command("migrate", verbosity=0)
 
 
@@ -538,15 +540,15 @@ def test_privileges_that_are_not_the_projects_are_left_alone(role_name):
         # What PostgreSQL 14 and older grant by default.
         cursor.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
     try:
-        bi.bi_role_create(name=role_name, password=PASSWORD)
-        bi.bi_roles_repair()
+        services.bi_role_create(name=role_name, password=PASSWORD)
+        services.bi_roles_repair()
         with connection.cursor() as cursor:
             cursor.execute("SELECT has_schema_privilege('public', 'public', 'CREATE')")
             assert cursor.fetchone() == (True,), "the project must not revoke PUBLIC's privileges"
         assert ("extra", "CREATE in schema", "public") in [
-            (g.kind, g.privilege, g.target) for g in bi.bi_grants_check()
+            (g.kind, g.privilege, g.target) for g in selectors.bi_grants_check()
         ]
-        assert any("REVOKE CREATE ON SCHEMA public FROM PUBLIC" in note for note in bi.bi_notes())
+        assert any("REVOKE CREATE ON SCHEMA public FROM PUBLIC" in note for note in selectors.bi_notes())
     finally:
         with connection.cursor() as cursor:
             cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
@@ -556,7 +558,7 @@ def test_grants_on_a_clean_cluster_reach_every_declared_view_and_only_them(role_
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [bi.group()])
         assert cursor.fetchone() is None, "the test starts without the group"
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     declared = bi.declared_views()
     assert set(declared) == set(reporting_views())
     with connect_as(role_name, autocommit=True) as conn:
@@ -571,7 +573,7 @@ def test_grants_on_a_clean_cluster_reach_every_declared_view_and_only_them(role_
 
 @pytest.mark.slow
 def test_the_scheduler_runs_the_watchdog(role_name, bi_group, tmp_path):
-    bi.bi_role_create(
+    services.bi_role_create(
         name=role_name, password=PASSWORD, role_settings=bi.RoleSettings(statement_timeout="500ms")
     )
     env = subprocess_env() | {
@@ -606,19 +608,19 @@ def test_the_scheduler_runs_the_watchdog(role_name, bi_group, tmp_path):
 
 def test_roles_that_administer_the_group_are_not_bi_roles(role_name, bi_group):
     """From PostgreSQL 16 the role that creates the group is its member WITH ADMIN OPTION."""
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     admin = f"adm_{uuid.uuid4().hex[:10]}"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE ROLE "{admin}" LOGIN PASSWORD %s', [PASSWORD])
         cursor.execute(f'GRANT "{bi_group}" TO "{admin}" WITH ADMIN OPTION')
     try:
-        assert [r.name for r in bi.bi_role_list()] == [role_name]
-        assert bi.bi_grants_check() == [], "the administrator has no recorded limits, and needs none"
+        assert [r.name for r in selectors.bi_role_list()] == [role_name]
+        assert selectors.bi_grants_check() == [], "the administrator has no recorded limits, and needs none"
         with connect_as(admin, autocommit=True) as conn:
             conn.execute("SET statement_timeout = 0")
             thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(1.5)"))
             wait_for_session(admin, "active", 0.5)
-            assert bi.bi_watchdog_run(grace=0.1) == [], "not a BI session"
+            assert services.bi_watchdog_run(grace=0.1) == [], "not a BI session"
             thread.join(20)
         assert "error" not in out
     finally:
@@ -627,7 +629,7 @@ def test_roles_that_administer_the_group_are_not_bi_roles(role_name, bi_group):
 
 
 def test_a_watchdog_that_cannot_see_the_sessions_says_so(role_name):
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     watcher = f"watch_{uuid.uuid4().hex[:10]}"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE ROLE "{watcher}" LOGIN PASSWORD %s IN ROLE pg_signal_backend', [PASSWORD])
@@ -636,7 +638,7 @@ def test_a_watchdog_that_cannot_see_the_sessions_says_so(role_name):
         with extra_connection("blind", USER=watcher, PASSWORD=PASSWORD), connect_as(role_name) as conn:
             conn.execute("SELECT 1")  # a BI session, idle in a transaction
             with pytest.raises(bi.WatchdogBlindError, match="pg_read_all_stats"):
-                bi.bi_watchdog_run(using="blind")
+                services.bi_watchdog_run(using="blind")
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f'REVOKE SELECT ON reporting_birolelimits FROM "{watcher}"')  # noqa: S608
@@ -663,7 +665,7 @@ def test_bi_role_commands_fail_with_one_clear_line(role_name, monkeypatch):
 def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_name, data):
     import sqlalchemy
 
-    bi.bi_role_create(name=role_name, password=PASSWORD)
+    services.bi_role_create(name=role_name, password=PASSWORD)
     params = connection.get_connection_params()
     url = sqlalchemy.engine.URL.create(
         "postgresql+psycopg",

@@ -9,9 +9,9 @@ from django.db import migrations, models
 
 def create_schema(apps, schema_editor):
     # The schema of REPORTING_SCHEMA; refused if it holds objects of others.
-    from reporting import bi
+    from reporting.services.bi import reporting_schema_create
 
-    bi.reporting_schema_create(using=schema_editor.connection.alias)
+    reporting_schema_create(using=schema_editor.connection.alias)
 
 
 def drop_schema(apps, schema_editor):

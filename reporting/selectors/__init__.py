@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporting.selectors.bi import bi_grants_check, bi_notes, bi_role, bi_role_list, schema_foreign_objects
 from reporting.selectors.dashboard import DashboardData, dashboard_data, range_days
 from reporting.selectors.freshness import (
     Freshness,
@@ -29,6 +30,7 @@ from reporting.selectors.orders import (
     order_status_counts,
 )
 from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
+from reporting.selectors.tokens import TokenInfo, api_token_list
 from reporting.selectors.transitions import (
     MAX_WEEKS,
     TRANSITION_KINDS,
@@ -56,9 +58,15 @@ __all__ = [
     "Readiness",
     "StatusCounts",
     "StuckOrders",
+    "TokenInfo",
     "TransitionCounts",
     "TransitionTimes",
     "WeekTimes",
+    "api_token_list",
+    "bi_grants_check",
+    "bi_notes",
+    "bi_role",
+    "bi_role_list",
     "cursor_after_status_row",
     "dashboard_data",
     "freshness",
@@ -76,4 +84,5 @@ __all__ = [
     "read_statement_timeout",
     "readiness",
     "refresh_lock_holder",
+    "schema_foreign_objects",
 ]

@@ -94,6 +94,14 @@ class OrderPage:
     def strategy(self) -> Strategy:
         return self.freshness.strategy
 
+    @property
+    def next_after_status_id(self) -> int | None:
+        """``next_after`` as a plain number, for URLs: the latest status row of the page's last order.
+
+        ``cursor_after_status_row`` turns it back into ``next_after``.
+        """
+        return self.rows[-1].status_id if self.next_after is not None else None
+
 
 @dataclass(frozen=True)
 class StatusCounts:

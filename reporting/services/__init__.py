@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from reporting.services.bi import (
+    bi_comments_apply,
+    bi_grants_apply,
+    bi_role_create,
+    bi_role_drop,
+    bi_role_rotate_password,
+    bi_roles_repair,
+    bi_watchdog_run,
+    reporting_schema_create,
+)
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.orders import order_create, order_status_record
@@ -13,12 +23,23 @@ from reporting.services.seeding import (
     orders_seed_if_empty,
     orders_seed_progress,
 )
+from reporting.services.tokens import api_token_authenticate, api_token_create, api_token_revoke
 from reporting.services.users import reports_user_ensure
 
 __all__ = [
     "SEED_SPAN",
     "FoldResult",
     "SeedResult",
+    "api_token_authenticate",
+    "api_token_create",
+    "api_token_revoke",
+    "bi_comments_apply",
+    "bi_grants_apply",
+    "bi_role_create",
+    "bi_role_drop",
+    "bi_role_rotate_password",
+    "bi_roles_repair",
+    "bi_watchdog_run",
     "csv_export_start",
     "order_create",
     "order_status_record",
@@ -26,6 +47,7 @@ __all__ = [
     "orders_seed_if_empty",
     "orders_seed_progress",
     "overlay_fold",
+    "reporting_schema_create",
     "reporting_views",
     "reports_user_ensure",
     "views_refresh",

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reporting import tokens
+from reporting import selectors, services
 from reporting.exceptions import ReportingError
 from reporting.management.arguments import positive_int
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
     def _create(self, options: dict[str, Any]) -> None:
         days = options["expires_in_days"]
-        token = tokens.api_token_create(
+        token = services.api_token_create(
             username=options["username"],
             name=options["name"],
             expires_in=dt.timedelta(days=days) if days else None,
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         self.stdout.write(token)
 
     def _list(self, options: dict[str, Any]) -> None:
-        for t in tokens.api_token_list(username=options["username"]):
+        for t in selectors.api_token_list(username=options["username"]):
             state = " (expired)" if t.expired else ""
             self.stdout.write(
                 f"{t.id}: {t.username} {t.name or '(unnamed)'!r}, created {_when(t.created)}, "
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             )
 
     def _revoke(self, options: dict[str, Any]) -> None:
-        count = tokens.api_token_revoke(
+        count = services.api_token_revoke(
             token_id=options["token_id"],
             username=options["username"],
             name=options["name"],

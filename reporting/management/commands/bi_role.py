@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reporting import bi
+from reporting import bi, selectors, services
 from reporting.exceptions import ReportingError
 
 PASSWORD_ENV = "REPORTING_BI_PASSWORD"
@@ -74,7 +74,7 @@ class Command(BaseCommand):
 
     def _create(self, options: dict[str, Any]) -> None:
         bi.validated_role_name(options["name"])  # before asking for a password
-        role = bi.bi_role_create(
+        role = services.bi_role_create(
             name=options["name"],
             password=_password(),
             role_settings=bi.RoleSettings(
@@ -88,36 +88,36 @@ class Command(BaseCommand):
 
     def _rotate_password(self, options: dict[str, Any]) -> None:
         bi.validated_role_name(options["name"])
-        bi.bi_role_rotate_password(name=options["name"], password=_password())
+        services.bi_role_rotate_password(name=options["name"], password=_password())
         self.stdout.write(f"new password set for {options['name']}")
 
     def _drop(self, options: dict[str, Any]) -> None:
-        bi.bi_role_drop(name=options["name"])
+        services.bi_role_drop(name=options["name"])
         self.stdout.write(f"dropped {options['name']}")
 
     def _list(self, options: dict[str, Any]) -> None:
-        roles = bi.bi_role_list()
+        roles = selectors.bi_role_list()
         for role in roles:
             self.stdout.write(_describe(role))
         if not roles:
             self.stdout.write(f"no BI roles (members of {bi.group()}); 'bi_role create NAME' makes one")
 
     def _grants(self, options: dict[str, Any]) -> None:
-        bi.bi_grants_apply(create_group=True)
+        services.bi_grants_apply(create_group=True)
         self.stdout.write(f"granted {bi.group()} read access to the reporting views")
 
     def _repair(self, options: dict[str, Any]) -> None:
-        names = bi.bi_roles_repair()
+        names = services.bi_roles_repair()
         self.stdout.write(
             f"granted {bi.group()} read access to the reporting views; "
             f"restored the limits of {len(names)} BI role(s){': ' if names else ''}{', '.join(names)}"
         )
 
     def _check(self, options: dict[str, Any]) -> None:
-        gaps = bi.bi_grants_check()
+        gaps = selectors.bi_grants_check()
         for gap in gaps:
             self.stderr.write(str(gap))
-        for note in bi.bi_notes():
+        for note in selectors.bi_notes():
             self.stdout.write(f"note: {note}")
         if gaps:
             raise CommandError(

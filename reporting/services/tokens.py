@@ -1,4 +1,4 @@
-"""API tokens: ``Authorization: Bearer <token>`` for scripts and BI connectors over HTTP.
+"""Writes of API tokens: ``Authorization: Bearer <token>`` for scripts and BI connectors over HTTP.
 
 Only a SHA-256 digest of each token is stored; the token itself is shown once,
 when it is created (``manage.py api_token create USERNAME``). A token acts as
@@ -8,28 +8,18 @@ token can be revoked by it), may expire, and records when it was last used.
 
 from __future__ import annotations
 
-__all__ = [
-    "MAX_TOKEN_LENGTH",
-    "InvalidTokenError",
-    "TokenInfo",
-    "api_token_authenticate",
-    "api_token_create",
-    "api_token_list",
-    "api_token_revoke",
-]
+__all__ = ["MAX_TOKEN_LENGTH", "api_token_authenticate", "api_token_create", "api_token_revoke"]
 
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
-from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from reporting.exceptions import InvalidParameterError, ReportingError
+from reporting.exceptions import InvalidParameterError, InvalidTokenError, ReportingError
 from reporting.models import ApiToken
+from reporting.selectors.tokens import token_user
 
 PREFIX = "rpt_"
 # Ours are 47 characters; anything much longer is not one of ours, and is not hashed.
@@ -38,36 +28,8 @@ MAX_EXPIRY = dt.timedelta(days=3660)
 MAX_NAME_LENGTH = ApiToken._meta.get_field("name").max_length or 100
 
 
-class InvalidTokenError(ReportingError):
-    """A ``Bearer`` token was sent, but it is unknown, expired, or its user is inactive."""
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """A token as ``api_token list`` shows it (never the token itself)."""
-
-    id: int
-    username: str
-    name: str
-    created: dt.datetime
-    expires: dt.datetime | None
-    last_used: dt.datetime | None
-
-    @property
-    def expired(self) -> bool:
-        return self.expires is not None and self.expires <= timezone.now()
-
-
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _user(username: str) -> Any:
-    user_model = get_user_model()
-    try:
-        return user_model.objects.get(**{user_model.USERNAME_FIELD: username})
-    except user_model.DoesNotExist:
-        raise ReportingError(f"no user named {username!r}") from None
 
 
 def api_token_create(*, username: str, name: str = "", expires_in: dt.timedelta | None = None) -> str:
@@ -88,7 +50,7 @@ def api_token_create(*, username: str, name: str = "", expires_in: dt.timedelta 
         raise InvalidParameterError(
             "expiry", expires_in, f"a positive duration of at most {MAX_EXPIRY.days} days"
         )
-    user = _user(username)
+    user = token_user(username)
     token = PREFIX + secrets.token_urlsafe(32)
     expires = timezone.now() + expires_in if expires_in is not None else None
     try:
@@ -97,25 +59,6 @@ def api_token_create(*, username: str, name: str = "", expires_in: dt.timedelta 
     except IntegrityError:
         raise ReportingError(f"{username} has a token named {name!r} already") from None
     return token
-
-
-def api_token_list(*, username: str | None = None) -> list[TokenInfo]:
-    """The tokens of ``username``, or of every user, oldest first."""
-    user_model = get_user_model()
-    tokens = ApiToken.objects.select_related("user").order_by("id")
-    if username is not None:
-        tokens = tokens.filter(user=_user(username))
-    return [
-        TokenInfo(
-            id=t.pk,
-            username=getattr(t.user, user_model.USERNAME_FIELD),
-            name=t.name,
-            created=t.created,
-            expires=t.expires,
-            last_used=t.last_used,
-        )
-        for t in tokens
-    ]
 
 
 def api_token_revoke(
@@ -134,7 +77,7 @@ def api_token_revoke(
             raise ReportingError("name a token by its id alone")
         tokens = ApiToken.objects.filter(pk=token_id)
     elif username is not None and (name is not None) != every:
-        user = _user(username)
+        user = token_user(username)
         tokens = ApiToken.objects.filter(user=user)
         if name is not None:
             tokens = tokens.filter(name=name)

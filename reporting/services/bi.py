@@ -1,0 +1,421 @@
+"""Writes for BI roles: the reporting schema, its grants and comments, the roles, the watchdog."""
+
+from __future__ import annotations
+
+__all__ = [
+    "bi_comments_apply",
+    "bi_grants_apply",
+    "bi_role_create",
+    "bi_role_drop",
+    "bi_role_rotate_password",
+    "bi_roles_repair",
+    "bi_watchdog_run",
+    "reporting_schema_create",
+]
+
+import logging
+from typing import Any
+
+from django.apps import apps
+from django.db import connections, transaction
+from django_pgviews import view as pg
+from psycopg import sql
+
+from reporting import conf
+from reporting.bi import (
+    BI_MEMBERS_SQL,
+    BiRole,
+    ForeignSchemaObjectsError,
+    RoleSettings,
+    UnknownRoleError,
+    WatchdogAction,
+    WatchdogBlindError,
+    declared_views,
+    duration_ms,
+    execute,
+    existing_views,
+    group,
+    members,
+    password_verifier,
+    recorded_settings,
+    role_exists,
+    validated_password,
+    validated_role_name,
+    validated_settings,
+)
+from reporting.exceptions import ReportingError
+from reporting.matviews import SCHEMA
+from reporting.models import BiRoleLimits
+from reporting.selectors.bi import bi_role, schema_foreign_objects
+
+logger = logging.getLogger(__name__)
+
+
+def reporting_schema_create(*, using: str = "default") -> None:
+    """Create the reporting schema, unless it exists with objects this project did not create.
+
+    Run before every ``migrate`` (the views are then created in it).
+
+    Raises:
+        ForeignSchemaObjectsError: the schema holds other objects and
+            ``REPORTING_SCHEMA_TAKE_OVER`` is off. Nothing is changed.
+    """
+    foreign = schema_foreign_objects(using=using)
+    if foreign and not conf.schema_take_over():
+        raise ForeignSchemaObjectsError(foreign)
+    with connections[using].cursor() as cursor:
+        execute(cursor, sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+
+
+def bi_grants_apply(*, using: str = "default", create_group: bool = False) -> bool:
+    """Grant the group what it needs on this database, and nothing more.
+
+    Idempotent; safe to run after every migration or view sync. It changes no
+    privilege of anyone else: only the group's, and PUBLIC's on the reporting
+    schema, which this project owns.
+
+    Args:
+        using: the database alias.
+        create_group: create the NOLOGIN group role if it does not exist. Without
+            it, a missing group (no BI role was ever created) means nothing to do.
+
+    Returns:
+        Whether the grants were applied (``False``: no group role).
+    """
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if not role_exists(cursor, group()):
+            if not create_group:
+                return False
+            execute(cursor, sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group())))
+        group_id, schema = sql.Identifier(group()), sql.Identifier(SCHEMA)
+        cursor.execute("SELECT current_database()")
+        database = sql.Identifier(cursor.fetchone()[0])
+        execute(cursor, sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, group_id))
+        execute(cursor, sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema))
+        execute(cursor, sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, group_id))
+        for view in existing_views(cursor, declared_views()):
+            execute(
+                cursor, sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(SCHEMA, view), group_id)
+            )
+        # Earlier versions made every table created in the schema readable by
+        # default; take that back, so a foreign table never is.
+        execute(
+            cursor,
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE SELECT ON TABLES FROM {}").format(
+                schema, group_id
+            ),
+        )
+    logger.debug("Granted %s read access to the views of schema %s", group(), SCHEMA)
+    return True
+
+
+def bi_comments_apply(*, using: str = "default") -> int:
+    """Write the declared views' comments (``Meta.db_table_comment``, fields' ``db_comment``) to PostgreSQL.
+
+    BI tools show them in their catalogs. Run after every view sync: a rebuilt
+    view loses its comments.
+
+    Returns:
+        How many comments were written.
+    """
+    written = 0
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        existing = set(existing_views(cursor, declared_views()))
+        for model in apps.get_models():
+            schema, _, name = model._meta.db_table.rpartition(".")
+            if not (isinstance(model, type) and issubclass(model, pg.View)) or schema != SCHEMA:
+                continue
+            if name not in existing:
+                continue
+            kind = sql.SQL("MATERIALIZED VIEW" if issubclass(model, pg.MaterializedView) else "VIEW")
+            target = sql.Identifier(SCHEMA, name)
+            if model._meta.db_table_comment:
+                execute(
+                    cursor,
+                    sql.SQL("COMMENT ON {} {} IS {}").format(
+                        kind, target, sql.Literal(model._meta.db_table_comment)
+                    ),
+                )
+                written += 1
+            for field in model._meta.concrete_fields:
+                if field.db_comment:
+                    execute(
+                        cursor,
+                        sql.SQL("COMMENT ON COLUMN {} IS {}").format(
+                            sql.Identifier(SCHEMA, name, field.column or field.name),
+                            sql.Literal(field.db_comment),
+                        ),
+                    )
+                    written += 1
+    return written
+
+
+# --- Roles -------------------------------------------------------------------------------------------------
+
+
+def _apply_role_settings(cursor: Any, name: str, role_settings: RoleSettings, using: str) -> None:
+    """Make the role's limits what ``role_settings`` says, and record them."""
+    role = sql.Identifier(name)
+    execute(
+        cursor,
+        sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
+            role, sql.Literal(role_settings.connection_limit)
+        ),
+    )
+    # Settings the role gave itself, in any database, go first.
+    cursor.execute(
+        "SELECT d.datname FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase "
+        "WHERE s.setrole = %s::regrole",
+        [name],
+    )
+    for (database,) in cursor.fetchall():
+        if database is None:
+            execute(cursor, sql.SQL("ALTER ROLE {} RESET ALL").format(role))
+        else:
+            execute(
+                cursor,
+                sql.SQL("ALTER ROLE {} IN DATABASE {} RESET ALL").format(role, sql.Identifier(database)),
+            )
+    for parameter, value in role_settings.parameters().items():
+        execute(
+            cursor,
+            sql.SQL("ALTER ROLE {} SET {} = {}").format(role, sql.Identifier(parameter), sql.Literal(value)),
+        )
+    BiRoleLimits.objects.using(using).update_or_create(
+        name=name,
+        defaults={
+            "connection_limit": role_settings.connection_limit,
+            "statement_timeout": role_settings.statement_timeout,
+            "idle_in_transaction_session_timeout": role_settings.idle_in_transaction_session_timeout,
+            "transaction_timeout": role_settings.transaction_timeout,
+        },
+    )
+
+
+def bi_role_create(
+    *, name: str, password: str, role_settings: RoleSettings | None = None, using: str = "default"
+) -> BiRole:
+    """Create a BI login role, a member of the BI group, and record its limits.
+
+    Args:
+        name: the role name: lower-case letters, digits and ``_``.
+        password: at least 12 characters; sent to the server only as a SCRAM verifier.
+        role_settings: connection limit and timeouts; the defaults otherwise.
+        using: the database alias.
+
+    Raises:
+        InvalidParameterError: a bad name, password or setting; nothing is created.
+        ReportingError: the role exists already.
+    """
+    name = validated_role_name(name)
+    password = validated_password(password)
+    role_settings = validated_settings(role_settings or RoleSettings())
+    bi_grants_apply(using=using, create_group=True)
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if role_exists(cursor, name):
+            raise ReportingError(f"a role named {name!r} exists already")
+        execute(
+            cursor,
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(name),
+                sql.Literal(password_verifier(cursor, name, password)),
+                sql.Identifier(group()),
+            ),
+        )
+        _apply_role_settings(cursor, name, role_settings, using)
+    logger.info("Created BI role %s", name)
+    return bi_role(name, using)
+
+
+def bi_role_rotate_password(*, name: str, password: str, using: str = "default") -> None:
+    """Give a BI role a new password. Sessions already open stay open.
+
+    Raises:
+        InvalidParameterError: a bad name or password.
+        UnknownRoleError: no BI role has that name.
+    """
+    name = validated_role_name(name)
+    password = validated_password(password)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        if name not in members(cursor):
+            raise UnknownRoleError(name)
+        execute(
+            cursor,
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password_verifier(cursor, name, password))
+            ),
+        )
+
+
+def bi_role_drop(*, name: str, using: str = "default") -> None:
+    """Drop a BI login role (only members of the BI group can be dropped here).
+
+    Raises:
+        UnknownRoleError: no BI role has that name.
+    """
+    name = validated_role_name(name)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        if name not in members(cursor):
+            raise UnknownRoleError(name)
+        execute(cursor, sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        BiRoleLimits.objects.using(using).filter(name=name).delete()
+
+
+def bi_roles_repair(*, using: str = "default") -> list[str]:
+    """Re-apply the grants, and every BI role's recorded limits (its settings and connection limit).
+
+    A role with no recorded limits (made by hand, or by an earlier version) gets
+    the defaults, which are then recorded.
+
+    Returns:
+        The names of the roles whose limits were applied.
+    """
+    bi_grants_apply(using=using, create_group=True)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        names = members(cursor)
+        for name in names:
+            _apply_role_settings(cursor, name, recorded_settings(name, using) or RoleSettings(), using)
+    return names
+
+
+# --- The watchdog ------------------------------------------------------------------------------------------
+
+
+# The sessions of BI roles, in any database of the cluster (roles are the
+# cluster's, and PostgreSQL lets every role connect to a database that grants
+# CONNECT to PUBLIC), with what the watchdog judges them by. hostile_lock: a
+# lock, in this database, that no read takes: any mode but ACCESS SHARE on a
+# relation that is not the session's own temporary one. A statement that is
+# only parsed (PREPARE) takes its locks before its privileges are checked and
+# keeps them to the end of its transaction, so a role without any privilege on
+# a table can still hold, say, ROW SHARE on it and block a refresh or a migration.
+BI_SESSIONS_SQL = f"""
+SELECT a.pid, a.usename, a.state, a.query_start, a.state_change, a.xact_start,
+       extract(epoch FROM clock_timestamp() - a.query_start),
+       extract(epoch FROM clock_timestamp() - a.state_change),
+       extract(epoch FROM clock_timestamp() - a.xact_start),
+       (SELECT string_agg(DISTINCT l.mode || ' on ' || c.oid::regclass::text, ', ')
+        FROM pg_locks AS l
+        JOIN pg_class AS c ON c.oid = l.relation
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.mode <> 'AccessShareLock'
+          AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast_temp%%'),
+       left(a.query, 200)
+FROM pg_stat_activity AS a
+WHERE a.pid <> pg_backend_pid()
+  AND a.usesysid IN ({BI_MEMBERS_SQL})
+"""  # noqa: S608 - a constant
+# Cancel or end the session only if it is still the one that was judged: the
+# statement may have ended meanwhile, and its session's next one is innocent.
+CANCEL_SQL = """
+SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+WHERE pid = %s AND state = 'active' AND query_start = %s
+"""
+TERMINATE_SQL = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid = %s AND xact_start IS NOT DISTINCT FROM %s
+"""
+
+
+def _judge(row: tuple[Any, ...], settings: RoleSettings, grace: float) -> tuple[str, str] | None:
+    """What to do with one BI session, and why: ``("cancel" | "terminate", reason)``, or ``None``."""
+    _, _, state, query_start, state_change, xact_start, running, idle, in_xact, locks, _ = row
+    if locks:
+        return "terminate", f"it holds {locks}, which no read needs"
+    transaction_limit = duration_ms(settings.transaction_timeout) / 1000
+    if xact_start is not None and in_xact > transaction_limit:
+        return (
+            "terminate",
+            f"its transaction is {in_xact:.1f} s old, over its limit of {transaction_limit:g} s",
+        )
+    if state == "active" and query_start is not None:
+        limit = duration_ms(settings.statement_timeout) / 1000
+        if running > limit + grace:
+            # Cancelled a round ago and still running: it catches the cancel (PL/pgSQL can).
+            return (
+                "terminate",
+                f"its statement ran {running:.1f} s, over its limit of {limit:g} s, after a cancel",
+            )
+        if running > limit:
+            return "cancel", f"its statement ran {running:.1f} s, over its limit of {limit:g} s"
+    elif state is not None and state.startswith("idle in transaction") and state_change is not None:
+        limit = duration_ms(settings.idle_in_transaction_session_timeout) / 1000
+        if idle > limit:
+            return (
+                "terminate",
+                f"it was idle in a transaction for {idle:.1f} s, over its limit of {limit:g} s",
+            )
+    return None
+
+
+def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> list[WatchdogAction]:
+    """Hold BI sessions to their recorded limits, whatever they set for themselves.
+
+    For every session of a BI role, in any database of the cluster:
+
+    * a lock that no read takes (any mode but ACCESS SHARE on a relation of this
+      database that is not its own temporary one): the session is ended;
+    * a transaction older than the role's transaction timeout: the session is ended;
+    * a statement running longer than the role's statement timeout: it is cancelled,
+      and if it still runs ``grace`` seconds later (a PL/pgSQL block can catch a
+      cancel), the session is ended;
+    * idle in a transaction longer than the role's idle timeout: the session is
+      ended, as PostgreSQL itself would.
+
+    Each action is logged. Needs a superuser, or a member of ``pg_signal_backend``
+    and ``pg_read_all_stats``.
+
+    Args:
+        using: the database alias.
+        grace: seconds between a cancel and the end of a session that ignores it;
+            by default the watchdog's interval, at least one second.
+
+    Returns:
+        What it did.
+
+    Raises:
+        WatchdogBlindError: its database user cannot see other roles' sessions.
+    """
+    if grace is None:
+        grace = max(conf.bi_watchdog_interval(), 1.0)
+    limits = {row.name: RoleSettings.of(row) for row in BiRoleLimits.objects.using(using).all()}
+    actions: list[WatchdogAction] = []
+    with connections[using].cursor() as cursor:
+        cursor.execute(BI_SESSIONS_SQL, [group()])
+        rows = cursor.fetchall()
+        if any(row[-1] == "<insufficient privilege>" for row in rows):
+            # pg_stat_activity hides other roles' sessions from a role without
+            # pg_read_all_stats: the watchdog would see nothing to stop.
+            raise WatchdogBlindError(
+                "the BI watchdog cannot see BI sessions: its database user needs pg_read_all_stats "
+                "(and pg_signal_backend), or to be a superuser"
+            )
+        for row in rows:
+            pid, role, _, query_start, _, xact_start = row[:6]
+            verdict = _judge(row, limits.get(role, RoleSettings()), grace)
+            if verdict is None:
+                continue
+            what, reason = verdict
+            if what == "cancel":
+                cursor.execute(CANCEL_SQL, [pid, query_start])
+            else:
+                cursor.execute(TERMINATE_SQL, [pid, xact_start])
+            if cursor.fetchone():
+                action = "cancelled" if what == "cancel" else "terminated"
+                actions.append(WatchdogAction(action, pid, role, reason, row[-1]))
+    for act in actions:
+        what = "the statement" if act.action == "cancelled" else "the session"
+        logger.warning(
+            "BI watchdog %s %s of role %s (pid %d): %s: %s",
+            act.action,
+            what,
+            act.role,
+            act.pid,
+            act.reason,
+            act.query,
+        )
+    return actions
