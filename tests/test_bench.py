@@ -115,3 +115,43 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
         assert cursor.fetchone()[0] == 0
+
+
+def test_targets_are_judged_from_the_measurements_and_both_renderings_show_the_same_verdicts():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from reporting import bench
+    from reporting.bench.runner import Measurement
+
+    results = bench.BenchResults(
+        config=bench.BenchConfig(sizes=[1000, 2000]),
+        machine={"cpus": 2, "platform": "test", "python": "3", "postgresql": "18", "embedded": True},
+    )
+    for orders, peak in ((1000, 10.0), (2000, 70.0)):
+        results.measurements += [
+            Measurement(orders, "read, 0% changed", "page of 100", "subquery", [1000.0, 1000.0]),
+            Measurement(
+                orders, "read, 0% changed", "page of 100", "snapshot", [1.0, 3.0], baseline="subquery"
+            ),
+            Measurement(orders, "writes", f"{orders:,} rows in one INSERT", "with trigger", [12.0]),
+            Measurement(orders, "writes", f"{orders:,} rows in one INSERT", "without trigger", [10.0]),
+            Measurement(orders, "csv export", "cancelled orders", "peak Python memory", [peak], unit="MiB"),
+        ]
+    report = bench.one_shot_report(results)
+    verdicts = {t.target.split(":")[0]: (t.met, t.figure, t.orders) for t in report.targets}
+    # Judged at the largest size: 1000 / 2 = 500x is met; the trigger's +20 % is under 25 %.
+    assert verdicts["page of 100"] == (True, "500.0x (2.00 ms vs 1,000 ms)", 2000), verdicts
+    assert verdicts["change-log trigger"] == (True, "+20%", 2000), verdicts
+    # 60 MiB apart across sizes: not flat.
+    assert verdicts["CSV export"][0] is False, verdicts
+    # Targets whose figures were not measured are left out, not judged.
+    assert not any("counts per status" in t.target for t in report.targets)
+    text = bench.markdown(report)
+    out = StringIO()
+    bench.print_report(report, Console(file=out, width=300, color_system=None))
+    for t in report.targets:
+        met = {True: "met", False: "not met", None: "reported"}[t.met]
+        assert f"| {t.target} | {'**not met**' if t.met is False else met} | {t.figure} |" in text
+        assert t.target in out.getvalue() and t.figure in out.getvalue()

@@ -6,17 +6,8 @@ from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
-from rich.table import Table
 
-from reporting.benchmark import BenchConfig, BenchReport, bench_run
-from reporting.benchmark_steady import (
-    COLUMNS,
-    SteadyConfig,
-    SteadyReport,
-    steady_rows,
-    steady_run,
-    steady_targets,
-)
+from reporting import bench
 
 
 def _sizes(value: str) -> list[int]:
@@ -24,61 +15,6 @@ def _sizes(value: str) -> list[int]:
     if not sizes or any(size < 100 for size in sizes):
         raise ValueError(value)
     return sizes
-
-
-def _format(value: float, unit: str) -> str:
-    if unit == "ms":
-        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
-    if unit in ("MiB",):
-        return f"{value:,.1f} MiB"
-    return f"{value:,.0f} {unit}"
-
-
-def markdown(report: BenchReport) -> str:
-    """The report as Markdown tables, for the README."""
-    lines = [
-        f"Machine: {report.machine['cpus']} CPUs, {report.machine['platform']}, "
-        f"Python {report.machine['python']}, "
-        f"PostgreSQL {report.machine['postgresql']}{' (embedded)' if report.machine['embedded'] else ''}; "
-        f"median and p95 of {report.config.repeat} runs after a warm-up.",
-        "",
-        "| orders | measurement | query | approach | median | p95 | vs baseline |",
-        "|---:|---|---|---|---:|---:|---:|",
-    ]
-    for m in report.measurements:
-        ratio = report.ratio(m)
-        lines.append(
-            f"| {m.orders:,} | {m.group} | {m.name} | {m.approach} | {_format(m.median, m.unit)} | "
-            f"{_format(m.p95, m.unit) if len(m.samples) > 1 else ''} | "
-            f"{f'{ratio:,.1f}x' if ratio is not None else ''} |"
-        )
-    lines += ["", "| orders | target | met | measured |", "|---:|---|---|---|"]
-    for t in report.targets:
-        met = {True: "met", False: "**not met**", None: "reported"}[t["met"]]
-        lines.append(f"| {t['orders']:,} | {t['target']} | {met} | {t['figure']} |")
-    return "\n".join(lines) + "\n"
-
-
-def steady_markdown(report: SteadyReport) -> str:
-    """The steady-state report as Markdown tables, for the README."""
-    c = report.config
-    lines = [
-        f"{c.orders:,} orders, {c.rate:g} changes/s, {c.seconds:g} s per design; refresh design: refresh "
-        f"every {c.refresh_interval:g} s; overlay design: fold every {c.fold_interval:g} s, then one "
-        "refresh (a compaction) with the workload still running.",
-        "",
-        f"| measurement | {' | '.join(COLUMNS)} |",
-        "|---|" + "---:|" * len(COLUMNS),
-        *(f"| {' | '.join(row)} |" for row in steady_rows(report)),
-        "",
-        "| target (overlay design) | met | measured |",
-        "|---|---|---|",
-    ]
-    for target, met, figure in steady_targets(report):
-        lines.append(
-            f"| {target} | {dict([(True, 'met'), (False, '**not met**'), (None, '-')])[met]} | {figure} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 class Command(BaseCommand):
@@ -138,91 +74,41 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["repeat"] < 1:
             raise CommandError("--repeat must be at least 1")
-        if options["steady"]:
-            self._steady(options)
-            return
-        config = BenchConfig(
-            sizes=[100_000] if options["quick"] else options["orders"],
-            repeat=options["repeat"],
-            seed=options["seed"],
-            database=options["database"],
-            keep=options["keep"],
-            replica=options["replica"],
-        )
         # Wide enough for the table when the output is a file or a pipe.
         console = Console(file=cast(IO[str], self.stdout), highlight=False, width=160)
-        with console.status("starting") as status:
-            report = bench_run(config, progress=lambda text: status.update(text))
-        self._print(console, report)
-        if options["json"]:
-            options["json"].write_text(json.dumps(report.as_dict(), indent=2, default=str))
-        if options["markdown"]:
-            options["markdown"].write_text(markdown(report))
-
-    def _steady(self, options: dict[str, Any]) -> None:
-        for name in ("rate", "seconds", "fold_interval", "refresh_interval"):
-            if not options[name] > 0:
-                raise CommandError(f"--{name.replace('_', '-')} must be more than 0")
-        config = SteadyConfig(
-            orders=100_000 if options["quick"] else options["orders"][0],
-            rate=options["rate"],
-            seconds=options["seconds"],
-            fold_interval=options["fold_interval"],
-            refresh_interval=options["refresh_interval"],
-            seed=options["seed"],
-            database=options["database"],
-            keep=options["keep"],
-            reuse=options["reuse"],
-        )
-        console = Console(file=cast(IO[str], self.stdout), highlight=False, width=160)
-        with console.status("starting") as status:
-            report = steady_run(config, progress=lambda text: status.update(text))
-        table = Table(
-            title=f"Steady state: {config.orders:,} orders, {config.rate:g} changes/s, "
-            f"{config.seconds:g} s per design (refresh every {config.refresh_interval:g} s; "
-            f"fold every {config.fold_interval:g} s, then a compaction)"
-        )
-        table.add_column("measurement")
-        for column in COLUMNS:
-            table.add_column(column, justify="right")
-        for row in steady_rows(report):
-            table.add_row(*row)
-        console.print(table)
-        targets = Table(title="Targets (issue #12), overlay design")
-        for column in ("target", "met", "measured"):
-            targets.add_column(column)
-        for target, met, figure in steady_targets(report):
-            targets.add_row(
-                target, {True: "[green]met[/green]", False: "[red]not met[/red]", None: "-"}[met], figure
+        if options["steady"]:
+            for name in ("rate", "seconds", "fold_interval", "refresh_interval"):
+                if not options[name] > 0:
+                    raise CommandError(f"--{name.replace('_', '-')} must be more than 0")
+            steady_config = bench.SteadyConfig(
+                orders=100_000 if options["quick"] else options["orders"][0],
+                rate=options["rate"],
+                seconds=options["seconds"],
+                fold_interval=options["fold_interval"],
+                refresh_interval=options["refresh_interval"],
+                seed=options["seed"],
+                database=options["database"],
+                keep=options["keep"],
+                reuse=options["reuse"],
             )
-        console.print(targets)
-        for name, value in report.setup.items():
-            console.print(f"{name}: {value:,.1f}")
-        if options["markdown"]:
-            options["markdown"].write_text(steady_markdown(report))
-
-    def _print(self, console: Console, report: BenchReport) -> None:
-        table = Table(title="Benchmark (medians; ratios against the Subquery baseline of the same run)")
-        for column in ("orders", "measurement", "query", "approach"):
-            table.add_column(column)
-        for column in ("median", "p95", "vs baseline"):
-            table.add_column(column, justify="right")
-        for m in report.measurements:
-            ratio = report.ratio(m)
-            table.add_row(
-                f"{m.orders:,}",
-                m.group,
-                m.name,
-                m.approach,
-                _format(m.median, m.unit),
-                _format(m.p95, m.unit) if len(m.samples) > 1 else "",
-                f"{ratio:,.1f}x" if ratio is not None else "",
+            with console.status("starting") as status:
+                steady = bench.steady_run(steady_config, progress=lambda text: status.update(text))
+            report = bench.steady_report(steady)
+        else:
+            config = bench.BenchConfig(
+                sizes=[100_000] if options["quick"] else options["orders"],
+                repeat=options["repeat"],
+                seed=options["seed"],
+                database=options["database"],
+                keep=options["keep"],
+                replica=options["replica"],
             )
-        console.print(table)
-        targets = Table(title="Targets (issue #7)")
-        for column in ("orders", "target", "met", "measured"):
-            targets.add_column(column)
-        for t in report.targets:
-            met = {True: "[green]met[/green]", False: "[red]not met[/red]", None: "reported"}[t["met"]]
-            targets.add_row(f"{t['orders']:,}", t["target"], met, t["figure"])
-        console.print(targets)
+            with console.status("starting") as status:
+                results = bench.bench_run(config, progress=lambda text: status.update(text))
+            report = bench.one_shot_report(results)
+            if options["json"]:
+                data = {**results.as_dict(), "targets": [t.as_dict() for t in report.targets]}
+                options["json"].write_text(json.dumps(data, indent=2, default=str))
+        bench.print_report(report, console)
+        if options["markdown"]:
+            options["markdown"].write_text(bench.markdown(report))

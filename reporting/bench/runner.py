@@ -1,4 +1,4 @@
-"""The benchmark behind ``manage.py bench``: every strategy side by side, in one run.
+"""The one-shot run of ``manage.py bench``: every strategy side by side, in one run.
 
 It works in a database of its own (created next to the configured one, dropped
 at the end), so it never touches the user's data. For each size it seeds the
@@ -10,7 +10,7 @@ annotation (see the README), measured in the same run.
 
 from __future__ import annotations
 
-__all__ = ["BenchConfig", "BenchReport", "Measurement", "bench_run"]
+__all__ = ["BenchConfig", "BenchResults", "Measurement", "bench_run"]
 
 import gc
 import random
@@ -26,12 +26,12 @@ from typing import Any
 import psycopg
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Count, OuterRef, Subquery
 
 from reporting import exports, selectors, services
-from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
+from reporting.choices import RefreshOutcome
 from reporting.matviews import in_schema
-from reporting.models import Order, OrderStatus, RefreshRun
+from reporting.models import RefreshRun
 
 Progress = Callable[[str], None]
 
@@ -69,11 +69,10 @@ class Measurement:
 
 
 @dataclass
-class BenchReport:
+class BenchResults:
     config: BenchConfig
     machine: dict[str, Any]
     measurements: list[Measurement] = field(default_factory=list)
-    targets: list[dict[str, Any]] = field(default_factory=list)
 
     def find(self, orders: int, group: str, name: str, approach: str) -> Measurement | None:
         for m in self.measurements:
@@ -98,7 +97,6 @@ class BenchReport:
                 {**asdict(m), "median": m.median, "p95": m.p95, "speedup_vs_baseline": self.ratio(m)}
                 for m in self.measurements
             ],
-            "targets": self.targets,
         }
 
 
@@ -126,115 +124,9 @@ def _ms(duration: Any) -> float:
     return duration.total_seconds() * 1000
 
 
-def _fetchall(sql: str, params: Any = None) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _execute(sql: str, params: Any = None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-# --- The approaches users would write by hand --------------------------------------------------------------
-
-BASELINE = "subquery"
-
-
-def _annotated() -> Any:
-    """The plain ORM answer: every order annotated with its latest status (a correlated subquery)."""
-    latest = OrderStatus.objects.filter(order=OuterRef("pk")).order_by("-created", "-id")
-    return Order.objects.annotate(
-        current_status=Subquery(latest.values("status")[:1]),
-        current_created=Subquery(latest.values("created")[:1]),
-    )
-
-
-DISTINCT_ON = """
-    SELECT * FROM (
-        SELECT DISTINCT ON (order_id) order_id, id, status, created
-        FROM reporting_orderstatus ORDER BY order_id, created DESC, id DESC
-    ) AS latest
-"""
-DISTINCT_ON_IDS = f"SELECT order_id FROM ({DISTINCT_ON}) AS d WHERE status = %s"  # noqa: S608 - constants only
-DISTINCT_ON_COUNTS = f"SELECT status, count(*) FROM ({DISTINCT_ON}) AS d GROUP BY 1"  # noqa: S608
-
-
-ANALYTICS = ("transitions per day, 30 days", "time to complete/cancel, 8 weeks")
-READS = ("page of 100", "deep page of 100", "all cancelled ids", "counts per status", *ANALYTICS)
-
-
-def _read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[], Any]]]:
-    cancelled = Status.CANCELLED
-
-    def selector_cases(strategy: Strategy) -> dict[str, Callable[[], Any]]:
-        return {
-            "page of 100": lambda: selectors.order_list_by_status(status=cancelled, strategy=strategy),
-            "deep page of 100": lambda: selectors.order_list_by_status(
-                status=cancelled, strategy=strategy, after=cursor_at
-            ),
-            "all cancelled ids": lambda: selectors.order_ids_by_status(status=cancelled, strategy=strategy),
-            "counts per status": lambda: selectors.order_status_counts(strategy=strategy),
-            # Status analytics: no Subquery or DISTINCT ON twin; live is their baseline.
-            ANALYTICS[0]: lambda: selectors.order_transitions_daily(days=30, strategy=strategy),
-            ANALYTICS[1]: lambda: selectors.order_transition_times(weeks=8, strategy=strategy),
-        }
-
-    annotated = _annotated().filter(current_status=cancelled).order_by("-current_created", "-id")
-    deep = annotated.filter(current_created__lte=cursor_at.status_created).exclude(
-        current_created=cursor_at.status_created, id__gte=cursor_at.order_id
-    )
-    return {
-        BASELINE: {
-            "page of 100": lambda: list(annotated.values_list("id", "current_created")[:100]),
-            "deep page of 100": lambda: list(deep.values_list("id", "current_created")[:100]),
-            "all cancelled ids": lambda: list(
-                _annotated().filter(current_status=cancelled).values_list("id")
-            ),
-            "counts per status": lambda: list(
-                _annotated().order_by().values("current_status").annotate(n=Count("*"))
-            ),
-        },
-        "distinct on": {
-            "page of 100": lambda: _fetchall(
-                DISTINCT_ON + " WHERE status = %s ORDER BY created DESC, order_id DESC LIMIT 100", [cancelled]
-            ),
-            "deep page of 100": lambda: _fetchall(
-                DISTINCT_ON + " WHERE status = %s AND (created, order_id) < (%s, %s) "
-                "ORDER BY created DESC, order_id DESC LIMIT 100",
-                [cancelled, cursor_at.status_created, cursor_at.order_id],
-            ),
-            "all cancelled ids": lambda: _fetchall(DISTINCT_ON_IDS, [cancelled]),
-            "counts per status": lambda: _fetchall(DISTINCT_ON_COUNTS),
-        },
-        "live": selector_cases(Strategy.LIVE),
-        "snapshot": selector_cases(Strategy.SNAPSHOT),
-        "realtime": selector_cases(Strategy.REALTIME),
-        # What a BI tool sends: plain SQL on the real-time views.
-        BI_VIEW: {
-            "page of 100": lambda: _fetchall(BI_PAGE + " LIMIT 100", [cancelled]),
-            "deep page of 100": lambda: _fetchall(
-                BI_PAGE.replace("ORDER BY", "AND (status_created, order_id) < (%s, %s) ORDER BY")
-                + " LIMIT 100",
-                [cancelled, cursor_at.status_created, cursor_at.order_id],
-            ),
-            "all cancelled ids": lambda: _fetchall(
-                in_schema("SELECT order_id FROM reporting.order_latest_status_live WHERE status = %s"),
-                [cancelled],
-            ),
-            "counts per status": lambda: _fetchall(
-                in_schema("SELECT status, orders FROM reporting.order_status_counts_live")
-            ),
-        },
-    }
-
-
-BI_VIEW = "BI view (SQL)"
-BI_PAGE = in_schema(
-    "SELECT order_id, status_created FROM reporting.order_latest_status_live WHERE status = %s "
-    "ORDER BY status_created DESC, order_id DESC"
-)
 
 
 # --- The run -----------------------------------------------------------------------------------------------
@@ -287,7 +179,7 @@ def _machine() -> dict[str, Any]:
     import os
     import platform
 
-    version = _fetchall("SHOW server_version")[0][0]
+    version = fetchall("SHOW server_version")[0][0]
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -297,27 +189,26 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def bench_run(config: BenchConfig, progress: Progress) -> BenchReport:
-    """Run the whole benchmark and return its report."""
+def bench_run(config: BenchConfig, progress: Progress) -> BenchResults:
+    """Run the whole benchmark and return what it measured."""
     name = config.database or f"{connection.settings_dict['NAME']}_bench"
     with _own_database(name, config.keep):
-        report = BenchReport(config=config, machine=_machine())
+        results = BenchResults(config=config, machine=_machine())
         for orders in config.sizes:
-            _run_size(report, orders, config, progress)
+            _run_size(results, orders, config, progress)
             if orders != config.sizes[-1]:
                 _execute(TRUNCATE_SQL)
-        report.targets = evaluate_targets(report)
-        return report
+        return results
 
 
-def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: Progress) -> None:
+def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress: Progress) -> None:
     rng = random.Random(config.seed)
     repeat = config.repeat
 
     def add(
         group: str, name: str, approach: str, samples: list[float], unit: str = "ms", baseline=None
     ) -> None:
-        report.measurements.append(Measurement(orders, group, name, approach, samples, unit, baseline))
+        results.measurements.append(Measurement(orders, group, name, approach, samples, unit, baseline))
 
     progress(f"{orders:,} orders: seeding")
     seed_ms = _time(lambda: services.orders_seed(orders=orders, seed=config.seed))
@@ -339,7 +230,7 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
     _execute("INSERT INTO bench_ids SELECT unnest(%s::bigint[])", [cancelled_ids])
     _execute("VACUUM (ANALYZE) bench_ids")
 
-    cases = _read_cases(cursor_at)
+    cases = read_cases(cursor_at)
     changed = 0
     for changed_label, fraction in (("0%", 0.0), ("0.1%", 0.001), ("1%", 0.01)):
         if fraction:
@@ -352,7 +243,7 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
         for query in READS:
             run = {approach: cases[approach][query] for approach in approaches if query in cases[approach]}
             if query == "all cancelled ids" and not fraction:
-                run["plain table (transfer bound)"] = lambda: _fetchall("SELECT id FROM bench_ids")
+                run["plain table (transfer bound)"] = lambda: fetchall("SELECT id FROM bench_ids")
             baseline = BASELINE if query in cases[BASELINE] else "live"
             for approach, samples in _interleaved(run, repeat).items():
                 add(f"read, {changed_label} changed", query, approach, samples, baseline=baseline)
@@ -374,13 +265,13 @@ def _run_size(report: BenchReport, orders: int, config: BenchConfig, progress: P
             counts_sql = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts"
             )
-            server = [_fetchall(counts_sql)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
+            server = [fetchall(counts_sql)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
             add("read, 0% changed", "counts per status, server time", "snapshot", server)
         else:
             rt_counts = in_schema(
                 "EXPLAIN (ANALYZE, FORMAT JSON) SELECT status, orders FROM reporting.order_status_counts_live"
             )
-            server = [_fetchall(rt_counts)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
+            server = [fetchall(rt_counts)[0][0][0]["Execution Time"] for _ in range(repeat + 1)][1:]
             add(f"read, {changed_label} changed", "counts per status, server time", "realtime", server)
 
     _bench_refresh(add, orders, rng, repeat, progress)
@@ -428,10 +319,13 @@ def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: 
         "order_status_transitions",
         "order_transitions_daily",
     ):
-        size = _fetchall("SELECT pg_total_relation_size(%s::regclass)", [in_schema(f"reporting.{view}")])[0][
-            0
-        ]
+        size = fetchall("SELECT pg_total_relation_size(%s::regclass)", [in_schema(f"reporting.{view}")])[0][0]
         add("refresh", f"size of {view}", "MiB", [size / 2**20], unit="MiB")
+
+
+def batch_rows(orders: int) -> int:
+    """The rows of the batch insert timed with and without the change-log trigger."""
+    return min(100_000, orders)
 
 
 LOG_TRIGGERS = ("reporting_orderstatus_log_insert",)
@@ -445,7 +339,7 @@ def _bench_writes(add, orders: int, rng: random.Random, repeat: int, progress: P
         for trigger in LOG_TRIGGERS:
             _execute(f"ALTER TABLE reporting_orderstatus {action} TRIGGER {trigger}")
 
-    batch = min(100_000, orders)
+    batch = batch_rows(orders)
     batch_sql = (
         "INSERT INTO reporting_orderstatus (order_id, created, status) "
         "SELECT 1 + (g * 7919) %% %s, now(), 'complete' FROM generate_series(1, %s) AS g"
@@ -513,103 +407,10 @@ def _bench_export(add, orders: int, progress: Progress) -> None:
     export()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rows = _fetchall("SELECT count(*) FROM public.reporting_latest_status_rows('cancelled')")[0][0]
+    rows = fetchall("SELECT count(*) FROM public.reporting_latest_status_rows('cancelled')")[0][0]
     add("csv export", "cancelled orders", "rows/s", [rows / elapsed], unit="rows/s")
     add("csv export", "cancelled orders", "peak Python memory", [peak / 2**20], unit="MiB")
     add("csv export", "cancelled orders", "CSV size", [size / 2**20], unit="MiB")
-
-
-# --- Targets (issue #7) ------------------------------------------------------------------------------------
-
-
-def evaluate_targets(report: BenchReport) -> list[dict[str, Any]]:
-    """Check the issue's targets at the largest size measured; report each as met or not."""
-    n = max(report.config.sizes)
-    targets: list[dict[str, Any]] = []
-
-    def target(text: str, met: bool | None, figure: str) -> None:
-        targets.append({"orders": n, "target": text, "met": met, "figure": figure})
-
-    def m(group: str, name: str, approach: str) -> Measurement | None:
-        return report.find(n, group, name, approach)
-
-    for approach, group in (("snapshot", "read, 0% changed"), ("realtime", "read, 1% changed")):
-        page = m(group, "page of 100", approach)
-        base = m("read, 0% changed", "page of 100", BASELINE)
-        if page and base:
-            ratio = base.median / page.median
-            target(
-                f"page of 100: {approach} ({group.split(', ')[1]}) >= 500x faster than Subquery",
-                ratio >= 500,
-                f"{ratio:,.0f}x ({page.median:.2f} ms vs {base.median:,.0f} ms)",
-            )
-    server = m("read, 0% changed", "counts per status, server time", "snapshot")
-    if server:
-        target("counts per status: snapshot < 1 ms server time", server.median < 1, f"{server.median:.3f} ms")
-    counts = m("read, 1% changed", "counts per status", "realtime")
-    base = m("read, 0% changed", "counts per status", BASELINE)
-    if counts and base:
-        ratio = base.median / counts.median
-        target(
-            "counts per status: realtime (1% changed) >= 100x faster than Subquery",
-            ratio >= 100,
-            f"{ratio:,.0f}x ({counts.median:.2f} ms vs {base.median:,.0f} ms)",
-        )
-    full = m("read, 0% changed", "all cancelled ids", "snapshot")
-    base = m("read, 0% changed", "all cancelled ids", BASELINE)
-    plain = m("read, 0% changed", "all cancelled ids", "plain table (transfer bound)")
-    if full and base:
-        ratio = base.median / full.median
-        target(
-            "all cancelled ids: snapshot >= 10x faster than Subquery",
-            ratio >= 10,
-            f"{ratio:,.1f}x ({full.median:,.0f} ms vs {base.median:,.0f} ms)",
-        )
-    if full and plain:
-        ratio = full.median / plain.median
-        target(
-            "all cancelled ids: snapshot within 2x of a plain table",
-            ratio <= 2,
-            f"{ratio:.2f}x ({full.median:,.0f} ms vs {plain.median:,.0f} ms)",
-        )
-    skip = m("refresh, nothing changed", "scheduled run", "unchanged skip")
-    if skip:
-        target("refresh: unchanged skip < 10 ms", skip.median < 10, f"{skip.median:.2f} ms")
-    conc = m("refresh, 1% changed", "order_latest_status", "concurrently")
-    plain_refresh = m("refresh, 1% changed", "order_latest_status", "plain")
-    if conc and plain_refresh:
-        target(
-            "refresh CONCURRENTLY (1% changed) reported against plain",
-            None,
-            f"{conc.median:,.0f} ms vs {plain_refresh.median:,.0f} ms "
-            f"({conc.median / plain_refresh.median:.1f}x)",
-        )
-    with_t = [
-        x for x in report.measurements if x.orders == n and x.group == "writes" and "one INSERT" in x.name
-    ]
-    by = {x.approach: x for x in with_t}
-    if "with trigger" in by and "without trigger" in by:
-        overhead = by["with trigger"].median / by["without trigger"].median - 1
-        target("change-log trigger: < 25% overhead on the batch insert", overhead < 0.25, f"{overhead:+.0%}")
-    peaks = {
-        x.orders: x.median
-        for x in report.measurements
-        if x.group == "csv export" and x.approach == "peak Python memory"
-    }
-    if len(peaks) >= 2:
-        spread = max(peaks.values()) - min(peaks.values())
-        target(
-            "CSV export: peak memory flat (within 50 MB) across sizes",
-            spread <= 50,
-            ", ".join(f"{k:,}: {v:.1f} MiB" for k, v in sorted(peaks.items())),
-        )
-    elif peaks:
-        target(
-            "CSV export: peak memory flat (within 50 MB) across sizes",
-            None,
-            f"one size only: {next(iter(peaks.values())):.1f} MiB (run several --orders sizes)",
-        )
-    return targets
 
 
 def _bench_replica(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
@@ -659,15 +460,15 @@ def _bench_replica(add, orders: int, rng: random.Random, repeat: int, progress: 
 
                     watcher = threading.Thread(target=watch)
                     watcher.start()
-                    before = _fetchall("SELECT pg_current_wal_lsn()")[0][0]
+                    before = fetchall("SELECT pg_current_wal_lsn()")[0][0]
                     result = services.views_refresh(concurrently=concurrently)
-                    after = _fetchall("SELECT pg_current_wal_lsn()")[0][0]
+                    after = fetchall("SELECT pg_current_wal_lsn()")[0][0]
                     deadline = time.monotonic() + 60
                     while not seen and time.monotonic() < deadline:
                         time.sleep(0.002)
                     stop.set()
                     watcher.join()
-                    size = _fetchall("SELECT pg_wal_lsn_diff(%s, %s)", [after, before])[0][0]
+                    size = fetchall("SELECT pg_wal_lsn_diff(%s, %s)", [after, before])[0][0]
                     wal["concurrently" if concurrently else "plain"].append(float(size) / 2**20)
                     run = RefreshRun.objects.get(pk=result.id)
                     if concurrently and seen and run.finished is not None:

@@ -39,7 +39,19 @@ all of the work.
 
 from __future__ import annotations
 
-__all__ = ["SteadyConfig", "SteadyReport", "steady_rows", "steady_run", "steady_targets"]
+__all__ = [
+    "COLUMNS",
+    "PhaseResult",
+    "SteadyConfig",
+    "SteadyResults",
+    "Window",
+    "compaction_share",
+    "cpu_per_1000",
+    "maintenance",
+    "percentile",
+    "steady_rows",
+    "steady_run",
+]
 
 import os
 import random
@@ -111,13 +123,14 @@ class PhaseResult:
 
 
 @dataclass
-class SteadyReport:
+class SteadyResults:
     config: SteadyConfig
     phases: list[PhaseResult]
     setup: dict[str, float]
 
 
-def _pct(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` (nearest rank), ``None`` for none."""
     if not values:
         return None
     ordered = sorted(values)
@@ -460,7 +473,7 @@ class _Phase:
                     break
 
 
-def steady_run(config: SteadyConfig, progress: Progress) -> SteadyReport:
+def steady_run(config: SteadyConfig, progress: Progress) -> SteadyResults:
     """Run both designs under the same workload and return what each did."""
     setup: dict[str, float] = {}
     with _steady_database(config, progress, setup):
@@ -475,13 +488,13 @@ def steady_run(config: SteadyConfig, progress: Progress) -> SteadyReport:
             connection.close()
             progress(f"{design}: {config.seconds:g} s at {config.rate:g} changes/s")
             phases.append(_Phase(design, config).run())
-        return SteadyReport(config=config, phases=phases, setup=setup)
+        return SteadyResults(config=config, phases=phases, setup=setup)
 
 
 COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction")
 
 
-def _maintenance(w: Window) -> tuple[float | None, float | None]:
+def maintenance(w: Window) -> tuple[float | None, float | None]:
     """A window's maintenance: milliseconds per 1,000 orders (or changes) it took in, and % of one core."""
     total_s = sum(s for s, _ in w.maintenance_runs)
     total_orders = sum(n for _, n in w.maintenance_runs)
@@ -490,7 +503,7 @@ def _maintenance(w: Window) -> tuple[float | None, float | None]:
     return per_1000, cpu
 
 
-def _cpu_per_1000(w: Window) -> float | None:
+def cpu_per_1000(w: Window) -> float | None:
     """The maintenance process's CPU time per 1,000 orders (or changes) it took in, in ms."""
     total_orders = sum(n for _, n in w.maintenance_runs)
     if w.maintenance_cpu_s is None or not total_orders:
@@ -498,7 +511,7 @@ def _cpu_per_1000(w: Window) -> float | None:
     return 1000 * w.maintenance_cpu_s / total_orders * 1000
 
 
-def _compaction_share(p: PhaseResult) -> float | None:
+def compaction_share(p: PhaseResult) -> float | None:
     """The share of one core a compaction adds, run every ``REPORTING_REFRESH_INTERVAL``."""
     interval = conf.refresh_interval()
     if p.compaction_cpu_s is None or not interval:
@@ -506,12 +519,12 @@ def _compaction_share(p: PhaseResult) -> float | None:
     return 100 * p.compaction_cpu_s / interval
 
 
-def _windows(report: SteadyReport) -> list[Window]:
+def _windows(report: SteadyResults) -> list[Window]:
     by = {p.design: p for p in report.phases}
     return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting]
 
 
-def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
+def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
     """The report as rows of text: a measurement, then one cell per column of ``COLUMNS``."""
     overlay = next(p for p in report.phases if p.design == "overlay")
     windows = _windows(report)
@@ -522,14 +535,17 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for name, label in READS:
         for q, qname in ((0.5, "p50"), (0.99, "p99")):
-            rows.append((f"{label} {qname}", *(fmt(_pct(w.reads_ms[name], q)) for w in windows)))
+            rows.append((f"{label} {qname}", *(fmt(percentile(w.reads_ms[name], q)) for w in windows)))
     for q, qname in ((0.5, "p50"), (1.0, "max")):
         rows.append(
-            (f"orders recomputed per read, {qname}", *(fmt(_pct(w.recomputed, q), ",.0f") for w in windows))
+            (
+                f"orders recomputed per read, {qname}",
+                *(fmt(percentile(w.recomputed, q), ",.0f") for w in windows),
+            )
         )
     for q, qname in ((0.5, "p50"), (0.99, "p99")):
         rows.append(
-            (f"lag: commit to maintained state, {qname}, s", *(fmt(_pct(w.lag_s, q)) for w in windows))
+            (f"lag: commit to maintained state, {qname}, s", *(fmt(percentile(w.lag_s, q)) for w in windows))
         )
     rows.append(
         (
@@ -542,7 +558,7 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
             ),
         )
     )
-    shares = [_maintenance(w) for w in windows]
+    shares = [maintenance(w) for w in windows]
     rows.append(
         (
             "maintenance ms per 1,000 changed orders (refresh: per 1,000 changes)",
@@ -552,7 +568,7 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
     rows.append(
         (
             "maintenance CPU ms per 1,000 changed orders (refresh: per 1,000 changes)",
-            *(fmt(_cpu_per_1000(w)) for w in windows),
+            *(fmt(cpu_per_1000(w)) for w in windows),
         )
     )
     rows.append(("maintenance process CPU, share of one core, %", *(fmt(share) for _, share in shares)))
@@ -562,14 +578,12 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
         else "did not run"
     )
     rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction))
-    steady_share, compaction_share = shares[1][1], _compaction_share(overlay)
+    steady_share, added_share = shares[1][1], compaction_share(overlay)
     rows.append(
         (
             f"maintenance CPU with a compaction every {conf.refresh_interval():g} s, share of one core, %",
             "",
-            fmt(steady_share + compaction_share)
-            if steady_share is not None and compaction_share is not None
-            else "",
+            fmt(steady_share + added_share) if steady_share is not None and added_share is not None else "",
             "",
         )
     )
@@ -583,63 +597,3 @@ def steady_rows(report: SteadyReport) -> list[tuple[str, ...]]:
         )
     )
     return rows
-
-
-def steady_targets(report: SteadyReport) -> list[tuple[str, bool | None, str]]:
-    """The targets of the overlay design (issue #12): (target, met, measured).
-
-    Each read and lag target is checked twice: between compactions, and while one runs.
-    """
-    p = next(p for p in report.phases if p.design == "overlay")
-
-    def check(value: float | None, limit: float, unit: str) -> tuple[bool | None, str]:
-        if value is None:
-            return None, "not measured"
-        return value <= limit, f"{value:,.2f} {unit}"
-
-    targets = []
-    for window, when in ((p.steady, ""), (p.compacting, ", during a compaction")):
-        page99, counts99 = _pct(window.reads_ms["page"], 0.99), _pct(window.reads_ms["counts"], 0.99)
-        bi_page99, bi_counts99 = (
-            _pct(window.reads_ms["bi_page"], 0.99),
-            _pct(window.reads_ms["bi_counts"], 0.99),
-        )
-        checks = [
-            ("realtime page of 100 p99 <= 10 ms (selector)", page99, 10, "ms"),
-            ("realtime counts p99 <= 5 ms (selector)", counts99, 5, "ms"),
-            ("BI _live page p99 within 2x of the selector's", bi_page99, 2 * (page99 or 0), "ms"),
-            ("BI _live counts p99 within 2x of the selector's", bi_counts99, 2 * (counts99 or 0), "ms"),
-            ("lag: a committed change folded within 2 s (p99)", _pct(window.lag_s, 0.99), 2, "s"),
-        ]
-        if window is p.steady:
-            per_1000, cpu = _maintenance(window)
-            compaction_share = _compaction_share(p)
-            checks += [
-                ("maintenance work per 1,000 changed orders <= 100 ms (wall time)", per_1000, 100, "ms"),
-                (
-                    "maintenance work per 1,000 changed orders <= 100 ms (CPU time)",
-                    _cpu_per_1000(window),
-                    100,
-                    "ms",
-                ),
-                ("maintenance process (folds) <= 10% of one core", cpu, 10, "%"),
-                (
-                    f"folds and a compaction every {conf.refresh_interval():g} s <= 10% of one core",
-                    cpu + compaction_share if cpu is not None and compaction_share is not None else None,
-                    10,
-                    "%",
-                ),
-            ]
-        for target, value, limit, unit in checks:
-            met, figure = check(value, limit, unit)
-            targets.append((target + when, met, figure))
-    targets.append(
-        (
-            "0 mismatches between realtime and live",
-            not p.mismatches and p.checks > 0,
-            f"{len(p.mismatches)} in {p.checks}",
-        )
-    )
-    if p.errors:
-        targets.append(("no errors in the run", False, "; ".join(p.errors)[:300]))
-    return targets
