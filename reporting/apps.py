@@ -28,16 +28,40 @@ def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -
         raise CommandError(str(exc)) from None
 
 
+def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """Install the views and triggers of REPORTING_SOURCE when migrate ends, before the view sync.
+
+    post_migrate is sent once per app with models, in INSTALLED_APPS order, and
+    pgviews-redux syncs the views on the last one; the reporting views read the
+    generated views, so they are installed on the first.
+    """
+    from django.apps import apps
+
+    first = next(app for app in apps.get_app_configs() if app.models_module is not None)
+    if sender is not first:
+        return
+    from reporting import checks, source_sql
+
+    errors = checks.source_errors(using, made=True)
+    if errors:
+        error = errors[0]
+        raise CommandError(f"{error.msg}{f' ({error.hint})' if error.hint else ''}")
+    source_sql.source_install(using=using)
+
+
 class ReportingConfig(AppConfig):
     name = "reporting"
     verbose_name = "Order status reporting"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_migrate
+        from django.db.models.signals import post_migrate, pre_migrate
         from django_pgviews.signals import all_views_synced
+
+        from reporting import checks  # noqa: F401 - registers the checks of REPORTING_SOURCE
 
         all_views_synced.connect(_regrant_after_sync, dispatch_uid="reporting-regrant-after-sync")
         pre_migrate.connect(
             _schema_before_migrate, sender=self, dispatch_uid="reporting-schema-before-migrate"
         )
+        post_migrate.connect(_install_source, dispatch_uid="reporting-install-source")

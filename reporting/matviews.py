@@ -12,7 +12,7 @@ So:
 * :class:`OrderLatestStatus` maps the same relation for the ORM, with a
   ``db_table`` that the ORM quotes into ``"reporting"."order_latest_status"``.
   It is what selectors, the admin and users query, and it relates to
-  :class:`~reporting.models.Order` both ways (``order.latest_status``).
+  :class:`KeyRow` both ways (``key.latest_status``).
 
 We keep the view in the ``reporting`` schema (rather than in ``public`` with a
 plain view in ``reporting`` over it) because BI tools are given that schema and
@@ -26,6 +26,8 @@ __all__ = [
     "SCHEMA",
     "VIEWS_SQL_DIR",
     "FreshnessView",
+    "HistoryRow",
+    "KeyRow",
     "OrderDailyStatusLiveView",
     "OrderDailyStatusView",
     "OrderLatestStatus",
@@ -102,7 +104,7 @@ def view_sql(name: str) -> str:
 # Comments on the views and their columns, for BI tools' catalogs (Metabase and
 # Superset show them): Meta.db_table_comment and each field's db_comment, applied
 # with COMMENT ON after every view sync (reporting.services.bi.bi_comments_apply).
-ORDER_ID = "The order (reporting_order.id)."
+ORDER_ID = "The order (its key in the declared source)."
 STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
 STATUS = "The latest status: pending, complete or cancelled."
 STATUS_CREATED = "When the order entered its latest status (that row's created time)."
@@ -534,6 +536,44 @@ class LatestStatusRow(ReadOnlyModelMixin, models.Model):
         return f"Order {self.order_id}: {self.status}"  # type: ignore[attr-defined]
 
 
+class HistoryRow(ReadOnlyModelMixin, models.Model):
+    """One row of the declared history, through the view generated from ``REPORTING_SOURCE``.
+
+    ``public.reporting_orderstatus`` (reporting/source_sql.py) shows whatever table
+    the project declared with these four columns; the ``live`` strategy reads it.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    status = models.TextField()
+    created = models.DateTimeField()
+
+    objects = ReadOnlyViewManager()
+
+    class Meta:
+        managed = False
+        db_table = "reporting_orderstatus"
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.status} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class KeyRow(ReadOnlyModelMixin, models.Model):
+    """One key of the declared source (an order), through the generated ``public.reporting_order``."""
+
+    id = models.BigIntegerField(primary_key=True)
+    created = models.DateTimeField()
+
+    objects = ReadOnlyViewManager()
+
+    class Meta:
+        managed = False
+        db_table = "reporting_order"
+
+    def __str__(self) -> str:
+        return f"{self.pk}"
+
+
 class OrderLatestStatus(LatestStatusRow):
     """The latest status of each order, as of the last refresh (read-only).
 
@@ -542,7 +582,7 @@ class OrderLatestStatus(LatestStatusRow):
 
     # No database constraint: a materialized view cannot carry a foreign key.
     order = models.OneToOneField(
-        "reporting.Order",
+        KeyRow,
         primary_key=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
@@ -564,7 +604,7 @@ class OrderLatestStatusLive(LatestStatusRow):
     """
 
     order = models.OneToOneField(
-        "reporting.Order",
+        KeyRow,
         primary_key=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,

@@ -60,6 +60,9 @@ class Order(models.Model):
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        # The example shop's tables: the reporting machinery reads them only through
+        # the views generated from REPORTING_SOURCE (reporting/source_sql.py).
+        db_table = "shop_order"
         ordering = ["id"]
         permissions = [
             ("view_reports", "Can see the order reports: dashboard, API and CSV export"),
@@ -85,6 +88,7 @@ class OrderStatus(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
 
     class Meta:
+        db_table = "shop_orderstatus"
         verbose_name_plural = "order statuses"
         constraints = [
             # Enforced by PostgreSQL, so raw SQL and BI tools cannot write "failed" either.
@@ -115,8 +119,8 @@ class Xid8Field(models.BigIntegerField):
 class OrderChange(models.Model):
     """The change log: the orders a statement touched, and the transaction that ran it.
 
-    Written only by triggers on ``reporting_order`` and ``reporting_orderstatus``
-    (migration 0002): statement-level triggers with transition tables, one row per
+    Written only by the triggers on the declared source (reporting/source_sql.py):
+    statement-level triggers with transition tables, one row per
     statement holding every order id it touched, so a bulk insert of 100 000
     status rows costs one small extra insert, not 100 000.
 

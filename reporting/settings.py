@@ -201,3 +201,16 @@ for _name in (
 ):
     if _name in os.environ:
         globals()[_name] = os.environ[_name]
+
+# Where the history lives (docs/architecture.md, "Declaring your history"): here
+# the example shop's orders and their status rows.
+REPORTING_SOURCE = {
+    "history": "reporting.OrderStatus",
+    "key": "order_id",
+    "latest_by": ["-created", "-id"],
+    "status": "status",
+    "statuses": ["pending", "complete", "cancelled"],
+    "parent": "reporting.Order",
+    "parent_key": "id",
+    "parent_created": "created",
+}

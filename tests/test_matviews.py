@@ -10,8 +10,7 @@ from django.db import connection
 from django_pgviews.models import ViewSyncer
 
 from reporting import services
-from reporting.matviews import OrderLatestStatus, OrderLatestStatusView, view_sql
-from reporting.models import Order
+from reporting.matviews import KeyRow, OrderLatestStatus, OrderLatestStatusView, view_sql
 from tests.factories import EPOCH, orders_create, statuses_create
 from tests.helpers import raw_connect, subprocess_env
 
@@ -58,7 +57,7 @@ def test_the_view_has_a_unique_index_on_order_id_and_a_keyset_index():
 @pytest.mark.django_db
 def test_the_source_table_has_one_composite_index_and_no_redundant_ones():
     indexes = dict(
-        _fetchall("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reporting_orderstatus'")
+        _fetchall("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'shop_orderstatus'")
     )
     assert set(indexes) == {"reporting_orderstatus_pkey", "orderstatus_order_latest_idx"}, indexes
     assert "(order_id, created DESC, id DESC)" in indexes["orderstatus_order_latest_idx"]
@@ -76,22 +75,23 @@ def test_a_concurrent_refresh_works_outside_a_transaction():
 
 
 @pytest.mark.django_db
-def test_the_orm_goes_from_an_order_to_its_latest_status_and_back(refreshed):
+def test_the_orm_goes_from_a_key_to_its_latest_status_and_back(refreshed):
+    """KeyRow maps the keys of the declared source (here the shop's orders), related both ways."""
     with_status, without_status = orders_create(2)
     statuses_create([(with_status, EPOCH, "pending"), (with_status, EPOCH.replace(hour=2), "complete")])
     refreshed()
-    order = Order.objects.select_related("latest_status").get(pk=with_status)
+    order = KeyRow.objects.select_related("latest_status").get(pk=with_status)
     assert order.latest_status.status == "complete"
     assert order.latest_status.status_created == EPOCH.replace(hour=2)
     assert OrderLatestStatus.objects.get(order_id=with_status).order == order
-    assert list(Order.objects.filter(latest_status__status="complete").values_list("pk", flat=True)) == [
+    assert list(KeyRow.objects.filter(latest_status__status="complete").values_list("pk", flat=True)) == [
         with_status
     ]
-    assert list(Order.objects.filter(latest_status__isnull=True).values_list("pk", flat=True)) == [
+    assert list(KeyRow.objects.filter(latest_status__isnull=True).values_list("pk", flat=True)) == [
         without_status
     ]
     with pytest.raises(OrderLatestStatus.DoesNotExist):
-        Order.objects.get(pk=without_status).latest_status  # noqa: B018
+        KeyRow.objects.get(pk=without_status).latest_status  # noqa: B018
 
 
 @pytest.mark.django_db

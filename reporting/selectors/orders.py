@@ -51,8 +51,7 @@ from django.utils import timezone
 from reporting import conf
 from reporting.choices import Status, Strategy
 from reporting.exceptions import InvalidParameterError
-from reporting.matviews import in_schema
-from reporting.models import Order, OrderStatus
+from reporting.matviews import HistoryRow, KeyRow, in_schema
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
@@ -147,7 +146,7 @@ def _strategy(strategy: object) -> Strategy:
 def _latest_status_id() -> Subquery:
     """The id of the latest status row of the outer row's order (greatest (created, id))."""
     return Subquery(
-        OrderStatus.objects.filter(order_id=OuterRef("order_id")).order_by("-created", "-id").values("id")[:1]
+        HistoryRow.objects.filter(order_id=OuterRef("order_id")).order_by("-created", "-id").values("id")[:1]
     )
 
 
@@ -159,7 +158,7 @@ def _live_rows(
     Status rows that are the latest of their order: the ORM's correlated subquery
     runs once per row in the wanted status, an index lookup each.
     """
-    qs = OrderStatus.objects.using(read_database()).filter(status=status, id=_latest_status_id())
+    qs = HistoryRow.objects.using(read_database()).filter(status=status, id=_latest_status_id())
     if since is not None:
         qs = qs.filter(created__gte=since)
     if after is not None:
@@ -340,12 +339,12 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
     if strategy is Strategy.LIVE:
         # The straightforward ORM annotation, grouped: one statement, NULL for "none".
         latest_status = Subquery(
-            OrderStatus.objects.filter(order_id=OuterRef("pk"))
+            HistoryRow.objects.filter(order_id=OuterRef("pk"))
             .order_by("-created", "-id")
             .values("status")[:1]
         )
         rows = (
-            Order.objects.using(read_database())
+            KeyRow.objects.using(read_database())
             .annotate(latest=latest_status)
             .order_by()
             .values("latest")
@@ -425,7 +424,7 @@ def cursor_after_status_row(status_id: int) -> Cursor:
         InvalidParameterError: no status row has that id (it was deleted, or never was).
     """
     row = (
-        OrderStatus.objects.using(read_database())
+        HistoryRow.objects.using(read_database())
         .filter(pk=status_id)
         .values_list("created", "order_id")
         .first()

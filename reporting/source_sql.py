@@ -1,0 +1,277 @@
+"""SQL generated from the declared source: the two views the machinery reads, the change log's triggers.
+
+Every view, function and query of the reporting machinery reads the history
+through ``public.reporting_orderstatus`` (``order_id``, ``id``, ``status``,
+``created``) and its keys through ``public.reporting_order`` (``id``,
+``created``). Those two are plain views, generated here from ``REPORTING_SOURCE``
+over the tables it names; PostgreSQL inlines them into every query, so an index
+of the declared table serves the query as if it named the table itself. The
+change log is written by statement-level triggers on the declared tables,
+generated here too.
+
+Identifiers are always quoted (``psycopg.sql.Identifier``). ``manage.py
+reporting_sql`` prints these statements with the rest of the generated SQL;
+``migrate`` installs them (:func:`source_install`), and again whenever the
+declaration has changed since.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HISTORY_VIEW", "KEYS_VIEW", "source_install", "source_statements"]
+
+import hashlib
+import logging
+
+from django.db import Error as DatabaseError
+from django.db import connections, transaction
+from psycopg import sql
+
+from reporting.declaration import Source, source
+
+logger = logging.getLogger(__name__)
+
+HISTORY_VIEW = sql.Identifier("public", "reporting_orderstatus")
+KEYS_VIEW = sql.Identifier("public", "reporting_order")
+HISTORY_LOG = sql.Identifier("public", "reporting_log_history_changes")
+KEYS_LOG = sql.Identifier("public", "reporting_log_key_changes")
+CHANGE_LOG = sql.Identifier("public", "reporting_orderchange")
+# The views' comment records which declaration they were generated from.
+FINGERPRINT_PREFIX = "reporting source "
+
+# One log row per statement, with every key it touched in an array: building an
+# array of the transition table is far cheaper than inserting (and indexing) a
+# row per key. Duplicates are left in; readers group. Statement-level triggers
+# with transition tables: PostgreSQL allows those only on single-event triggers,
+# hence one trigger per event, all calling one function that knows the event
+# from TG_OP.
+HISTORY_LOG_SQL = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO {log} (order_ids, source) VALUES (NULL, 'truncate');
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'status_insert' FROM new_rows HAVING count(*) > 0;
+    ELSIF TG_OP = 'UPDATE' THEN
+        -- An update can move a row to another key: both changed.
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg(k::bigint), 'status_update'
+        FROM (SELECT {key} AS k FROM new_rows UNION ALL SELECT {key} FROM old_rows) AS touched
+        HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'status_delete' FROM old_rows HAVING count(*) > 0;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+# An update of a key row (its creation time, even its key) changes what the daily
+# reports count: logged as two entries, the keys before and after, the old side
+# first (readers take a key's first entry since their snapshot to know whether
+# it existed then).
+KEYS_LOG_SQL = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO {log} (order_ids, source) VALUES (NULL, 'truncate');
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'order_insert' FROM new_rows HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'order_delete' FROM old_rows HAVING count(*) > 0;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'order_update_old' FROM old_rows HAVING count(*) > 0;
+        INSERT INTO {log} (order_ids, source)
+        SELECT array_agg({key}::bigint), 'order_update_new' FROM new_rows HAVING count(*) > 0;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+HISTORY_VIEW_SQL = """
+CREATE OR REPLACE VIEW {view} AS
+SELECT s.{key} AS order_id, s.{row_id} AS id, s.{status} AS status, s.{created} AS created
+FROM {table} AS s
+"""
+KEYS_VIEW_SQL = """
+CREATE OR REPLACE VIEW {view} AS
+SELECT k.{key} AS id, k.{created} AS created
+FROM {table} AS k
+"""
+TRIGGER_SQL = {
+    "INSERT": "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
+    "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT",
+    "DELETE": "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
+    "TRUNCATE": "FOR EACH STATEMENT",
+}
+# The triggers calling either log function, on whatever table they are.
+INSTALLED_TRIGGERS_SQL = """
+SELECT t.tgname, t.tgrelid::regclass::text FROM pg_trigger AS t
+WHERE NOT t.tgisinternal AND t.tgfoid IN (
+    SELECT p.oid FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND p.proname IN ('reporting_log_history_changes', 'reporting_log_key_changes')
+)
+"""
+VIEW_COMMENT_SQL = "SELECT obj_description(to_regclass('public.reporting_orderstatus'), 'pg_class')"
+
+
+def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> list[sql.Composable]:
+    return [
+        sql.SQL("CREATE TRIGGER {} AFTER {} ON {} {} EXECUTE FUNCTION {}()").format(
+            sql.Identifier(f"{prefix}_{event.lower()}"), sql.SQL(event), table, sql.SQL(clause), function
+        )
+        for event, clause in TRIGGER_SQL.items()
+    ]
+
+
+def source_statements(src: Source | None = None) -> list[sql.Composable]:
+    """Every statement that installs ``src`` (the declared source by default), in order.
+
+    The two views, the two log functions and their triggers; :func:`source_install`
+    drops the previous triggers first.
+    """
+    src = src or source()
+    history = sql.Identifier(src.history.schema, src.history.name)
+    keys = sql.Identifier(src.parent.schema, src.parent.name)
+    return [
+        sql.SQL(HISTORY_VIEW_SQL.strip()).format(
+            view=HISTORY_VIEW,
+            key=sql.Identifier(src.key),
+            row_id=sql.Identifier(src.row_id),
+            status=sql.Identifier(src.status),
+            created=sql.Identifier(src.created),
+            table=history,
+        ),
+        sql.SQL(KEYS_VIEW_SQL.strip()).format(
+            view=KEYS_VIEW,
+            key=sql.Identifier(src.parent_key),
+            created=sql.Identifier(src.parent_created),
+            table=keys,
+        ),
+        sql.SQL(HISTORY_LOG_SQL.strip()).format(
+            function=HISTORY_LOG, log=CHANGE_LOG, key=sql.Identifier(src.key)
+        ),
+        sql.SQL(KEYS_LOG_SQL.strip()).format(
+            function=KEYS_LOG, log=CHANGE_LOG, key=sql.Identifier(src.parent_key)
+        ),
+        *_triggers(history, "reporting_history_log", HISTORY_LOG),
+        *_triggers(keys, "reporting_key_log", KEYS_LOG),
+    ]
+
+
+def fingerprint(statements: list[str]) -> str:
+    """What the views' comment records: a digest of the statements that made them."""
+    return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
+
+
+def source_install(*, using: str = "default", force: bool = False) -> bool:
+    """Install the declared source's views and triggers, unless they are installed as declared.
+
+    In one transaction: the previous triggers (on whatever tables) go, the views
+    are replaced, the new triggers come. A view whose columns change type cannot be
+    replaced in place: it is dropped with what depends on it (the reporting views,
+    which the view sync after every ``migrate`` rebuilds). If a refresh ever
+    succeeded, the change log records a truncate: real-time reads recompute every
+    key until the next refresh.
+
+    Returns:
+        Whether anything was (re)installed.
+    """
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        raw = cursor.connection
+        statements = [s.as_string(raw) for s in source_statements()]
+        wanted = fingerprint(statements)
+        cursor.execute(VIEW_COMMENT_SQL)
+        installed = cursor.fetchone()[0]
+        if installed == wanted and not force:
+            return False
+        cursor.execute(INSTALLED_TRIGGERS_SQL)
+        for name, table in cursor.fetchall():
+            cursor.execute(f"DROP TRIGGER {sql.Identifier(name).as_string(raw)} ON {table}")
+        for view, statement in zip((HISTORY_VIEW, KEYS_VIEW), statements[:2], strict=True):
+            try:
+                with transaction.atomic(using=using):
+                    cursor.execute(statement)
+            except DatabaseError:
+                logger.warning("Rebuilding %s and the views over it: its columns change", view.as_string(raw))
+                cursor.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view).as_string(raw))
+                cursor.execute(statement)
+        for statement in statements[2:]:
+            cursor.execute(statement)
+        cursor.execute(
+            sql.SQL("COMMENT ON VIEW {} IS {}").format(HISTORY_VIEW, sql.Literal(wanted)).as_string(raw)
+        )
+        # Writes between the old triggers and these were not logged, and a changed
+        # declaration may be another history entirely: for the views of any earlier
+        # refresh, every key changed. Real-time reads recompute them until the next one.
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {} (order_ids, source) SELECT NULL, 'truncate' "
+                "WHERE EXISTS (SELECT 1 FROM public.reporting_refreshrun WHERE outcome = 'ok')"
+            )
+            .format(CHANGE_LOG)
+            .as_string(raw)
+        )
+        if installed is not None:
+            logger.warning("REPORTING_SOURCE changed: real-time reads recompute every key until a refresh")
+    return True
+
+
+# The SQL functions of the machinery, at their current versions (views_sql/).
+# Migrations deploy each version; a new version is a new file and a migration.
+FUNCTIONS = (
+    "overlay_fold_v2",
+    "order_latest_status_page_v2",
+    "order_latest_status_rows_v1",
+    "latest_status_recomputed_v1",
+)
+
+
+def installation_sql() -> list[tuple[str, str]]:
+    """Every statement that makes up the installation, for review: ``(what, statement)``, in order.
+
+    The SQL generated from ``REPORTING_SOURCE``, then each reporting view as
+    pgviews-redux creates it (dependencies first) with its indexes, then the SQL
+    functions. ``manage.py reporting_sql`` prints it.
+    """
+    from django.apps import apps
+    from django.db import connection
+    from django_pgviews import view as pg
+    from django_pgviews.dependencies import reorder_by_dependencies
+    from django_pgviews.management.operations.create_materialized import _concurrent_index_name
+
+    from reporting import matviews
+
+    statements: list[tuple[str, str]] = []
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        statements += [("generated from REPORTING_SOURCE", s.as_string(raw)) for s in source_statements()]
+    models = [m for m in apps.get_models() if issubclass(m, pg.View)]
+    with connection.schema_editor(collect_sql=True) as editor:
+        for model in reorder_by_dependencies(models):
+            table = model._meta.db_table
+            if issubclass(model, pg.MaterializedView):
+                statements.append(
+                    (f"materialized view {table}", f"CREATE MATERIALIZED VIEW {table} AS {model.sql}")
+                )
+                if model._concurrent_index:
+                    name = _concurrent_index_name(table, model._concurrent_index)
+                    statements.append(
+                        (
+                            "its unique index (for REFRESH ... CONCURRENTLY)",
+                            f"CREATE UNIQUE INDEX {name} ON {table} ({model._concurrent_index})",
+                        )
+                    )
+                for index in model._meta.indexes:
+                    statements.append(("its index", str(index.create_sql(model, editor))))
+            else:
+                statements.append((f"view {table}", f"CREATE OR REPLACE VIEW {table} AS {model.sql}"))
+    for name in FUNCTIONS:
+        statements.append((f"function (views_sql/{name}.sql)", matviews.view_sql(name)))
+    return statements

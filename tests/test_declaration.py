@@ -1,0 +1,194 @@
+"""The declared source (REPORTING_SOURCE): its checks, the SQL generated from it, and its installation."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+
+from reporting import checks, source_sql
+from reporting.declaration import DeclarationError, parse
+
+EXAMPLE = {
+    "history": "reporting.OrderStatus",
+    "key": "order_id",
+    "latest_by": ["-created", "-id"],
+    "status": "status",
+    "statuses": ["pending", "complete", "cancelled"],
+    "parent": "reporting.Order",
+    "parent_key": "id",
+    "parent_created": "created",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"latest_by": ["created", "id"]}, "['latest_by'] must be two descending columns"),
+        ({"latest_by": ["-created"]}, "['latest_by'] must be two descending columns"),
+        ({"statuses": []}, "['statuses'] must be a list of 1 to 100"),
+        ({"statuses": ["pending", "none"]}, "cannot hold 'none'"),
+        ({"statuses": ["pending", "pending"]}, "holds a value twice"),
+        ({"statuses": ["pending", 3]}, "must hold non-empty strings"),
+        ({"history": "shop.Nothing"}, "names model 'shop.Nothing', which no installed app has"),
+        ({"history": "public."}, "must be a model label or a table"),
+        ({"statuses": ["pending", "p" * 17]}, "at most 16 characters"),
+        ({"key": ""}, "['key'] must name a column"),
+        ({"key": "k" * 64}, "['key'] must name a column"),
+        ({"colour": "blue"}, "['colour'] is not an entry of a declaration"),
+        ({"parent": None}, "['parent'] is missing"),
+    ],
+)
+def test_a_malformed_declaration_is_refused_with_the_entry_and_what_it_must_be(change, message):
+    declared = {**EXAMPLE, **change}
+    with pytest.raises(DeclarationError) as caught:
+        parse({k: v for k, v in declared.items() if v is not None})
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_manage_check_reports_a_malformed_declaration_in_one_message(settings):
+    settings.REPORTING_SOURCE = {**EXAMPLE, "latest_by": ["created", "id"]}
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    text = str(caught.value)
+    assert "reporting.E001" in text and "['latest_by'] must be two descending columns" in text, text
+    assert text.count("reporting.E0") == 1, text
+
+
+HISTORY_DDL = """
+CREATE TABLE decl_keys (id integer PRIMARY KEY, made timestamptz NOT NULL);
+CREATE TABLE decl_rows (
+    row_id bigint PRIMARY KEY, key_id integer NOT NULL, at timestamptz NOT NULL, state text NOT NULL,
+    label integer, at_local timestamp
+);
+CREATE INDEX decl_rows_latest ON decl_rows (key_id, at DESC, row_id DESC);
+"""
+DECLARED = {
+    "history": "public.decl_rows",
+    "key": "key_id",
+    "latest_by": ["-at", "-row_id"],
+    "status": "state",
+    "statuses": ["ok", "alarm"],
+    "parent": "public.decl_keys",
+    "parent_key": "id",
+    "parent_created": "made",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "ddl", "message"),
+    [
+        ({}, "", None),
+        ({"history": "public.no_such_table"}, "", "names public.no_such_table, which does not exist"),
+        ({"key": "nope"}, "", "names column 'nope', which public.decl_rows does not have"),
+        ({"status": "label"}, "", "names column public.decl_rows.label, of type integer; it must be"),
+        ({"key": "state"}, "", "names column public.decl_rows.state, of type text; it must be"),
+        ({"latest_by": ["-at_local", "-row_id"]}, "", "of type timestamp without time zone"),
+        ({}, "DROP INDEX decl_rows_latest", "no index of public.decl_rows serves its latest row per key_id"),
+        (
+            {},
+            "DROP INDEX decl_rows_latest; CREATE INDEX ON decl_rows (key_id, at, row_id)",
+            "no index of public.decl_rows serves",
+        ),
+        ({}, "DROP INDEX decl_rows_latest; CREATE INDEX ON decl_rows (key_id DESC, at, row_id)", None),
+        (
+            {},
+            "DROP INDEX decl_rows_latest; CREATE INDEX ON decl_rows (key_id, at DESC, row_id DESC) "
+            "WHERE state = 'ok'",
+            "no index of public.decl_rows serves",
+        ),
+        (
+            {},
+            "ALTER TABLE decl_rows DROP CONSTRAINT decl_rows_pkey",
+            "breaks ties with public.decl_rows.row_id, which no unique index covers",
+        ),
+        ({"parent_created": "id"}, "", "names column public.decl_keys.id, of type integer"),
+    ],
+)
+def test_check_with_the_database_finds_what_the_declaration_names_but_the_database_lacks(
+    settings, change, ddl, message
+):
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY_DDL + ";" + ddl if ddl else HISTORY_DDL)
+    settings.REPORTING_SOURCE = {**DECLARED, **change}
+    errors = checks.source_errors("default")
+    if message is None:
+        assert errors == [], errors
+        return
+    assert len(errors) == 1, errors
+    assert message in errors[0].msg, errors[0].msg
+
+
+@pytest.mark.django_db
+def test_migrate_stops_before_it_changes_anything_when_the_declaration_names_a_missing_column(settings):
+    settings.REPORTING_SOURCE = {**EXAMPLE, "status": "state"}
+    with pytest.raises(SystemCheckError) as caught:
+        call_command(
+            "migrate",
+            "reporting",
+            "zero",
+            interactive=False,
+            skip_checks=False,
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    assert "names column 'state', which public.shop_orderstatus does not have" in str(caught.value)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM django_migrations WHERE app = 'reporting'")
+        assert cursor.fetchone()[0] > 0, "nothing was unapplied"
+
+
+@pytest.mark.django_db
+def test_the_missing_index_message_gives_the_statement_that_creates_it(settings):
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY_DDL + "; DROP INDEX decl_rows_latest")
+    settings.REPORTING_SOURCE = DECLARED
+    (error,) = checks.source_errors("default")
+    assert error.hint is not None and error.hint.endswith(
+        'CREATE INDEX CONCURRENTLY ON "public"."decl_rows" ("key_id", "at" DESC, "row_id" DESC)'
+    ), error.hint
+
+
+@pytest.mark.django_db
+def test_identifiers_are_quoted_so_a_hostile_table_name_is_only_a_name(settings):
+    hostile = 'rows"; DROP TABLE shop_order; --'
+    quoted = '"rows""; DROP TABLE shop_order; --"'
+    with connection.cursor() as cursor:
+        cursor.execute(HISTORY_DDL.replace("decl_rows", quoted).replace(f"{quoted}_latest", "hostile_latest"))
+    settings.REPORTING_SOURCE = {**DECLARED, "history": f"public.{hostile}"}
+    assert checks.source_errors("default") == []
+    statements = [s.as_string(connection.connection) for s in source_sql.source_statements()]
+    assert f'FROM "public".{quoted} AS s' in statements[0]
+    assert source_sql.source_install(force=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('public.shop_order') IS NOT NULL")
+        assert cursor.fetchone()[0], "the example's table is still there"
+        cursor.execute(f"INSERT INTO {quoted} VALUES (1, 7, now(), 'ok')")  # noqa: S608
+        cursor.execute("SELECT order_ids FROM reporting_orderchange ORDER BY id DESC LIMIT 1")
+        assert cursor.fetchone()[0] == [7], "the generated trigger logged the key"
+
+
+@pytest.mark.django_db
+def test_reporting_sql_prints_what_is_installed():
+    out = StringIO()
+    call_command("reporting_sql", stdout=out)
+    text = out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description('public.reporting_orderstatus'::regclass)")
+        installed = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'shop_orderstatus'::regclass"
+        )
+        triggers = {row[0] for row in cursor.fetchall()}
+    generated = [s.as_string(connection.connection) for s in source_sql.source_statements()]
+    # The statements printed are the ones installed: their digest is the views' comment.
+    assert source_sql.fingerprint(generated) == installed
+    for statement in generated:
+        assert statement in text
+    assert all(f'CREATE TRIGGER "{name}"' in text for name in triggers), triggers
+    assert "CREATE MATERIALIZED VIEW reporting.order_latest_status AS" in text
+    assert "CREATE OR REPLACE FUNCTION public.reporting_overlay_fold(" in text
