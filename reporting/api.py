@@ -44,8 +44,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, exports, metrics, selectors, services
-from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting import charts, conf, declaration, exports, metrics, selectors, services
+from reporting.choices import RefreshOutcome, Strategy
 from reporting.exceptions import (
     InvalidParameterError,
     InvalidTokenError,
@@ -544,8 +544,8 @@ def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date] | None:
 
 def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
     """The status and date range of the dashboard's URL; both days or neither."""
-    status = request.GET.get("status") or Status.CANCELLED
-    Status.parse(status)
+    status = request.GET.get("status") or declaration.default_status()
+    declaration.status_parse(status)
     return status, _date_range(request)
 
 
@@ -602,7 +602,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
     last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
     shown = [name for name in charts.ORDER if name != "none" or data.counts.none]
-    filters = {"status": status} if status != Status.CANCELLED else {}
+    filters = {"status": status} if status != declaration.default_status() else {}
     if dates is not None:
         filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
     base = urlencode(filters)
@@ -626,7 +626,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
             ],
             "badge": _colors(data.status),
-            "statuses": Status.values,
+            "statuses": declaration.statuses(),
             "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
             "transitions": [
                 (label, before, after, data.transitions.totals()[(before, after)], counts[-1])

@@ -24,12 +24,22 @@ the setting; :mod:`reporting.checks` checks it against the database, at
 
 from __future__ import annotations
 
-__all__ = ["DeclarationError", "Source", "Table", "source"]
+__all__ = [
+    "DeclarationError",
+    "Source",
+    "Table",
+    "default_status",
+    "source",
+    "status_parse",
+    "statuses",
+]
 
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from reporting.exceptions import InvalidStatusError
 
 # Names the reporting machinery reserves in a status column: counts report the
 # keys without any row as "none".
@@ -190,3 +200,25 @@ def source() -> Source:
     if declared is None:
         raise DeclarationError("", "is not set: declare where the history lives (docs/architecture.md)")
     return parse(declared)
+
+
+def statuses() -> tuple[str, ...]:
+    """The declared status values, in the order reports show them."""
+    return source().statuses
+
+
+def status_parse(value: object) -> str:
+    """Return ``value`` if it is a declared status.
+
+    Raises:
+        InvalidStatusError: it is not, with the declared values.
+    """
+    declared = statuses()
+    if not isinstance(value, str) or value not in declared:
+        raise InvalidStatusError(value, declared)
+    return value
+
+
+def default_status() -> str:
+    """The status the dashboard lists when none is asked for: the last declared one."""
+    return statuses()[-1]

@@ -59,7 +59,6 @@ from django_pgviews import view as pg
 from django_pgviews.managers import ReadOnlyViewManager
 
 from reporting import conf
-from reporting.choices import Status
 
 VIEWS_SQL_DIR = Path(__file__).resolve().parent.parent / "views_sql"
 
@@ -106,7 +105,7 @@ def view_sql(name: str) -> str:
 # with COMMENT ON after every view sync (reporting.services.bi.bi_comments_apply).
 ORDER_ID = "The order (its key in the declared source)."
 STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
-STATUS = "The latest status: pending, complete or cancelled."
+STATUS = "The latest status: one of the declared statuses (REPORTING_SOURCE)."
 STATUS_CREATED = "When the order entered its latest status (that row's created time)."
 COUNT_STATUS = "A latest status, or 'none' for orders that have no status row."
 ORDERS = "How many orders."
@@ -130,7 +129,7 @@ class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
     status_id = models.BigIntegerField(db_comment=STATUS_ID)
-    status = models.CharField(max_length=16, choices=Status.choices, db_comment=STATUS)
+    status = models.CharField(max_length=16, db_comment=STATUS)
     status_created = models.DateTimeField(db_comment=STATUS_CREATED)
 
     class Meta:
@@ -435,13 +434,13 @@ class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
 
 
 class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
-    """``reporting.order_transition_times_weekly_live``: time to complete / to cancel per week, exact."""
+    """``reporting.order_transition_times_weekly_live``: time to reach each status per week, exact."""
 
-    sql = view_sql("order_transition_times_weekly_live_v1")
+    sql = view_sql("order_transition_times_weekly_live_v2")
     dependencies = [_label("OrderStatusTransitionsLiveView")]
 
     week = models.DateField(primary_key=True, db_comment=WEEK)
-    to_status = models.TextField(db_comment="complete or cancelled.")
+    to_status = models.TextField(db_comment="The status reached.")
     transitions = models.BigIntegerField(db_comment="How many changes into it that week.")
     median = models.DurationField(db_comment="The median time from the order's first status row.")
     p90 = models.DurationField(db_comment="The 90th percentile of that time.")
@@ -450,8 +449,8 @@ class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
         managed = False
         db_table = f"{SCHEMA}.order_transition_times_weekly_live"
         db_table_comment = (
-            "How long orders take to complete and to be cancelled: the median and 90th percentile per "
-            "week of the change, exact at query time. Filter on week."
+            "How long orders take to reach each status: the median and 90th percentile per week of the "
+            "change, exact at query time. Filter on week (and on to_status)."
         )
 
 
@@ -522,7 +521,7 @@ class LatestStatusRow(ReadOnlyModelMixin, models.Model):
     """The columns of ``order_latest_status`` and its real-time twin, for the ORM (read-only)."""
 
     status_id = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices)
+    status = models.CharField(max_length=16)
     status_created = models.DateTimeField()
 
     objects = ReadOnlyViewManager()

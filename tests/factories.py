@@ -48,7 +48,9 @@ def brute_force_latest(rows: Sequence[StatusRow]) -> dict[int, StatusRow]:
     return latest
 
 
-def brute_force_lists(rows: Sequence[StatusRow]) -> dict[str, list[tuple]]:
+def brute_force_lists(
+    rows: Sequence[StatusRow], statuses: Sequence[str] = Status.values
+) -> dict[str, list[tuple]]:
     """Per status, ``(order_id, status_id, status, status_created)`` of the orders whose
     latest status it is, most recent status change first: what every list read must return."""
     latest = brute_force_latest(rows).values()
@@ -58,7 +60,7 @@ def brute_force_lists(rows: Sequence[StatusRow]) -> dict[str, list[tuple]]:
             key=lambda t: (t[3], t[0]),
             reverse=True,
         )
-        for status in Status.values
+        for status in statuses
     }
 
 

@@ -794,7 +794,7 @@ def test_status_analytics_answer_exactly_on_the_api_and_the_dashboard(client, re
     services.order_status_record(order_id=failed.pk, status="cancelled")  # after the refresh: realtime
 
     rows = all_status_rows()
-    expected = {kind: 0 for kind in selectors.TRANSITION_KINDS}
+    expected = {kind: 0 for kind in selectors.transition_kinds()}
     for (_, before, after), n in brute_force_transitions(rows).items():
         expected[(before, after)] += n
     body = client.get(reverse("api-transitions-daily")).json()

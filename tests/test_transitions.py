@@ -131,7 +131,7 @@ def test_a_shop_day_counts_paid_refunded_and_failed_orders():
     day = TODAY.date()
     daily = selectors.order_transitions_daily(days=1, until=day)
     assert daily.totals() == {
-        **dict.fromkeys(selectors.TRANSITION_KINDS, 0),
+        **dict.fromkeys(selectors.transition_kinds(), 0),
         ("pending", "complete"): 2,
         ("complete", "cancelled"): 1,
         ("pending", "cancelled"): 1,

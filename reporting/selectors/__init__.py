@@ -33,18 +33,18 @@ from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
 from reporting.selectors.tokens import TokenInfo, api_token_list
 from reporting.selectors.transitions import (
     MAX_WEEKS,
-    TRANSITION_KINDS,
     TransitionCounts,
     TransitionTimes,
     WeekTimes,
     order_transition_times,
     order_transitions_daily,
+    timed_statuses,
+    transition_kinds,
 )
 
 __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_WEEKS",
-    "TRANSITION_KINDS",
     "Cursor",
     "DailyCounts",
     "DashboardData",
@@ -85,4 +85,6 @@ __all__ = [
     "readiness",
     "refresh_lock_holder",
     "schema_foreign_objects",
+    "timed_statuses",
+    "transition_kinds",
 ]

@@ -7,7 +7,7 @@ __all__ = ["MAX_RANGE_DAYS", "DashboardData", "dashboard_data", "range_days"]
 import datetime as dt
 from dataclasses import dataclass
 
-from reporting.choices import Status
+from reporting.declaration import default_status, status_parse
 from reporting.exceptions import InvalidParameterError
 from reporting.selectors.freshness import Freshness, freshness
 from reporting.selectors.orders import (
@@ -37,7 +37,7 @@ class DashboardData:
     daily: DailyCounts
     #: A page of the orders in ``status``, most recent status change first.
     orders: OrderPage
-    status: Status
+    status: str
     freshness: Freshness
     #: Orders pending for longer than REPORTING_STUCK_PENDING_HOURS, the longest first.
     stuck: StuckOrders
@@ -65,7 +65,7 @@ def range_days(first: dt.date, last: dt.date) -> int:
 
 def dashboard_data(
     *,
-    status: str = Status.CANCELLED,
+    status: str | None = None,
     after: Cursor | None = None,
     dates: tuple[dt.date, dt.date] | None = None,
     days: int = 30,
@@ -90,7 +90,7 @@ def dashboard_data(
     Raises:
         InvalidParameterError: a range that ends before it starts, or longer than 366 days.
     """
-    parsed = Status.parse(status)
+    parsed = status_parse(default_status() if status is None else status)
     if dates is None:
         transitions = order_transitions_daily(days=days, strategy=strategy)
         times = order_transition_times(weeks=weeks, strategy=strategy)

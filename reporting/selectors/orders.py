@@ -49,7 +49,8 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reporting import conf
-from reporting.choices import Status, Strategy
+from reporting.choices import Strategy
+from reporting.declaration import status_parse, statuses
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import HistoryRow, KeyRow, in_schema
 from reporting.routers import read_database
@@ -151,7 +152,7 @@ def _latest_status_id() -> Subquery:
 
 
 def _live_rows(
-    *, status: Status, after: Cursor | None, since: dt.datetime | None = None
+    *, status: str, after: Cursor | None, since: dt.datetime | None = None
 ) -> QuerySet[Any, tuple[Any, ...]]:
     """Live rows ``(order_id, status_id, status, status_created)`` in ``status``, in list order.
 
@@ -197,7 +198,7 @@ SELECT order_id, status_id, status, status_created FROM public.reporting_latest_
 def _list_sql(
     strategy: Strategy,
     *,
-    status: Status,
+    status: str,
     after: Cursor | None,
     limit: int | None,
     ordered: bool = True,
@@ -208,7 +209,7 @@ def _list_sql(
     Only fixed fragments are formatted in; values are always parameters.
     """
     params: dict[str, Any] = {
-        "status": status.value,
+        "status": status,
         "after_created": after.status_created if after else None,
         "after_order": after.order_id if after else None,
         "since": since,
@@ -252,7 +253,7 @@ def order_list_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy, or ``limit`` out of range.
     """
-    status = Status.parse(status)
+    status = status_parse(status)
     strategy = _strategy(strategy)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidParameterError("limit", limit, f"an integer from 1 to {MAX_PAGE_SIZE}")
@@ -287,10 +288,10 @@ def order_iter_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy.
     """
-    return _iter_rows(status=Status.parse(status), strategy=_strategy(strategy), chunk_size=chunk_size)
+    return _iter_rows(status=status_parse(status), strategy=_strategy(strategy), chunk_size=chunk_size)
 
 
-def _iter_rows(*, status: Status, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
+def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
     if strategy is Strategy.LIVE:
         for row in _live_rows(status=status, after=None).iterator(chunk_size=chunk_size):
             yield OrderRow(*row)
@@ -309,7 +310,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int
         status: ``pending``, ``complete`` or ``cancelled``.
         strategy: ``live``, ``snapshot`` or ``realtime``; ``None`` for the default.
     """
-    status = Status.parse(status)
+    status = status_parse(status)
     strategy = _strategy(strategy)
     if strategy is Strategy.LIVE:
         return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
@@ -335,7 +336,7 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
     """
     strategy = _strategy(strategy)
     freshness = read_freshness(strategy)
-    counts = dict.fromkeys([*Status.values, "none"], 0)
+    counts = dict.fromkeys([*statuses(), "none"], 0)
     if strategy is Strategy.LIVE:
         # The straightforward ORM annotation, grouped: one statement, NULL for "none".
         latest_status = Subquery(
@@ -404,7 +405,7 @@ def order_daily_counts(
     first = last - dt.timedelta(days=days - 1)
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
-    series = {name: [0] * days for name in [*Status.values, "none"]}
+    series = {name: [0] * days for name in [*statuses(), "none"]}
     with connections[read_database()].cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy], [first, last])
         for day, status, n in cursor.fetchall():

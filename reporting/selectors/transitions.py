@@ -12,12 +12,13 @@ from __future__ import annotations
 
 __all__ = [
     "MAX_WEEKS",
-    "TRANSITION_KINDS",
     "TransitionCounts",
     "TransitionTimes",
     "WeekTimes",
     "order_transition_times",
     "order_transitions_daily",
+    "timed_statuses",
+    "transition_kinds",
 ]
 
 import datetime as dt
@@ -27,19 +28,29 @@ from dataclasses import dataclass
 from django.db import connections
 from django.utils import timezone
 
-from reporting.choices import Status, Strategy
+from reporting.choices import Strategy
+from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import in_schema
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import MAX_DAYS, _strategy
 
-#: Every kind of change, as (from, to): the series of :class:`TransitionCounts`, in this order.
-TRANSITION_KINDS: list[tuple[str, str]] = [
-    (before, after) for before, after in itertools.permutations(Status.values, 2)
-]
-#: The statuses whose time to reach :func:`order_transition_times` measures.
-TIMED_STATUSES = (Status.COMPLETE.value, Status.CANCELLED.value)
+
+def transition_kinds() -> list[tuple[str, str]]:
+    """Every kind of change between declared statuses, as (from, to): the series of TransitionCounts."""
+    return list(itertools.permutations(statuses(), 2))
+
+
+def timed_statuses() -> tuple[str, ...]:
+    """The statuses whose time to reach :func:`order_transition_times` measures: all but the first declared.
+
+    The first is where a key starts (an order's ``pending``); the time to reach each
+    later one counts from the key's first row.
+    """
+    return statuses()[1:]
+
+
 MAX_WEEKS = 520
 
 # The live strategy recomputes from the whole status history: its cost grows
@@ -70,14 +81,14 @@ _TIMES_SQL = """
            percentile_cont(0.5) WITHIN GROUP (ORDER BY t.since_first),
            percentile_cont(0.9) WITHIN GROUP (ORDER BY t.since_first)
     FROM {source} AS t
-    WHERE t.to_status IN ('complete', 'cancelled') AND t.week >= %(first)s AND t.week <= %(last)s
+    WHERE t.to_status = ANY(%(timed)s) AND t.week >= %(first)s AND t.week <= %(last)s
     GROUP BY t.week, t.to_status
 """
 TIMES_SQL = {
     Strategy.SNAPSHOT: in_schema(_TIMES_SQL.format(source="reporting.order_status_transitions")),
     Strategy.REALTIME: in_schema(
         "SELECT week, to_status, transitions, median, p90 FROM reporting.order_transition_times_weekly_live "
-        "WHERE week >= %(first)s AND week <= %(last)s"
+        "WHERE to_status = ANY(%(timed)s) AND week >= %(first)s AND week <= %(last)s"
     ),
     Strategy.LIVE: _TIMES_SQL.format(
         source="""(
@@ -100,7 +111,7 @@ class TransitionCounts:
     """Status changes per day (UTC) and kind, oldest day first."""
 
     days: list[dt.date]
-    #: (from, to) -> one count per day of ``days``, for every kind of :data:`TRANSITION_KINDS`.
+    #: (from, to) -> one count per day of ``days``, for every kind of :func:`transition_kinds`.
     series: dict[tuple[str, str], list[int]]
     freshness: ReadFreshness
 
@@ -155,7 +166,7 @@ def order_transitions_daily(
     freshness = read_freshness(strategy_)
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
-    series = {kind: [0] * days for kind in TRANSITION_KINDS}
+    series = {kind: [0] * days for kind in transition_kinds()}
     with connections[read_database()].cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy_], {"first": first, "last": last})
         for day, before, after, n in cursor.fetchall():
@@ -186,9 +197,11 @@ def order_transition_times(
     freshness = read_freshness(strategy_)
     found: dict[tuple[dt.date, str], WeekTimes] = {}
     with connections[read_database()].cursor() as cursor:
-        cursor.execute(TIMES_SQL[strategy_], {"first": week_list[0], "last": last})
+        cursor.execute(
+            TIMES_SQL[strategy_], {"first": week_list[0], "last": last, "timed": list(timed_statuses())}
+        )
         for week, status, n, median, p90 in cursor.fetchall():
             found[(week, status)] = WeekTimes(n, median, p90)
     empty = WeekTimes(0, None, None)
-    series = {status: [found.get((week, status), empty) for week in week_list] for status in TIMED_STATUSES}
+    series = {status: [found.get((week, status), empty) for week in week_list] for status in timed_statuses()}
     return TransitionTimes(weeks=week_list, series=series, freshness=freshness)

@@ -1,0 +1,159 @@
+"""A second kind of history, not about orders: the latest reading of each sensor.
+
+The same machinery, declared over tables nobody here modelled (``integer`` keys,
+a ``taken_at`` timestamp, other status values), answers every read strategy and
+the HTTP API exactly as the brute force over the readings says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django_pgviews.models import ViewSyncer
+
+from reporting import selectors, services, source_sql
+from reporting.choices import RefreshOutcome
+from tests.factories import StatusRow, brute_force_latest, brute_force_lists
+
+SENSORS_DDL = """
+CREATE TABLE sensor (id integer PRIMARY KEY, installed timestamptz NOT NULL);
+CREATE TABLE sensor_reading (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sensor_id integer NOT NULL REFERENCES sensor (id),
+    taken_at timestamptz NOT NULL,
+    state varchar(16) NOT NULL
+);
+CREATE INDEX sensor_reading_latest ON sensor_reading (sensor_id, taken_at DESC, id DESC);
+"""
+SENSORS = {
+    "history": "public.sensor_reading",
+    "key": "sensor_id",
+    "latest_by": ["-taken_at", "-id"],
+    "status": "state",
+    "statuses": ["ok", "warning", "alarm"],
+    "parent": "public.sensor",
+    "parent_key": "id",
+    "parent_created": "installed",
+}
+STATES = SENSORS["statuses"]
+T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+
+
+def _readings() -> list[StatusRow]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, sensor_id, taken_at, state FROM sensor_reading")
+        return [StatusRow(*row) for row in cursor.fetchall()]
+
+
+def _sensor_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sensor")
+        return cursor.fetchone()[0]
+
+
+def _write(cursor, rng: random.Random, sensors: int, count: int) -> None:
+    """Readings at random: ties on taken_at, backfills older than the latest, a state set twice."""
+    for _ in range(count):
+        sensor = rng.randint(1, sensors)
+        taken = T0 + dt.timedelta(minutes=rng.choice([0, 1, 1, 5, 60, 600]) + rng.randint(0, 3))
+        cursor.execute(
+            "INSERT INTO sensor_reading (sensor_id, taken_at, state) VALUES (%s, %s, %s)",
+            [sensor, taken, rng.choice(STATES)],
+        )
+
+
+def _sync_views() -> None:
+    """Rebuild the reporting views over the generated ones, as migrate's view sync does."""
+    ViewSyncer().run(force=True, update=True, materialized_views_check_sql_changed=True, using="default")
+
+
+@pytest.fixture
+def sensors(transactional_db, settings):
+    """The sensors declared as the source, the reporting views rebuilt over them; the example's after."""
+    rng = random.Random(11)
+    with connection.cursor() as cursor:
+        cursor.execute(SENSORS_DDL)
+        cursor.execute(
+            "INSERT INTO sensor SELECT g, %s + g * interval '1 hour' FROM generate_series(1, 60) g", [T0]
+        )
+        _write(cursor, rng, 50, 300)  # sensors 51 to 60 have no reading yet
+    example = settings.REPORTING_SOURCE
+    settings.REPORTING_SOURCE = SENSORS
+    try:
+        # integer keys, where the example's are bigint: the generated views change
+        # type, so they are rebuilt with every view over them, as migrate would.
+        assert source_sql.source_install()
+        _sync_views()
+        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+        yield rng
+    finally:
+        settings.REPORTING_SOURCE = example
+        source_sql.source_install()
+        _sync_views()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE sensor_reading, sensor")
+
+
+def _assert_exact(strategies: tuple[str, ...]) -> None:
+    readings = _readings()
+    expected = brute_force_lists(readings, STATES)
+    latest = brute_force_latest(readings)
+    for strategy in strategies:
+        counts = selectors.order_status_counts(strategy=strategy).as_dict()
+        assert counts == {
+            **{state: len(expected[state]) for state in STATES},
+            "none": _sensor_count() - len(latest),
+        }, strategy
+        for state in STATES:
+            rows = list(selectors.order_iter_by_status(status=state, strategy=strategy))
+            assert [(r.order_id, r.status_id, r.status, r.status_created) for r in rows] == expected[state], (
+                strategy,
+                state,
+            )
+            page = selectors.order_list_by_status(status=state, strategy=strategy, limit=7)
+            assert [r.order_id for r in page.rows] == [t[0] for t in expected[state][:7]], (strategy, state)
+
+
+def test_every_strategy_reads_the_latest_reading_of_each_sensor_as_the_brute_force(sensors):
+    _assert_exact(("live", "snapshot", "realtime"))
+    rng = sensors
+    with connection.cursor() as cursor:
+        _write(cursor, rng, 60, 80)
+    # Folded into the overlay, then more changes on top (the tail).
+    assert services.overlay_fold().orders > 0
+    _assert_exact(("live", "realtime"))
+    with connection.cursor() as cursor:
+        _write(cursor, rng, 60, 40)
+        # A new sensor, a sensor's latest reading deleted, another moved to a new sensor.
+        cursor.execute("INSERT INTO sensor VALUES (61, %s)", [T0])
+        cursor.execute(
+            "DELETE FROM sensor_reading WHERE id = (SELECT id FROM sensor_reading WHERE sensor_id = 3 "
+            "ORDER BY taken_at DESC, id DESC LIMIT 1)"
+        )
+        cursor.execute(
+            "UPDATE sensor_reading SET sensor_id = 61 WHERE id = (SELECT min(id) FROM sensor_reading)"
+        )
+    # Since the refresh the snapshot is stale; live and real-time are exact.
+    _assert_exact(("live", "realtime"))
+
+
+def test_the_api_answers_in_the_declared_statuses(sensors, client):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("sensors", password="sensors-password-1")
+    user.user_permissions.add(Permission.objects.get(codename="view_reports"))
+    client.force_login(user)
+    counts = client.get(reverse("api-status-counts")).json()["counts"]
+    assert set(counts) == {*STATES, "none"}, counts
+    alarm = client.get(reverse("api-orders"), {"status": "alarm", "limit": 5})
+    assert alarm.status_code == 200
+    expected = brute_force_lists(_readings(), STATES)["alarm"][:5]
+    assert [row["order_id"] for row in alarm.json()["orders"]] == [t[0] for t in expected]
+    refused = client.get(reverse("api-orders"), {"status": "cancelled"})
+    assert refused.status_code == 400
+    assert "ok, warning, alarm" in refused.json()["error"], refused.json()
