@@ -40,8 +40,9 @@ dev: $(INSTALLED) ## Django's development server with DEBUG on, reloading on cha
 	$(BIN)/python manage.py demo_user
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-test: $(INSTALLED) ## Run the test suite against real PostgreSQL
+test: $(INSTALLED) ## Run the test suite against real PostgreSQL (then the django-oscar example's)
 	$(BIN)/pytest
+	$(BIN)/pytest --ds=examples.oscar_shop.settings tests/oscar
 
 lint: $(INSTALLED) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

@@ -23,6 +23,11 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# tests/oscar/ runs under the Oscar example's settings, in a run of its own
+# (make test runs both): its apps are not installed in the main suite's.
+OSCAR_SETTINGS = "examples.oscar_shop.settings"
+collect_ignore = [] if os.environ.get("DJANGO_SETTINGS_MODULE") == OSCAR_SETTINGS else ["oscar"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings as django_settings
