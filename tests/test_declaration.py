@@ -5,6 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -12,16 +13,8 @@ from django.db import connection
 from reporting import checks, source_sql
 from reporting.declaration import DeclarationError, parse
 
-EXAMPLE = {
-    "history": "reporting.OrderStatus",
-    "key": "order_id",
-    "latest_by": ["-created", "-id"],
-    "status": "status",
-    "statuses": ["pending", "complete", "cancelled"],
-    "parent": "reporting.Order",
-    "parent_key": "id",
-    "parent_created": "created",
-}
+# The example shop's declaration (reporting/settings.py), which the other tests run on.
+EXAMPLE = dict(django_settings.REPORTING_SOURCE)
 
 
 @pytest.mark.parametrize(
