@@ -58,9 +58,10 @@ from django.db import models
 from django_pgviews import view as pg
 from django_pgviews.managers import ReadOnlyViewManager
 
+import views_sql
 from reporting import conf
 
-VIEWS_SQL_DIR = Path(__file__).resolve().parent.parent / "views_sql"
+VIEWS_SQL_DIR = Path(views_sql.__file__).resolve().parent
 
 # The PostgreSQL schema that holds every reporting view, and what BI roles see
 # (REPORTING_SCHEMA). Read once, here: a model's db_table is fixed when it is declared.

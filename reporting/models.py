@@ -62,7 +62,7 @@ class Order(models.Model):
     class Meta:
         # The example shop's tables: the reporting machinery reads them only through
         # the views generated from REPORTING_SOURCE (reporting/source_sql.py).
-        db_table = "shop_order"
+        db_table = "reporting_example_order"
         ordering = ["id"]
         permissions = [
             ("view_reports", "Can see the order reports: dashboard, API and CSV export"),
@@ -88,7 +88,7 @@ class OrderStatus(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
 
     class Meta:
-        db_table = "shop_orderstatus"
+        db_table = "reporting_example_orderstatus"
         verbose_name_plural = "order statuses"
         constraints = [
             # Enforced by PostgreSQL, so raw SQL and BI tools cannot write "failed" either.

@@ -103,7 +103,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "reporting.urls"
+ROOT_URLCONF = "reporting.root_urls"
 WSGI_APPLICATION = "reporting.wsgi.application"
 
 TEMPLATES = [

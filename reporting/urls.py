@@ -1,6 +1,11 @@
+"""The reporting app's URLs: the dashboard, the JSON API, metrics and health checks.
+
+A project includes them where it likes (``path("reports/", include("reporting.urls"))``);
+the dashboard sends people without a session to the admin's login page.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
 from django.urls import path, re_path
 
 from reporting import api
@@ -21,5 +26,4 @@ urlpatterns = [
     path("metrics", api.prometheus_metrics, name="metrics"),
     path("healthz", api.healthz, name="healthz"),
     path("readyz", api.readyz, name="readyz"),
-    path("admin/", admin.site.urls),
 ]

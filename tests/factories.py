@@ -132,5 +132,5 @@ def transitions_read(strategy: str, *, days: int = 7, weeks: int = 2) -> tuple[d
 
 def all_status_rows() -> list[StatusRow]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, order_id, created, status FROM shop_orderstatus")
+        cursor.execute("SELECT id, order_id, created, status FROM reporting_example_orderstatus")
         return [StatusRow(*r) for r in cursor.fetchall()]

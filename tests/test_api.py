@@ -329,11 +329,11 @@ def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader, monke
     rows = 200_000
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO shop_order (id, created) SELECT g, %s FROM generate_series(1, %s) g",
+            "INSERT INTO reporting_example_order (id, created) SELECT g, %s FROM generate_series(1, %s) g",
             [EPOCH, rows],
         )
         cursor.execute(
-            "INSERT INTO shop_orderstatus (order_id, created, status) "
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
             "SELECT g, %s::timestamptz + g * interval '1 second', 'cancelled' FROM generate_series(1, %s) g",
             [EPOCH, rows],
         )
@@ -454,7 +454,7 @@ def test_a_web_read_over_the_statement_timeout_gets_a_json_504(client, reader, s
     services.views_refresh()
     settings.REPORTING_WEB_STATEMENT_TIMEOUT = "0.2"
     blocker = raw_connect(autocommit=False)
-    blocker.execute("LOCK TABLE shop_orderstatus IN ACCESS EXCLUSIVE MODE")
+    blocker.execute("LOCK TABLE reporting_example_orderstatus IN ACCESS EXCLUSIVE MODE")
     try:
         response = get(client, "api-status-counts", strategy="live")
         dashboard = client.get(reverse("dashboard"))

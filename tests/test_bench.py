@@ -62,7 +62,7 @@ def test_bench_runs_at_a_tiny_size_in_its_own_database(tmp_path):
     assert "Targets (issue #7)" in proc.stdout
     # The user's database was never touched, and the scratch one is gone.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM shop_order")
+        cursor.execute("SELECT count(*) FROM reporting_example_order")
         assert cursor.fetchone()[0] == 0
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
         assert cursor.fetchone()[0] == 0

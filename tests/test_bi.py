@@ -142,7 +142,7 @@ def test_a_bi_role_reads_the_live_view_when_the_change_log_cannot_say_what_chang
     """After a TRUNCATE the view reads the history itself, which BI roles may not read directly."""
     services.bi_role_create(name=role_name, password=PASSWORD)
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE shop_orderstatus")
+        cursor.execute("TRUNCATE reporting_example_orderstatus")
     services.order_status_record(order_id=7, status="cancelled")
     query = (
         "SELECT order_id, status FROM order_latest_status_live "

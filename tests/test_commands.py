@@ -72,9 +72,12 @@ def test_demo_compares_the_strategies_in_one_snapshot_while_something_writes(mon
         # Another session commits a new order with a status after each count the demo reads.
         result = counts(**kwargs)
         with raw_connect() as writer:
-            order = writer.execute("INSERT INTO shop_order (created) VALUES (now()) RETURNING id").fetchone()
+            order = writer.execute(
+                "INSERT INTO reporting_example_order (created) VALUES (now()) RETURNING id"
+            ).fetchone()
             writer.execute(
-                "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'cancelled')",
+                "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+                "now(), 'cancelled')",
                 order,
             )
         writes["n"] += 1

@@ -129,7 +129,9 @@ def test_migrate_stops_before_it_changes_anything_when_the_declaration_names_a_m
             stdout=StringIO(),
             stderr=StringIO(),
         )
-    assert "names column 'state', which public.shop_orderstatus does not have" in str(caught.value)
+    assert "names column 'state', which public.reporting_example_orderstatus does not have" in str(
+        caught.value
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM django_migrations WHERE app = 'reporting'")
         assert cursor.fetchone()[0] > 0, "nothing was unapplied"
@@ -148,8 +150,8 @@ def test_the_missing_index_message_gives_the_statement_that_creates_it(settings)
 
 @pytest.mark.django_db
 def test_identifiers_are_quoted_so_a_hostile_table_name_is_only_a_name(settings):
-    hostile = 'rows"; DROP TABLE shop_order; --'
-    quoted = '"rows""; DROP TABLE shop_order; --"'
+    hostile = 'rows"; DROP TABLE reporting_example_order; --'
+    quoted = '"rows""; DROP TABLE reporting_example_order; --"'
     with connection.cursor() as cursor:
         cursor.execute(HISTORY_DDL.replace("decl_rows", quoted).replace(f"{quoted}_latest", "hostile_latest"))
     settings.REPORTING_SOURCE = {**DECLARED, "history": f"public.{hostile}"}
@@ -158,7 +160,7 @@ def test_identifiers_are_quoted_so_a_hostile_table_name_is_only_a_name(settings)
     assert f'FROM "public".{quoted} AS s' in statements[0]
     assert source_sql.source_install(force=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('public.shop_order') IS NOT NULL")
+        cursor.execute("SELECT to_regclass('public.reporting_example_order') IS NOT NULL")
         assert cursor.fetchone()[0], "the example's table is still there"
         cursor.execute(f"INSERT INTO {quoted} VALUES (1, 7, now(), 'ok')")  # noqa: S608
         cursor.execute("SELECT order_ids FROM reporting_orderchange ORDER BY id DESC LIMIT 1")
@@ -174,7 +176,8 @@ def test_reporting_sql_prints_what_is_installed():
         cursor.execute("SELECT obj_description('public.reporting_orderstatus'::regclass)")
         installed = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'shop_orderstatus'::regclass"
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = "
+            "'reporting_example_orderstatus'::regclass"
         )
         triggers = {row[0] for row in cursor.fetchall()}
     generated = [s.as_string(connection.connection) for s in source_sql.source_statements()]

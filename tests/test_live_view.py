@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BRUTE = """
 SELECT order_id, id, status::text, created FROM (
-    SELECT DISTINCT ON (order_id) order_id, id, status, created FROM shop_orderstatus
+    SELECT DISTINCT ON (order_id) order_id, id, status, created FROM reporting_example_orderstatus
     ORDER BY order_id, created DESC, id DESC
 ) AS b
 """
@@ -85,7 +85,7 @@ def test_every_shape_agrees_with_distinct_on_while_writers_folds_and_refreshes_r
                 kind = rng.random()
                 if kind < 0.6:
                     cursor.execute(
-                        "INSERT INTO shop_orderstatus (order_id, created, status) "
+                        "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
                         "VALUES (%s, now() - %s * interval '1 day', %s)",
                         [
                             order_id,
@@ -95,28 +95,32 @@ def test_every_shape_agrees_with_distinct_on_while_writers_folds_and_refreshes_r
                     )
                 elif kind < 0.7:  # a tie with the latest row
                     cursor.execute(
-                        "INSERT INTO shop_orderstatus (order_id, created, status) "
-                        "SELECT order_id, created, 'cancelled' FROM shop_orderstatus "
+                        "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
+                        "SELECT order_id, created, 'cancelled' FROM reporting_example_orderstatus "
                         "WHERE order_id = %s ORDER BY created DESC, id DESC LIMIT 1",
                         [order_id],
                     )
                 elif kind < 0.8:  # the latest row deleted
                     cursor.execute(
-                        "DELETE FROM shop_orderstatus WHERE id = (SELECT id FROM shop_orderstatus "
+                        "DELETE FROM reporting_example_orderstatus WHERE id = (SELECT id FROM "
+                        "reporting_example_orderstatus "
                         "WHERE order_id = %s ORDER BY created DESC, id DESC LIMIT 1)",
                         [order_id],
                     )
                 elif kind < 0.87:  # every status row of the order deleted
-                    cursor.execute("DELETE FROM shop_orderstatus WHERE order_id = %s", [order_id])
+                    cursor.execute(
+                        "DELETE FROM reporting_example_orderstatus WHERE order_id = %s", [order_id]
+                    )
                 elif kind < 0.94:  # status rows moved to another order
                     cursor.execute(
-                        "UPDATE shop_orderstatus SET order_id = %s WHERE order_id = %s",
+                        "UPDATE reporting_example_orderstatus SET order_id = %s WHERE order_id = %s",
                         [rng.randint(1, 1500), order_id],
                     )
                 else:  # a status edited in place
                     cursor.execute(
-                        "UPDATE shop_orderstatus SET status = 'pending' WHERE id = (SELECT id FROM "
-                        "shop_orderstatus WHERE order_id = %s ORDER BY id LIMIT 1)",
+                        "UPDATE reporting_example_orderstatus SET status = 'pending' WHERE id = "
+                        "(SELECT id FROM "
+                        "reporting_example_orderstatus WHERE order_id = %s ORDER BY id LIMIT 1)",
                         [order_id],
                     )
 
@@ -177,7 +181,7 @@ def test_a_point_lookup_is_an_index_lookup_even_after_a_truncate():
         cursor.execute("SELECT needs_full_recompute FROM reporting_snapshot_state")
         assert cursor.fetchone() == (True,)
     plan = _plan("SELECT * FROM public.reporting_latest_status_rows(NULL) WHERE order_id = 42")
-    read = _rows_read(plan, "shop_orderstatus")
+    read = _rows_read(plan, "reporting_example_orderstatus")
     assert read <= 10, f"the point lookup read {read:.0f} status rows"
 
 

@@ -57,7 +57,9 @@ def test_the_view_has_a_unique_index_on_order_id_and_a_keyset_index():
 @pytest.mark.django_db
 def test_the_source_table_has_one_composite_index_and_no_redundant_ones():
     indexes = dict(
-        _fetchall("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'shop_orderstatus'")
+        _fetchall(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reporting_example_orderstatus'"
+        )
     )
     assert set(indexes) == {"reporting_orderstatus_pkey", "orderstatus_order_latest_idx"}, indexes
     assert "(order_id, created DESC, id DESC)" in indexes["orderstatus_order_latest_idx"]

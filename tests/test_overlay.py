@@ -217,7 +217,7 @@ def test_after_a_truncate_folds_wait_for_the_refresh_and_reads_recompute_everyth
     change([1])
     services.overlay_fold()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE shop_orderstatus")
+        cursor.execute("TRUNCATE reporting_example_orderstatus")
     change_rows = services.overlay_fold()
     assert change_rows.outcome == "needs a refresh"
     assert_exact("after the truncate")

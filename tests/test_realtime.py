@@ -37,7 +37,10 @@ STATUSES = Status.values
 def reset() -> None:
     """Empty the source tables and logs, and record a refresh of the empty state."""
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE shop_order, shop_orderstatus, reporting_orderchange, reporting_refreshrun")
+        cursor.execute(
+            "TRUNCATE reporting_example_order, reporting_example_orderstatus, "
+            "reporting_orderchange, reporting_refreshrun"
+        )
     assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
 
 
@@ -195,10 +198,11 @@ def phantom(order_id: int) -> None:
     """A status row for an order that does not exist, inserted and deleted in one transaction."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'pending')",
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+            "now(), 'pending')",
             [order_id],
         )
-        cursor.execute("DELETE FROM shop_orderstatus WHERE order_id = %s", [order_id])
+        cursor.execute("DELETE FROM reporting_example_orderstatus WHERE order_id = %s", [order_id])
 
 
 @settings(max_examples=examples(25))
@@ -281,7 +285,7 @@ def test_aggregate_views_match_the_latest_status_view():
         counts = cursor.fetchall()
         cursor.execute(
             "SELECT status::text, count(*) FROM reporting.order_latest_status GROUP BY 1 "
-            "UNION ALL SELECT 'none', count(*) FROM shop_order o "
+            "UNION ALL SELECT 'none', count(*) FROM reporting_example_order o "
             "WHERE NOT EXISTS (SELECT FROM reporting.order_latest_status v WHERE v.order_id = o.id) "
             "ORDER BY 1"
         )
@@ -291,7 +295,7 @@ def test_aggregate_views_match_the_latest_status_view():
         daily = cursor.fetchall()
         cursor.execute(
             "SELECT (o.created AT TIME ZONE 'UTC')::date, coalesce(v.status::text, 'none'), count(*) "
-            "FROM shop_order o LEFT JOIN reporting.order_latest_status v ON v.order_id = o.id "
+            "FROM reporting_example_order o LEFT JOIN reporting.order_latest_status v ON v.order_id = o.id "
             "GROUP BY 1, 2 ORDER BY 1, 2"
         )
         assert daily == cursor.fetchall()
@@ -452,7 +456,7 @@ def test_orders_that_did_not_exist_at_the_snapshot_or_no_longer_exist_count_exac
     with connection.cursor() as cursor:
         # The id of the deleted order, used again by an order of another day.
         cursor.execute(
-            "INSERT INTO shop_order (id, created) VALUES (%s, %s)",
+            "INSERT INTO reporting_example_order (id, created) VALUES (%s, %s)",
             [doomed, TODAY - dt.timedelta(days=2)],
         )
     assert_realtime_exact("an order id deleted and created again")
@@ -466,22 +470,25 @@ def test_orders_that_did_not_exist_at_the_snapshot_or_no_longer_exist_count_exac
 # changes some answer. A new column fails the test until it is listed here.
 COLUMN_UPDATES = {
     # An order's id, with its status rows (the foreign key is checked at commit).
-    ("shop_order", "id"): (
-        "UPDATE shop_order SET id = id + 1000000 WHERE id = %(order)s; "
-        "UPDATE shop_orderstatus SET order_id = order_id + 1000000 WHERE order_id = %(order)s"
+    ("reporting_example_order", "id"): (
+        "UPDATE reporting_example_order SET id = id + 1000000 WHERE id = %(order)s; "
+        "UPDATE reporting_example_orderstatus SET order_id = order_id + 1000000 WHERE order_id = %(order)s"
     ),
-    ("shop_order", "created"): (
-        "UPDATE shop_order SET created = created - interval '2 days' WHERE id = %(order)s"
+    ("reporting_example_order", "created"): (
+        "UPDATE reporting_example_order SET created = created - interval '2 days' WHERE id = %(order)s"
     ),
-    ("shop_orderstatus", "id"): ("UPDATE shop_orderstatus SET id = id + 1000000 WHERE id = %(tied)s"),
-    ("shop_orderstatus", "order_id"): (
-        "UPDATE shop_orderstatus SET order_id = %(bare_or_moved)s WHERE id = %(latest)s"
+    ("reporting_example_orderstatus", "id"): (
+        "UPDATE reporting_example_orderstatus SET id = id + 1000000 WHERE id = %(tied)s"
     ),
-    ("shop_orderstatus", "created"): (
-        "UPDATE shop_orderstatus SET created = created - interval '10 days' WHERE id = %(latest)s"
+    ("reporting_example_orderstatus", "order_id"): (
+        "UPDATE reporting_example_orderstatus SET order_id = %(bare_or_moved)s WHERE id = %(latest)s"
     ),
-    ("shop_orderstatus", "status"): (
-        "UPDATE shop_orderstatus SET status = 'cancelled' WHERE id = %(latest)s"
+    ("reporting_example_orderstatus", "created"): (
+        "UPDATE reporting_example_orderstatus SET created = created - interval '10 days' WHERE id = "
+        "%(latest)s"
+    ),
+    ("reporting_example_orderstatus", "status"): (
+        "UPDATE reporting_example_orderstatus SET status = 'cancelled' WHERE id = %(latest)s"
     ),
 }
 
@@ -490,7 +497,8 @@ def test_every_column_the_views_read_is_covered_by_the_change_log():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name IN ('shop_order', 'shop_orderstatus')"
+            "WHERE table_schema = 'public' AND table_name IN ('reporting_example_order', "
+            "'reporting_example_orderstatus')"
         )
         assert set(cursor.fetchall()) == set(COLUMN_UPDATES), "list every column with an update that matters"
     for (table, column), update in COLUMN_UPDATES.items():
@@ -519,8 +527,8 @@ def live_in_sql(conn) -> dict:
     """Lists, counts and daily counts computed from the status history in ``conn``'s snapshot."""
     latest = """
         SELECT o.id, o.created, l.id AS status_id, l.status, l.created AS status_created
-        FROM shop_order o LEFT JOIN LATERAL (
-            SELECT s.id, s.status::text, s.created FROM shop_orderstatus s
+        FROM reporting_example_order o LEFT JOIN LATERAL (
+            SELECT s.id, s.status::text, s.created FROM reporting_example_orderstatus s
             WHERE s.order_id = o.id ORDER BY s.created DESC, s.id DESC LIMIT 1) l ON true
     """
     rows = conn.execute(
@@ -564,7 +572,7 @@ def test_a_reader_whose_snapshot_predates_a_refresh_stays_exact(concurrently):
     reader = raw_connect(autocommit=False)
     try:
         reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        reader.execute("SELECT count(*) FROM shop_order").fetchone()  # its snapshot starts here
+        reader.execute("SELECT count(*) FROM reporting_example_order").fetchone()  # its snapshot starts here
         expected = live_in_sql(reader)
         for order_id in range(1, 60, 3):
             services.order_status_record(order_id=order_id, status="cancelled")

@@ -43,7 +43,7 @@ class TableLock:
 
     def __init__(self) -> None:
         self.conn = raw_connect(autocommit=False)
-        self.conn.execute("LOCK TABLE shop_orderstatus IN ACCESS EXCLUSIVE MODE")
+        self.conn.execute("LOCK TABLE reporting_example_orderstatus IN ACCESS EXCLUSIVE MODE")
 
     def release(self) -> None:
         self.conn.rollback()
@@ -206,13 +206,15 @@ def test_unchanged_when_nothing_changed_and_any_change_makes_it_run():
     assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
 
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE shop_orderstatus SET status = 'complete' WHERE order_id = %s", [order])
+        cursor.execute(
+            "UPDATE reporting_example_orderstatus SET status = 'complete' WHERE order_id = %s", [order]
+        )
     assert services.views_refresh().outcome == RefreshOutcome.OK, "update"
     assert dict(view_rows())[order] == "complete"
     assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM shop_orderstatus WHERE order_id = %s", [order])
+        cursor.execute("DELETE FROM reporting_example_orderstatus WHERE order_id = %s", [order])
     assert services.views_refresh().outcome == RefreshOutcome.OK, "delete"
     assert order not in dict(view_rows())
     assert services.views_refresh().outcome == RefreshOutcome.UNCHANGED
@@ -242,12 +244,14 @@ def test_writers_that_commit_out_of_order_are_attributed_to_the_right_side_of_th
     try:
         xid1 = int(w1.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
         w1.execute(
-            "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'cancelled')",
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+            "now(), 'cancelled')",
             [early_order],
         )
         xid2 = int(w2.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
         w2.execute(
-            "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'complete')",
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+            "now(), 'complete')",
             [late_order],
         )
         w2.commit()
@@ -426,14 +430,15 @@ def test_a_refresh_absorbs_exactly_what_its_snapshot_saw_while_it_waited_for_a_l
         with raw_connect() as writer:
             committed_at = writer.execute("SELECT clock_timestamp()").fetchone()[0]
             new_order = writer.execute(
-                "INSERT INTO shop_order (created) VALUES (now()) RETURNING id"
+                "INSERT INTO reporting_example_order (created) VALUES (now()) RETURNING id"
             ).fetchone()[0]
             writer.execute(
-                "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'pending')",
+                "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+                "now(), 'pending')",
                 [new_order],
             )
             cancellation = writer.execute(
-                "INSERT INTO shop_orderstatus (order_id, created, status) "
+                "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
                 "VALUES (1, now() + interval '1 day', 'cancelled') RETURNING id"
             ).fetchone()[0]
     finally:

@@ -104,7 +104,7 @@ def test_every_strategy_equals_the_history_after_changes_since_the_refresh(befor
     assert transitions_read(Strategy.REALTIME) == now
     # After a TRUNCATE the change log cannot say which orders changed: everything is recomputed.
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE shop_orderstatus")
+        cursor.execute("TRUNCATE reporting_example_orderstatus")
     assert transitions_read(Strategy.REALTIME) == ({}, {})
 
 

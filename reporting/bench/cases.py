@@ -45,7 +45,7 @@ def _annotated() -> Any:
 DISTINCT_ON = """
     SELECT * FROM (
         SELECT DISTINCT ON (order_id) order_id, id, status, created
-        FROM shop_orderstatus ORDER BY order_id, created DESC, id DESC
+        FROM reporting_example_orderstatus ORDER BY order_id, created DESC, id DESC
     ) AS latest
 """
 DISTINCT_ON_IDS = f"SELECT order_id FROM ({DISTINCT_ON}) AS d WHERE status = %s"  # noqa: S608 - constants only

@@ -154,9 +154,17 @@ def _own_database(name: str, keep: bool) -> Iterator[None]:
                 cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
 
 
-TRUNCATE_SQL = "TRUNCATE shop_order, shop_orderstatus, reporting_orderchange, reporting_refreshrun"
-SINGLE_INSERT_SQL = "INSERT INTO shop_orderstatus (order_id, created, status) VALUES (%s, now(), 'complete')"
-DELETE_LAST_SQL = "DELETE FROM shop_orderstatus WHERE id > (SELECT max(id) - %s FROM shop_orderstatus)"
+TRUNCATE_SQL = (
+    "TRUNCATE reporting_example_order, reporting_example_orderstatus, "
+    "reporting_orderchange, reporting_refreshrun"
+)
+SINGLE_INSERT_SQL = (
+    "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, now(), 'complete')"
+)
+DELETE_LAST_SQL = (
+    "DELETE FROM reporting_example_orderstatus "
+    "WHERE id > (SELECT max(id) - %s FROM reporting_example_orderstatus)"
+)
 
 
 def _change(fraction: float, rng: random.Random, orders: int) -> int:
@@ -164,7 +172,7 @@ def _change(fraction: float, rng: random.Random, orders: int) -> int:
     count = max(1, round(orders * fraction))
     ids = rng.sample(range(1, orders + 1), count)
     _execute(
-        "INSERT INTO shop_orderstatus (order_id, created, status) "
+        "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
         "SELECT id, now(), 'cancelled' FROM unnest(%s::bigint[]) AS id",
         [ids],
     )
@@ -211,8 +219,8 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
     add("setup", "seed orders", "seed_orders", [seed_ms])
     progress(f"{orders:,} orders: first refresh")
     services.views_refresh(force=True)
-    _execute("VACUUM (ANALYZE) shop_order")
-    _execute("VACUUM (ANALYZE) shop_orderstatus")
+    _execute("VACUUM (ANALYZE) reporting_example_order")
+    _execute("VACUUM (ANALYZE) reporting_example_orderstatus")
 
     rows = list(selectors.order_iter_by_status(status="cancelled", strategy="snapshot"))
     cancelled_ids = [row.order_id for row in rows]
@@ -333,11 +341,11 @@ def _bench_writes(add, orders: int, rng: random.Random, repeat: int, progress: P
     def triggers(enabled: bool) -> None:
         action = "ENABLE" if enabled else "DISABLE"
         for trigger in LOG_TRIGGERS:
-            _execute(f"ALTER TABLE shop_orderstatus {action} TRIGGER {trigger}")
+            _execute(f"ALTER TABLE reporting_example_orderstatus {action} TRIGGER {trigger}")
 
     batch = batch_rows(orders)
     batch_sql = (
-        "INSERT INTO shop_orderstatus (order_id, created, status) "
+        "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
         "SELECT 1 + (g * 7919) %% %s, now(), 'complete' FROM generate_series(1, %s) AS g"
     )
 

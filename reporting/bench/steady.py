@@ -238,7 +238,7 @@ def _steady_database(config: SteadyConfig, progress: Progress, setup: dict[str, 
     try:
         call_command("migrate", verbosity=0, interactive=False)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM shop_order")
+            cursor.execute("SELECT count(*) FROM reporting_example_order")
             present = cursor.fetchone()[0]
         if present < config.orders:
             progress(f"seeding {config.orders - present:,} orders")
@@ -246,8 +246,8 @@ def _steady_database(config: SteadyConfig, progress: Progress, setup: dict[str, 
             services.orders_seed(orders=config.orders - present, seed=config.seed)
             setup["seed_s"] = time.perf_counter() - started
             with connection.cursor() as cursor:
-                cursor.execute("VACUUM (ANALYZE) shop_order")
-                cursor.execute("VACUUM (ANALYZE) shop_orderstatus")
+                cursor.execute("VACUUM (ANALYZE) reporting_example_order")
+                cursor.execute("VACUUM (ANALYZE) reporting_example_orderstatus")
         with connection.cursor() as cursor:
             _old_views_create(cursor)
         yield
@@ -295,21 +295,22 @@ class _Phase:
         rng = random.Random(self.config.seed + len(self.design))
         per_tick = max(1, round(self.config.rate / 10))
         with _connect() as conn:
-            top = _one(conn, "SELECT max(id) FROM shop_order")
+            top = _one(conn, "SELECT max(id) FROM reporting_example_order")
             next_tick = time.monotonic()
             while not self.stop.is_set():
                 new = sum(rng.random() < 0.3 for _ in range(per_tick))
                 existing = [rng.randint(int(top * 0.95), top) for _ in range(per_tick - new)]
                 with conn.transaction():
                     rows = conn.execute(
-                        "INSERT INTO shop_order (created) SELECT now() FROM generate_series(1, %s) "
+                        "INSERT INTO reporting_example_order (created) SELECT now() FROM "
+                        "generate_series(1, %s) "
                         "RETURNING id",
                         [new],
                     ).fetchall()
                     ids = [r[0] for r in rows]
                     statuses = ["pending"] * len(ids) + [rng.choice(Status.values) for _ in existing]
                     conn.execute(
-                        "INSERT INTO shop_orderstatus (order_id, created, status) "
+                        "INSERT INTO reporting_example_orderstatus (order_id, created, status) "
                         "SELECT unnest(%s::bigint[]), now(), unnest(%s::text[])",
                         [ids + existing, statuses],
                     )

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The checkout this package sits in (its own .pgdata/), for when no project says otherwise.
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 # initdb creates this superuser with trust authentication on the unix socket;
@@ -53,8 +54,18 @@ _created_databases: set[str] = set()
 
 
 def data_dir() -> Path:
-    """Return the embedded server's data directory."""
-    return Path(os.environ.get("REPORTING_EMBEDDED_PGDATA") or BASE_DIR / ".pgdata").resolve()
+    """Return the embedded server's data directory.
+
+    ``REPORTING_EMBEDDED_PGDATA`` when set; else ``.pgdata/`` in the project's
+    ``BASE_DIR`` (a project that installed this app with pip keeps its data next
+    to its own code, not in site-packages).
+    """
+    from django.conf import settings
+
+    if os.environ.get("REPORTING_EMBEDDED_PGDATA"):
+        return Path(os.environ["REPORTING_EMBEDDED_PGDATA"]).resolve()
+    base = getattr(settings, "BASE_DIR", None) if settings.configured else None
+    return (Path(base) if base else BASE_DIR).joinpath(".pgdata").resolve()
 
 
 def server() -> PostgresServer:

@@ -4,21 +4,21 @@ import importlib
 
 from django.db import migrations
 
-# The example shop's tables take names of their own (shop_order, shop_orderstatus):
+# The example shop's tables take names of their own (reporting_example_order, reporting_example_orderstatus):
 # public.reporting_order and public.reporting_orderstatus become the views that
 # reporting/source_sql.py generates from REPORTING_SOURCE, and that every view and
 # function of the machinery reads. The change log's hand-written triggers go with
 # them: the generated ones replace them when migrate ends (post_migrate, before
 # the view sync), and log a truncate, so that nothing written in between is missed.
 OLD_TRIGGERS = [
-    ("reporting_order_log_insert", "shop_order"),
-    ("reporting_order_log_delete", "shop_order"),
-    ("reporting_order_log_truncate", "shop_order"),
-    ("reporting_order_log_update", "shop_order"),
-    ("reporting_orderstatus_log_insert", "shop_orderstatus"),
-    ("reporting_orderstatus_log_update", "shop_orderstatus"),
-    ("reporting_orderstatus_log_delete", "shop_orderstatus"),
-    ("reporting_orderstatus_log_truncate", "shop_orderstatus"),
+    ("reporting_order_log_insert", "reporting_example_order"),
+    ("reporting_order_log_delete", "reporting_example_order"),
+    ("reporting_order_log_truncate", "reporting_example_order"),
+    ("reporting_order_log_update", "reporting_example_order"),
+    ("reporting_orderstatus_log_insert", "reporting_example_orderstatus"),
+    ("reporting_orderstatus_log_update", "reporting_example_orderstatus"),
+    ("reporting_orderstatus_log_delete", "reporting_example_orderstatus"),
+    ("reporting_orderstatus_log_truncate", "reporting_example_orderstatus"),
 ]
 DROP_OLD_SQL = "".join(f"DROP TRIGGER {name} ON {table};\n" for name, table in OLD_TRIGGERS) + (
     "DROP FUNCTION reporting_log_order_changes();"
@@ -32,8 +32,8 @@ def _old_sql() -> str:
     function, _, update_trigger = m0006.TRIGGERS_SQL.partition("CREATE TRIGGER")
     triggers = "CREATE TRIGGER" + m0002.TRIGGERS_SQL.partition("CREATE TRIGGER")[2]
     triggers += "CREATE TRIGGER" + update_trigger
-    return function + triggers.replace(" ON reporting_orderstatus\n", " ON shop_orderstatus\n").replace(
-        " ON reporting_order\n", " ON shop_order\n"
+    return function + triggers.replace(" ON reporting_orderstatus\n", " ON reporting_example_orderstatus\n").replace(
+        " ON reporting_order\n", " ON reporting_example_order\n"
     )
 
 
@@ -41,7 +41,7 @@ def _old_sql() -> str:
 DROP_GENERATED_SQL = (
     "".join(
         f"DROP TRIGGER IF EXISTS reporting_{kind}_log_{event} ON {table};\n"
-        for kind, table in (("history", "shop_orderstatus"), ("key", "shop_order"))
+        for kind, table in (("history", "reporting_example_orderstatus"), ("key", "reporting_example_order"))
         for event in ("insert", "update", "delete", "truncate")
     )
     + "DROP VIEW IF EXISTS public.reporting_orderstatus, public.reporting_order CASCADE;\n"
@@ -58,11 +58,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelTable(
             name='order',
-            table='shop_order',
+            table='reporting_example_order',
         ),
         migrations.AlterModelTable(
             name='orderstatus',
-            table='shop_orderstatus',
+            table='reporting_example_orderstatus',
         ),
         migrations.RunSQL(DROP_OLD_SQL, reverse_sql=DROP_GENERATED_SQL + _old_sql()),
     ]

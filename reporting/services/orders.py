@@ -33,7 +33,7 @@ def order_create(*, created: dt.datetime | None = None) -> Order:
     return order
 
 
-ORDER_LOCK_SQL = "SELECT 1 FROM shop_order WHERE id = %s FOR KEY SHARE"
+ORDER_LOCK_SQL = "SELECT 1 FROM reporting_example_order WHERE id = %s FOR KEY SHARE"
 
 
 @transaction.atomic

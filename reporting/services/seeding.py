@@ -57,7 +57,7 @@ WITH src AS (
     ) AS uniforms
 ),
 new_orders AS (
-    INSERT INTO shop_order (id, created) SELECT id, created FROM src
+    INSERT INTO reporting_example_order (id, created) SELECT id, created FROM src
 ),
 events AS (
     SELECT id, created, 'pending' AS status, 1 AS step FROM src
@@ -69,7 +69,7 @@ events AS (
     SELECT id, created + pay_delay, 'cancelled', 2 FROM src
     WHERE outcome >= %(paid)s AND outcome < %(paid)s + %(failed)s
 )
-INSERT INTO shop_orderstatus (order_id, created, status)
+INSERT INTO reporting_example_orderstatus (order_id, created, status)
 SELECT id, created, status FROM events
 WHERE created <= %(until)s
 ORDER BY id, step
@@ -121,8 +121,8 @@ def orders_seed(
     statuses = 0
     with transaction.atomic(), connection.cursor() as cursor:
         # Serialise concurrent seeders: both would take the same explicit ids.
-        cursor.execute("LOCK TABLE shop_order IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute("SELECT coalesce(max(id), 0) FROM shop_order")
+        cursor.execute("LOCK TABLE reporting_example_order IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute("SELECT coalesce(max(id), 0) FROM reporting_example_order")
         id_offset = cursor.fetchone()[0]
         for first in range(1, orders + 1, batch_size):
             last = min(first + batch_size - 1, orders)
@@ -142,9 +142,11 @@ def orders_seed(
             if progress is not None:
                 progress(last, orders)
         # The ids were given explicitly: move the identity past them.
-        cursor.execute("SELECT setval(pg_get_serial_sequence('shop_order', 'id'), %s)", [id_offset + orders])
-        cursor.execute("ANALYZE shop_order")
-        cursor.execute("ANALYZE shop_orderstatus")
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('reporting_example_order', 'id'), %s)", [id_offset + orders]
+        )
+        cursor.execute("ANALYZE reporting_example_order")
+        cursor.execute("ANALYZE reporting_example_orderstatus")
     logger.debug("Seeded %d orders with %d status rows (seed %s)", orders, statuses, seed)
     return SeedResult(
         orders=orders, statuses=statuses, first_order_id=id_offset + 1, last_order_id=id_offset + orders
@@ -165,9 +167,9 @@ def orders_seed_if_empty(*, orders: int, seed: int = 0) -> bool:
 
 # A shop at work: the newest orders move on, one status row each, as of now.
 PROGRESS_SQL = """
-INSERT INTO shop_orderstatus (order_id, created, status)
+INSERT INTO reporting_example_orderstatus (order_id, created, status)
 SELECT o.id, now(), CASE WHEN o.id %% 4 = 0 THEN 'cancelled' ELSE 'complete' END
-FROM (SELECT id FROM shop_order ORDER BY id DESC LIMIT %s) AS o
+FROM (SELECT id FROM reporting_example_order ORDER BY id DESC LIMIT %s) AS o
 """
 
 

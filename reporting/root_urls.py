@@ -1,0 +1,11 @@
+"""The URLs of this repository's project: the reporting app at the root, and the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("reporting.urls")),
+]
