@@ -427,9 +427,7 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 
 def _colors(status: str) -> tuple[str, str]:
     """A status's colour, and the text colour to write on it."""
-    return charts.COLORS.get(status, charts.COLORS["none"]), charts.TEXT_ON.get(
-        status, charts.TEXT_ON["none"]
-    )
+    return charts.color(status), charts.text_on(status)
 
 
 def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
@@ -557,6 +555,14 @@ TRANSITION_LABELS = [
 ]
 
 
+def _transition_labels() -> list[tuple[str, tuple[str, str]]]:
+    """The changes the dashboard lists by name: the example's three, or every change between statuses."""
+    kinds = selectors.transition_kinds()
+    if all(kind in kinds for _, kind in TRANSITION_LABELS):
+        return TRANSITION_LABELS
+    return [(f"{before} → {after}", (before, after)) for before, after in kinds]
+
+
 def _span(value: dt.timedelta | None) -> str:
     """A duration for people: "45 s", "12 min", "3 h 05 min", "4 d 7 h"; "-" for none."""
     if value is None:
@@ -601,7 +607,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     today = data.freshness.checked_at.astimezone(dt.UTC).date()
     columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
     last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
-    shown = [name for name in charts.ORDER if name != "none" or data.counts.none]
+    shown = [name for name in charts.order() if name != "none" or data.counts.none]
+    labelled = _transition_labels()
     filters = {"status": status} if status != declaration.default_status() else {}
     if dates is not None:
         filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
@@ -621,7 +628,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "bars": charts.bar_chart(data.counts.as_dict()),
             "columns": columns,
             "ticks": ticks,
-            "legend": [(name, charts.COLORS[name], charts.TEXT_ON[name]) for name in shown],
+            "legend": [(name, charts.color(name), charts.text_on(name)) for name in shown],
             "table_rows": [
                 (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
             ],
@@ -630,22 +637,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
             "transitions": [
                 (label, before, after, data.transitions.totals()[(before, after)], counts[-1])
-                for (label, (before, after)) in TRANSITION_LABELS
+                for (label, (before, after)) in labelled
                 for counts in [data.transitions.series[(before, after)]]
             ],
             "transitions_other": sum(
-                n
-                for kind, n in data.transitions.totals().items()
-                if kind not in dict(TRANSITION_LABELS).values()
+                n for kind, n in data.transitions.totals().items() if kind not in dict(labelled).values()
             ),
+            "timed": list(data.times.series),
             "times": [
-                (week, *[(t.transitions, _span(t.median), _span(t.p90)) for t in series_at])
+                (week, [(t.transitions, _span(t.median), _span(t.p90)) for t in series_at])
                 for week, series_at in zip(
-                    data.times.weeks,
-                    zip(data.times.series["complete"], data.times.series["cancelled"], strict=True),
-                    strict=True,
+                    data.times.weeks, zip(*data.times.series.values(), strict=True), strict=True
                 )
             ],
+            "default_status": declaration.default_status(),
             "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
             # "of N" only without dates: the list's window (status changes) is not the counts' (creations).
             "position": (

@@ -6,7 +6,7 @@ its size (an SVG's text shrinks with its viewBox, unreadable on a phone).
 
 from __future__ import annotations
 
-__all__ = ["COLORS", "ORDER", "TEXT_ON", "Bar", "Column", "bar_chart", "stacked_columns"]
+__all__ = ["COLORS", "TEXT_ON", "Bar", "Column", "bar_chart", "color", "order", "stacked_columns", "text_on"]
 
 import datetime as dt
 from dataclasses import dataclass
@@ -17,7 +17,42 @@ from dataclasses import dataclass
 COLORS = {"complete": "#0072B2", "pending": "#E69F00", "cancelled": "#D55E00", "none": "#6B7280"}
 # Text on each colour with a WCAG 2.1 AA contrast (4.5:1 or more).
 TEXT_ON = {"complete": "#FFFFFF", "pending": "#111827", "cancelled": "#111827", "none": "#FFFFFF"}
-ORDER = ["complete", "pending", "cancelled", "none"]
+# Other declared statuses take the rest of the palette in turn, each with its text colour.
+PALETTE = [("#009E73", "#111827"), ("#56B4E9", "#111827"), ("#CC79A7", "#111827"), ("#F0E442", "#111827")]
+
+
+def order() -> list[str]:
+    """The statuses in the order the charts stack them: the declared ones, then ``none``.
+
+    The example's three keep the order they always had (complete at the bottom).
+    """
+    from reporting.declaration import statuses
+
+    declared = list(statuses())
+    if set(declared) == {"pending", "complete", "cancelled"}:
+        declared = ["complete", "pending", "cancelled"]
+    return [*declared, "none"]
+
+
+def _palette(status: str) -> tuple[str, str]:
+    if status in COLORS:
+        return COLORS[status], TEXT_ON[status]
+    others = [s for s in order() if s not in COLORS]
+    return (
+        PALETTE[others.index(status) % len(PALETTE)]
+        if status in others
+        else (COLORS["none"], TEXT_ON["none"])
+    )
+
+
+def color(status: str) -> str:
+    """The colour of a status in every chart, legend and badge."""
+    return _palette(status)[0]
+
+
+def text_on(status: str) -> str:
+    """The colour of text written on :func:`color` of ``status``."""
+    return _palette(status)[1]
 
 
 @dataclass(frozen=True)
@@ -40,9 +75,9 @@ def bar_chart(counts: dict[str, int]) -> list[Bar]:
             value=counts.get(status, 0),
             percent=100 * counts.get(status, 0) / total,
             width=100 * counts.get(status, 0) / largest,
-            color=COLORS[status],
+            color=color(status),
         )
-        for status in ORDER
+        for status in order()
         if status != "none" or counts.get("none", 0)
     ]
 
@@ -91,8 +126,8 @@ def stacked_columns(
     columns = []
     for i, day in enumerate(days):
         segments = [
-            Segment(status, value, 100 * value / top, COLORS[status])
-            for status in ORDER
+            Segment(status, value, 100 * value / top, color(status))
+            for status in order()
             if (value := series.get(status, [0] * len(days))[i])
         ]
         last = i == len(days) - 1

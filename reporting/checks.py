@@ -21,18 +21,20 @@ from django.db import connections
 from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
-from reporting.declaration import DeclarationError, Source, Table, source
+from reporting.declaration import MAX_STATUS_LENGTH, DeclarationError, Source, Table, source
 
 INTEGERS = frozenset({"smallint", "integer", "bigint"})
 TIMESTAMPS = frozenset({"timestamp with time zone"})
-TEXTS = frozenset({"text", "character varying", "character"})
+# Not "character": it pads values with blanks, so "ok" would be read back as "ok              ".
+TEXTS = frozenset({"text", "character varying"})
 
 TABLE_SQL = """
 SELECT c.oid, c.relkind FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s
 """
 COLUMNS_SQL = """
-SELECT attname, attnum, format_type(atttypid, NULL) FROM pg_attribute
+SELECT attname, attnum, format_type(atttypid, NULL), attnotnull, format_type(atttypid, atttypmod)
+FROM pg_attribute
 WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped
 """
 # A valid, total (no predicate) unique index on exactly one column.
@@ -41,10 +43,12 @@ SELECT 1 FROM pg_index AS i
 WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
   AND i.indnkeyatts = 1 AND i.indkey[0] = %s
 """
-# A valid, total B-tree index whose first columns are (key, created, row id), with
-# created and row id sorted against the key's direction: the order that
-# DISTINCT ON (key) ... ORDER BY key, created DESC, row id DESC reads in, and the
-# one that finds a key's latest row in one index probe.
+# A valid, total B-tree index whose first columns are (key, created, row id) in
+# the order DISTINCT ON (key) ... ORDER BY key, created DESC, row id DESC reads in
+# (and that finds a key's latest row in one probe): key ASC NULLS LAST, the others
+# DESC NULLS FIRST, or all of it mirrored (read backwards). indoption bits: 1 is
+# DESC, 2 is NULLS FIRST; PostgreSQL does not match NULLS LAST to a DESC order
+# even on a NOT NULL column.
 ORDERING_INDEX_SQL = """
 SELECT 1 FROM pg_index AS i
 JOIN pg_class AS ic ON ic.oid = i.indexrelid
@@ -52,9 +56,26 @@ JOIN pg_am AS am ON am.oid = ic.relam
 WHERE i.indrelid = %(table)s AND am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL
   AND i.indnkeyatts >= 3
   AND i.indkey[0] = %(key)s AND i.indkey[1] = %(created)s AND i.indkey[2] = %(row_id)s
-  AND (i.indoption[0] & 1) <> (i.indoption[1] & 1)
-  AND (i.indoption[1] & 1) = (i.indoption[2] & 1)
+  AND ((i.indoption[0] & 3) = 0 AND (i.indoption[1] & 3) = 3 AND (i.indoption[2] & 3) = 3
+       OR (i.indoption[0] & 3) = 3 AND (i.indoption[1] & 3) = 0 AND (i.indoption[2] & 3) = 0)
 """
+# The tables the generated views read now (they follow a table by its oid, not its name).
+VIEW_READS_SQL = """
+SELECT DISTINCT d.refobjid FROM pg_rewrite AS r JOIN pg_depend AS d ON d.objid = r.oid
+WHERE r.ev_class = to_regclass(%s) AND d.refobjid <> r.ev_class AND d.classid = 'pg_rewrite'::regclass
+  AND d.refclassid = 'pg_class'::regclass
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A column as the catalog describes it."""
+
+    number: int
+    type: str
+    not_null: bool
+    #: The type with its modifier: ``character varying(16)``.
+    full_type: str
 
 
 def _error(message: str, hint: str | None = None, id: str = "reporting.E002") -> checks.Error:
@@ -75,9 +96,7 @@ def _quoted(table: Table, cursor: Any) -> str:
     return sql.Identifier(table.schema, table.name).as_string(cursor.connection)
 
 
-def _table(
-    cursor: Any, table: Table, entry: str, kinds: str
-) -> tuple[int, dict[str, tuple[int, str]]] | str | None:
+def _table(cursor: Any, table: Table, entry: str, kinds: str) -> tuple[int, dict[str, Column]] | str | None:
     """The table's oid and columns (name: (number, type)), what is wrong with it, or ``None``: not yet made.
 
     The table of a model that does not exist yet is made by ``migrate``, which checks
@@ -91,13 +110,16 @@ def _table(
         return f"REPORTING_SOURCE[{entry!r}] names {table}, which does not exist"
     oid, kind = row
     if kind not in kinds:
-        return f"REPORTING_SOURCE[{entry!r}] names {table}, which is not a table (relkind {kind!r})"
+        return f"REPORTING_SOURCE[{entry!r}] names {table}, which is not a plain table (relkind {kind!r})"
     cursor.execute(COLUMNS_SQL, [oid])
-    return oid, {name: (number, type_) for name, number, type_ in cursor.fetchall()}
+    return oid, {
+        name: Column(number, type_, not_null, full)
+        for name, number, type_, not_null, full in cursor.fetchall()
+    }
 
 
 def _columns(
-    table: Table, columns: dict[str, tuple[int, str]], wanted: Iterable[tuple[str, str, frozenset[str]]]
+    table: Table, columns: dict[str, Column], wanted: Iterable[tuple[str, str, frozenset[str]]]
 ) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     for entry, column, types in wanted:
@@ -105,22 +127,36 @@ def _columns(
             errors.append(
                 _error(f"REPORTING_SOURCE[{entry!r}] names column {column!r}, which {table} does not have")
             )
-        elif columns[column][1] not in types:
+        elif columns[column].type not in types:
             errors.append(
                 _error(
                     f"REPORTING_SOURCE[{entry!r}] names column {table}.{column}, of type "
-                    f"{columns[column][1]}; it must be {' or '.join(sorted(types))}"
+                    f"{columns[column].type}; it must be {' or '.join(sorted(types))}"
+                )
+            )
+        elif not columns[column].not_null:
+            # A NULL key, time or status has no latest row by the definition, and
+            # the maintained state (the overlay, the change log) refuses it.
+            errors.append(
+                _error(
+                    f"REPORTING_SOURCE[{entry!r}] names column {table}.{column}, which may be NULL; "
+                    "it must be NOT NULL",
+                    f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL (in a migration: null=False)",
                 )
             )
     return errors
 
 
 def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
-    found = _table(cursor, src.history, "history", "rp")
+    # A plain table: statement triggers on a partitioned table miss the writes made
+    # to a partition directly, and a view has none.
+    found = _table(cursor, src.history, "history", "r")
     if found is None:
         return []
     if isinstance(found, str):
-        return [_error(found, "a history is a table (triggers log its changes), with one row per change")]
+        return [
+            _error(found, "a history is a plain table (triggers log its changes), with one row per change")
+        ]
     oid, columns = found
     errors = _columns(
         src.history,
@@ -134,7 +170,7 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     )
     if errors:
         return errors
-    cursor.execute(UNIQUE_SQL, [oid, columns[src.row_id][0]])
+    cursor.execute(UNIQUE_SQL, [oid, columns[src.row_id].number])
     if cursor.fetchone() is None:
         errors.append(
             _error(
@@ -147,9 +183,9 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
         ORDERING_INDEX_SQL,
         {
             "table": oid,
-            "key": columns[src.key][0],
-            "created": columns[src.created][0],
-            "row_id": columns[src.row_id][0],
+            "key": columns[src.key].number,
+            "created": columns[src.created].number,
+            "row_id": columns[src.row_id].number,
         },
     )
     if cursor.fetchone() is None:
@@ -171,14 +207,73 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
 
 
 def _parent_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
-    found = _table(cursor, src.parent, "parent", "rpvm")
+    found = _table(cursor, src.parent, "parent", "r")
     if found is None:
         return []
     if isinstance(found, str):
-        return [_error(found)]
-    _, columns = found
+        return [_error(found, "the keys are a plain table (triggers log its changes)")]
+    oid, columns = found
     wanted = [("parent_key", src.parent_key, INTEGERS), ("parent_created", src.parent_created, TIMESTAMPS)]
-    return _columns(src.parent, columns, wanted)
+    errors = _columns(src.parent, columns, wanted)
+    if errors:
+        return errors
+    cursor.execute(UNIQUE_SQL, [oid, columns[src.parent_key].number])
+    if cursor.fetchone() is None:
+        errors.append(
+            _error(
+                f"REPORTING_SOURCE['parent_key'] names {src.parent}.{src.parent_key}, which no unique index "
+                "covers: a key listed twice would be counted twice",
+                "use the table's primary key",
+            )
+        )
+    return errors
+
+
+def _status_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """A status column that may hold values longer than the reporting state stores."""
+    found = _table(cursor, src.history, "history", "r")
+    if not isinstance(found, tuple) or src.status not in found[1]:
+        return []
+    full_type = found[1][src.status].full_type
+    length = full_type.removeprefix("character varying(").removesuffix(")")
+    if length.isdecimal() and int(length) <= MAX_STATUS_LENGTH:
+        return []
+    return [
+        checks.Warning(
+            f"REPORTING_SOURCE['status'] names {src.history}.{src.status}, of type {full_type}: a row whose "
+            f"status is longer than {MAX_STATUS_LENGTH} characters makes every fold fail until the next "
+            "refresh, and a status outside REPORTING_SOURCE['statuses'] is counted but cannot be listed",
+            hint="keep the column's values to the declared statuses (a CHECK constraint), or silence "
+            "reporting.W001 once they are",
+            id="reporting.W001",
+        )
+    ]
+
+
+def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """The generated views read the declared tables: not others that had their names before."""
+    errors: list[checks.CheckMessage] = []
+    for view, table in (
+        ("public.reporting_orderstatus", src.history),
+        ("public.reporting_order", src.parent),
+    ):
+        cursor.execute(
+            "SELECT to_regclass(%s)::oid",
+            [sql.Identifier(table.schema, table.name).as_string(cursor.connection)],
+        )
+        declared = cursor.fetchone()[0]
+        cursor.execute(VIEW_READS_SQL, [view])
+        reads = {row[0] for row in cursor.fetchall()}
+        if reads and declared is not None and reads != {declared}:
+            errors.append(
+                _error(
+                    f"{view} reads another table than {table}, which REPORTING_SOURCE names "
+                    "(was a table renamed or replaced?)",
+                    "run manage.py migrate: it installs the views and triggers again",
+                    id="reporting.E003",
+                )
+            )
+    return errors
 
 
 def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage]:
@@ -201,12 +296,29 @@ def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage
         )
     try:
         with connections[using].cursor() as cursor:
-            return _history_errors(cursor, src) + _parent_errors(cursor, src)
+            errors = _history_errors(cursor, src) + _parent_errors(cursor, src)
+            if not errors and not made:
+                errors += _installed_errors(cursor, src)
+            return errors + _status_warnings(cursor, src)
     except DatabaseError as exc:
         return [_error(f"cannot check REPORTING_SOURCE on database {using!r}: {exc}".strip())]
 
 
+def _pending_migrations(using: str) -> bool:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[using])
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
 @checks.register(checks.Tags.database)
 def source_database_check(databases: Iterable[str] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The declared tables and columns exist, have usable types, and an index serves the latest row."""
-    return [error for alias in databases or () for error in source_errors(alias)]
+    """The declared tables and columns exist, have usable types, and an index serves the latest row.
+
+    While migrations are unapplied it says nothing: they may be what makes the
+    tables, columns or index, and ``migrate`` checks again when it ends, before it
+    installs anything (``reporting.apps``).
+    """
+    return [
+        error for alias in databases or () if not _pending_migrations(alias) for error in source_errors(alias)
+    ]

@@ -117,12 +117,17 @@ def _table(entry: str, value: object) -> Table:
     if LABEL_RE.fullmatch(value) and value.partition(".")[2][:1].isupper():
         from django.apps import apps
 
-        try:
-            model = apps.get_model(value)
-        except (LookupError, ValueError):
-            raise DeclarationError(entry, f"names model {value!r}, which no installed app has") from None
-        schema, _, name = model._meta.db_table.rpartition(".")
-        return Table(schema.strip('"') or "public", name.strip('"'), model=value)
+        app_label, _, model_name = value.partition(".")
+        if app_label in {app.label for app in apps.get_app_configs()}:
+            try:
+                model = apps.get_model(app_label, model_name)
+            except LookupError:
+                raise DeclarationError(
+                    entry, f"names model {value!r}, which app {app_label!r} does not have"
+                ) from None
+            schema, _, name = model._meta.db_table.rpartition(".")
+            return Table(schema.strip('"') or "public", name.strip('"'), model=value)
+        # No app by that label: a table in a schema, such as "public.Readings".
     schema, _, name = value.rpartition(".")
     for part in (schema or "public", name):
         if not part or len(part) > MAX_IDENTIFIER or "\x00" in part:

@@ -21,6 +21,7 @@ __all__ = ["HISTORY_VIEW", "KEYS_VIEW", "source_install", "source_statements"]
 
 import hashlib
 import logging
+from typing import Any
 
 from django.db import Error as DatabaseError
 from django.db import connections, transaction
@@ -35,6 +36,9 @@ KEYS_VIEW = sql.Identifier("public", "reporting_order")
 HISTORY_LOG = sql.Identifier("public", "reporting_log_history_changes")
 KEYS_LOG = sql.Identifier("public", "reporting_log_key_changes")
 CHANGE_LOG = sql.Identifier("public", "reporting_orderchange")
+# How long an install waits for the declared tables before it gives up (migrate
+# can simply be run again).
+LOCK_TIMEOUT_MS = 10_000
 # The views' comment records which declaration they were generated from.
 FINGERPRINT_PREFIX = "reporting source "
 
@@ -169,6 +173,31 @@ def fingerprint(statements: list[str]) -> str:
     return FINGERPRINT_PREFIX + hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
+def wanted_fingerprint(cursor: Any, src: Source, statements: list[str]) -> str:
+    """The fingerprint ``src`` installs with: its statements, and its tables' oids.
+
+    By oid too: a table renamed or swapped in under the declared name changes
+    what the views and triggers must be on.
+    """
+    raw = cursor.connection
+    cursor.execute(
+        "SELECT to_regclass(%s)::oid, to_regclass(%s)::oid",
+        [
+            sql.Identifier(src.parent.schema, src.parent.name).as_string(raw),
+            sql.Identifier(src.history.schema, src.history.name).as_string(raw),
+        ],
+    )
+    return fingerprint([*statements, *map(str, cursor.fetchone())])
+
+
+def earlier_layout(using: str = "default") -> bool:
+    """Whether ``public.reporting_orderstatus`` is a table: the layout before migration 0014."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('public.reporting_orderstatus')")
+        row = cursor.fetchone()
+    return row is not None and row[0] == "r"
+
+
 def source_install(*, using: str = "default", force: bool = False) -> bool:
     """Install the declared source's views and triggers, unless they are installed as declared.
 
@@ -185,12 +214,25 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         raw = cursor.connection
-        statements = [s.as_string(raw) for s in source_statements()]
-        wanted = fingerprint(statements)
+        src = source()
+        statements = [s.as_string(raw) for s in source_statements(src)]
+        wanted = wanted_fingerprint(cursor, src, statements)
         cursor.execute(VIEW_COMMENT_SQL)
         installed = cursor.fetchone()[0]
         if installed == wanted and not force:
             return False
+        # Writers lock the keys before the history (an order, then its status row):
+        # so does this, at once and up front, rather than upgrading locks one table
+        # at a time, which deadlocks with them. A busy table fails it in seconds.
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        cursor.execute(
+            sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE")
+            .format(
+                sql.Identifier(src.parent.schema, src.parent.name),
+                sql.Identifier(src.history.schema, src.history.name),
+            )
+            .as_string(raw)
+        )
         cursor.execute(INSTALLED_TRIGGERS_SQL)
         for name, table in cursor.fetchall():
             cursor.execute(f"DROP TRIGGER {sql.Identifier(name).as_string(raw)} ON {table}")

@@ -157,3 +157,10 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
     refused = client.get(reverse("api-orders"), {"status": "cancelled"})
     assert refused.status_code == 400
     assert "ok, warning, alarm" in refused.json()["error"], refused.json()
+    # The dashboard too: its charts, legend and tables follow the declared statuses.
+    for params in ({}, {"status": "ok"}):
+        page = client.get(reverse("dashboard"), params)
+        assert page.status_code == 200, page.content[:2000]
+        html = page.content.decode()
+        assert "Stuck in ok for more than" in html and "warning → alarm" in html
+        assert 'colspan="3">Alarm</th>' in html

@@ -45,7 +45,7 @@ DROP_GENERATED_SQL = (
         for event in ("insert", "update", "delete", "truncate")
     )
     + "DROP VIEW IF EXISTS public.reporting_orderstatus, public.reporting_order CASCADE;\n"
-    + "DROP FUNCTION IF EXISTS public.reporting_log_history_changes(), public.reporting_log_key_changes();\n"
+    + "DROP FUNCTION IF EXISTS public.reporting_log_history_changes(), public.reporting_log_key_changes() CASCADE;\n"
 )
 
 

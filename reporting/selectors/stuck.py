@@ -1,4 +1,8 @@
-"""Reads: orders stuck in ``pending``, exact at query time."""
+"""Reads: orders stuck in their first status (``pending`` in the example), exact at query time.
+
+The first declared status (``REPORTING_SOURCE['statuses'][0]``) is where a key
+starts; one that stays there too long is stuck.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.db import connections
 
 from reporting import conf
 from reporting.choices import Strategy
+from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import in_schema
 from reporting.routers import read_database
@@ -23,13 +28,13 @@ from reporting.selectors.orders import OrderRow
 STUCK_SQL = in_schema("""
 SELECT order_id, status_id, status::text, status_created
 FROM reporting.order_latest_status_live
-WHERE status = 'pending' AND status_created < statement_timestamp() - %(older_than)s
+WHERE status = %(status)s AND status_created < statement_timestamp() - %(older_than)s
 ORDER BY status_created, order_id
 LIMIT %(limit)s
 """)
 # The count reads every such row: the unordered real-time rows, with hash joins.
 COUNT_SQL = """
-SELECT count(*) FROM public.reporting_latest_status_rows('pending')
+SELECT count(*) FROM public.reporting_latest_status_rows(%(status)s)
 WHERE status_created < statement_timestamp() - %(older_than)s
 """
 
@@ -65,7 +70,7 @@ def orders_stuck_pending(*, older_than: dt.timedelta | None = None, limit: int =
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
         raise InvalidParameterError("limit", limit, "an integer from 0 to 1000")
     freshness = read_freshness(Strategy.REALTIME)
-    params: dict[str, Any] = {"older_than": older_than, "limit": limit}
+    params: dict[str, Any] = {"older_than": older_than, "limit": limit, "status": statuses()[0]}
     with connections[read_database()].cursor() as cursor:
         cursor.execute(COUNT_SQL, params)
         count = cursor.fetchone()[0]

@@ -200,3 +200,6 @@ def test_the_api_answers_in_oscars_statuses(client):
     refused = client.get(reverse("api-orders"), {"status": "cancelled"})
     assert refused.status_code == 400
     assert "Pending, Being processed, Complete, Cancelled" in refused.json()["error"]
+    dashboard = client.get(reverse("dashboard"), {"status": "Being processed"})
+    assert dashboard.status_code == 200, dashboard.content[:2000]
+    assert "Stuck in Pending for more than" in dashboard.content.decode()
