@@ -286,7 +286,10 @@ def installation_sql() -> list[tuple[str, str]]:
     from django.db import connection
     from django_pgviews import view as pg
     from django_pgviews.dependencies import reorder_by_dependencies
-    from django_pgviews.management.operations.create_materialized import _concurrent_index_name
+    from django_pgviews.management.operations.create_materialized import (
+        CustomSchemaEditor,
+        _concurrent_index_name,
+    )
 
     from reporting import matviews
 
@@ -295,7 +298,9 @@ def installation_sql() -> list[tuple[str, str]]:
         raw = cursor.connection
         statements += [("generated from REPORTING_SOURCE", s.as_string(raw)) for s in source_statements()]
     models = [m for m in apps.get_models() if issubclass(m, pg.View)]
-    with connection.schema_editor(collect_sql=True) as editor:
+    # pgviews-redux's own editor: it writes a schema-qualified view name unquoted
+    # into index statements, as it does when it creates them.
+    with CustomSchemaEditor(connection, collect_sql=True) as editor:
         for model in reorder_by_dependencies(models):
             table = model._meta.db_table
             if issubclass(model, pg.MaterializedView):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -14,5 +16,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for what, statement in installation_sql():
-            self.stdout.write(f"-- {what}\n{statement.strip().rstrip(';')};\n")
+        try:
+            for what, statement in installation_sql():
+                self.stdout.write(f"-- {what}\n{statement.strip().rstrip(';')};\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            # Read through head or a pager that stopped early: not an error. Point
+            # stdout at /dev/null so that the interpreter's final flush stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
