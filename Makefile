@@ -47,7 +47,7 @@ test: $(INSTALLED) ## Run the test suite against real PostgreSQL (then the djang
 lint: $(INSTALLED) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy reporting scheduler tests
+	$(BIN)/mypy reporting scheduler examples tests
 
 format: $(INSTALLED) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -23,6 +23,11 @@ from psycopg import sql
 
 from reporting.declaration import MAX_STATUS_LENGTH, DeclarationError, Source, Table, source
 
+# Apps the reporting app relies on, and what for.
+REQUIRED_APPS = {
+    "django_pgviews": "it declares and refreshes the reporting views",
+    "django.contrib.humanize": "the dashboard's numbers",
+}
 INTEGERS = frozenset({"smallint", "integer", "bigint"})
 TIMESTAMPS = frozenset({"timestamp with time zone"})
 # Not "character": it pads values with blanks, so "ok" would be read back as "ok              ".
@@ -84,12 +89,25 @@ def _error(message: str, hint: str | None = None, id: str = "reporting.E002") ->
 
 @checks.register()
 def source_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``REPORTING_SOURCE`` is well-formed."""
+    """``REPORTING_SOURCE`` is well-formed, and the apps the reports need are installed."""
+    from django.apps import apps
+
+    errors: list[checks.CheckMessage] = [
+        _error(
+            f"the reporting app needs {app!r} in INSTALLED_APPS ({why})",
+            f"add {app!r} to INSTALLED_APPS",
+            id="reporting.E004",
+        )
+        for app, why in REQUIRED_APPS.items()
+        if not apps.is_installed(app)
+    ]
     try:
         source()
     except DeclarationError as exc:
-        return [_error(str(exc), "see 'Declaring your history' in docs/architecture.md", id="reporting.E001")]
-    return []
+        errors.append(
+            _error(str(exc), "see 'Declaring your history' in docs/architecture.md", id="reporting.E001")
+        )
+    return errors
 
 
 def _quoted(table: Table, cursor: Any) -> str:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ChangeSource", "RefreshOutcome", "RefreshTrigger", "Status", "Strategy"]
+__all__ = ["ChangeSource", "RefreshOutcome", "RefreshTrigger", "Strategy"]
 
 from django.db import models
-
-from reporting.exceptions import InvalidStatusError
-
-
-class Status(models.TextChoices):
-    """The statuses an order can be in. A database CHECK constraint enforces the same set."""
-
-    PENDING = "pending", "Pending"
-    COMPLETE = "complete", "Complete"
-    CANCELLED = "cancelled", "Cancelled"
-
-    @classmethod
-    def parse(cls, value: object) -> Status:
-        """Return ``value`` as a status, or raise ``InvalidStatusError`` naming the valid ones."""
-        if not isinstance(value, str) or value not in cls.values:
-            raise InvalidStatusError(value, cls.values)
-        return cls(value)
 
 
 class Strategy(models.TextChoices):

@@ -1,7 +1,10 @@
-"""The source tables: orders and their append-only status history.
+"""The reporting machinery's own tables: the change log, the refresh log and lock, the overlay,
+API tokens and BI limits; and the reports' permissions.
 
-The read-only models over the reporting views live in :mod:`reporting.matviews`
-and are re-exported here so that Django registers them with the app.
+The history it reports on is the project's (``REPORTING_SOURCE``); this
+repository's example shop is the app ``examples.shop``. The read-only models
+over the reporting views live in :mod:`reporting.matviews` and are re-exported
+here so that Django registers them with the app.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ __all__ = [
     "CsvExport",
     "Fold",
     "FreshnessView",
-    "Order",
     "OrderChange",
     "OrderDailyStatusLiveView",
     "OrderDailyStatusView",
@@ -20,7 +22,6 @@ __all__ = [
     "OrderLatestStatusLive",
     "OrderLatestStatusLiveView",
     "OrderLatestStatusView",
-    "OrderStatus",
     "OrderStatusCountsLiveView",
     "OrderStatusCountsView",
     "OrderStatusHistoryView",
@@ -38,8 +39,8 @@ __all__ = [
     "PendingChangesView",
     "RefreshLock",
     "RefreshRun",
+    "Report",
     "SnapshotStateView",
-    "Status",
 ]
 
 from typing import Any
@@ -52,18 +53,20 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from reporting.choices import ChangeSource, RefreshOutcome, RefreshTrigger, Status
+from reporting.choices import ChangeSource, RefreshOutcome, RefreshTrigger
 
 
-class Order(models.Model):
-    id = models.BigAutoField(primary_key=True)
-    created = models.DateTimeField(default=timezone.now)
+class Report(models.Model):
+    """The reports themselves: only a home for their permissions (no table).
+
+    ``reporting.view_reports`` lets a user see the dashboard, the API and CSV
+    exports; ``reporting.read_live`` adds live reads, whose cost grows with the data;
+    ``reporting.view_metrics`` the Prometheus metrics.
+    """
 
     class Meta:
-        # The example shop's tables: the reporting machinery reads them only through
-        # the views generated from REPORTING_SOURCE (reporting/source_sql.py).
-        db_table = "reporting_example_order"
-        ordering = ["id"]
+        managed = False
+        default_permissions = ()
         permissions = [
             ("view_reports", "Can see the order reports: dashboard, API and CSV export"),
             ("read_live", "Can ask the API for live reads, whose cost grows with the data"),
@@ -71,39 +74,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order {self.pk}"
-
-
-class OrderStatus(models.Model):
-    """One entry of an order's status history. Rows are appended, never edited.
-
-    The status of an order is its row with the greatest ``(created, id)``.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    # No index of its own: the composite index below starts with order_id and
-    # serves the foreign key's lookups too.
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="statuses", db_index=False)
-    created = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=16, choices=Status.choices)
-
-    class Meta:
-        db_table = "reporting_example_orderstatus"
-        verbose_name_plural = "order statuses"
-        constraints = [
-            # Enforced by PostgreSQL, so raw SQL and BI tools cannot write "failed" either.
-            models.CheckConstraint(
-                condition=Q(status__in=Status.values), name="reporting_orderstatus_status_valid"
-            ),
-        ]
-        indexes = [
-            # "The latest status of order X": an index-ordered lookup, and the
-            # order DISTINCT ON (order_id) ... ORDER BY order_id, created DESC, id DESC reads in.
-            models.Index(fields=["order", "-created", "-id"], name="orderstatus_order_latest_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id}: {self.status} at {self.created:%Y-%m-%d %H:%M:%S}"
+        return "reports"
 
 
 class Xid8Field(models.BigIntegerField):

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "django_pgviews",
     "reporting",
     "scheduler",
+    # The example shop the demo, the tests and the benchmark report on.
+    "examples.shop",
 ]
 
 MIDDLEWARE = [
@@ -205,12 +207,12 @@ for _name in (
 # Where the history lives (docs/architecture.md, "Declaring your history"): here
 # the example shop's orders and their status rows.
 REPORTING_SOURCE = {
-    "history": "reporting.OrderStatus",
+    "history": "shop.OrderStatus",
     "key": "order_id",
     "latest_by": ["-created", "-id"],
     "status": "status",
     "statuses": ["pending", "complete", "cancelled"],
-    "parent": "reporting.Order",
+    "parent": "shop.Order",
     "parent_key": "id",
     "parent_created": "created",
 }

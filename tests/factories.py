@@ -6,22 +6,14 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from django.db import connection
 
-from reporting.choices import Status
-from reporting.models import Order, OrderStatus
+from examples.shop.models import Order, OrderStatus, Status
+from tests import brute_force
+from tests.brute_force import StatusRow
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    id: int
-    order_id: int
-    created: dt.datetime
-    status: str
 
 
 def orders_create(count: int, *, created: dt.datetime = EPOCH) -> list[int]:
@@ -38,30 +30,11 @@ def statuses_create(rows: Sequence[tuple[int, dt.datetime, str]]) -> list[Status
     return [StatusRow(o.pk, o.order_id, o.created, o.status) for o in objs]
 
 
-def brute_force_latest(rows: Sequence[StatusRow]) -> dict[int, StatusRow]:
-    """The latest status of each order by the definition: greatest (created, id)."""
-    latest: dict[int, StatusRow] = {}
-    for row in rows:
-        best = latest.get(row.order_id)
-        if best is None or (row.created, row.id) > (best.created, best.id):
-            latest[row.order_id] = row
-    return latest
-
-
 def brute_force_lists(
     rows: Sequence[StatusRow], statuses: Sequence[str] = Status.values
 ) -> dict[str, list[tuple]]:
-    """Per status, ``(order_id, status_id, status, status_created)`` of the orders whose
-    latest status it is, most recent status change first: what every list read must return."""
-    latest = brute_force_latest(rows).values()
-    return {
-        status: sorted(
-            [(r.order_id, r.id, r.status, r.created) for r in latest if r.status == status],
-            key=lambda t: (t[3], t[0]),
-            reverse=True,
-        )
-        for status in statuses
-    }
+    """:func:`tests.brute_force.brute_force_lists`, in the example shop's statuses by default."""
+    return brute_force.brute_force_lists(rows, statuses)
 
 
 def brute_force_transitions(rows: Sequence[StatusRow]) -> dict[tuple, int]:

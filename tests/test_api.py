@@ -19,9 +19,11 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from examples.shop import services as shop_services
+from examples.shop.models import Order, OrderStatus
 from reporting import selectors, services
 from reporting.exceptions import ReportingError
-from reporting.models import ApiToken, CsvExport, Order, OrderStatus, RefreshRun
+from reporting.models import ApiToken, CsvExport, RefreshRun
 from tests.factories import EPOCH, all_status_rows, brute_force_transition_times, brute_force_transitions
 from tests.helpers import extra_connection, raw_connect
 
@@ -51,7 +53,7 @@ def api(client, reader):
 
 @pytest.fixture
 def seeded(db, refreshed):
-    services.orders_seed(orders=400, seed=9, until=EPOCH)
+    shop_services.orders_seed(orders=400, seed=9, until=EPOCH)
     refreshed()
 
 
@@ -100,7 +102,7 @@ def test_freshness(api, seeded):
 @pytest.mark.django_db(transaction=True)
 def test_freshness_lists_refresh_runs(client, reader):
     client.force_login(reader)
-    services.orders_seed(orders=20, seed=1, until=EPOCH)
+    shop_services.orders_seed(orders=20, seed=1, until=EPOCH)
     result = services.views_refresh()
     body = get(client, "api-freshness", runs=3).json()
     assert result.snapshot_at is not None
@@ -109,7 +111,7 @@ def test_freshness_lists_refresh_runs(client, reader):
     assert body["runs"][0]["outcome"] == "ok"
     assert body["runs"][0]["rows"] == 20
     assert body["folded_at"] == body["as_of"], "before any fold, the overlay is as of the refresh"
-    services.order_create()
+    shop_services.order_create()
     assert services.overlay_fold().outcome == "ok"
     body = get(client, "api-freshness").json()
     assert (body["overlay_orders"], body["changes_since"]) == (1, 2)
@@ -296,7 +298,7 @@ def test_a_bad_bearer_token_is_a_401_even_with_a_session(api, seeded, header):
 @pytest.mark.django_db(transaction=True)
 def test_walking_every_page_while_writes_happen_gives_the_full_list_once(client, reader):
     client.force_login(reader)
-    services.orders_seed(orders=600, seed=4, until=EPOCH)
+    shop_services.orders_seed(orders=600, seed=4, until=EPOCH)
     services.views_refresh()
     expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
     pending = [r.order_id for r in selectors.order_iter_by_status(status="pending", strategy="live")]
@@ -310,8 +312,8 @@ def test_walking_every_page_while_writes_happen_gives_the_full_list_once(client,
         # Between pages: new cancellations (newer than every listed row, so they belong
         # before the cursor), completions of pending orders, and a refresh now and then.
         if len(pending) >= 2:
-            services.order_status_record(order_id=pending.pop(), status="cancelled")
-            services.order_status_record(order_id=pending.pop(), status="complete")
+            shop_services.order_status_record(order_id=pending.pop(), status="cancelled")
+            shop_services.order_status_record(order_id=pending.pop(), status="complete")
         if page % 5 == 4:
             services.views_refresh()
         page += 1
@@ -450,7 +452,7 @@ def test_live_reads_need_their_own_permission(client, plain_reader, seeded, name
 @pytest.mark.django_db(transaction=True)
 def test_a_web_read_over_the_statement_timeout_gets_a_json_504(client, reader, settings):
     client.force_login(reader)
-    services.orders_seed(orders=50, seed=2, until=EPOCH)
+    shop_services.orders_seed(orders=50, seed=2, until=EPOCH)
     services.views_refresh()
     settings.REPORTING_WEB_STATEMENT_TIMEOUT = "0.2"
     blocker = raw_connect(autocommit=False)
@@ -497,7 +499,7 @@ def test_csv_exports_are_rate_limited_per_token(client, reader, seeded, settings
 @pytest.mark.django_db(transaction=True)
 def test_healthz_and_readyz_answer_without_login_and_without_data(client, settings):
     assert client.get("/healthz").json() == {"status": "ok"}
-    services.orders_seed(orders=30, seed=1, until=EPOCH)
+    shop_services.orders_seed(orders=30, seed=1, until=EPOCH)
     never = client.get("/readyz")
     assert never.status_code == 503
     assert never.json()["problems"] == ["freshness: never refreshed"]
@@ -563,7 +565,7 @@ def test_metrics_need_their_permission_and_move_with_refreshes(client, reader):
     assert client.get("/metrics").status_code == 403, "reading reports does not mean reading metrics"
     reader.user_permissions.add(Permission.objects.get(codename="view_metrics"))
     client.force_login(get_user_model().objects.get(pk=reader.pk))
-    services.orders_seed(orders=40, seed=3, until=EPOCH)
+    shop_services.orders_seed(orders=40, seed=3, until=EPOCH)
     services.views_refresh()
     get(client, "api-status-counts")
     first = client.get("/metrics")
@@ -581,7 +583,7 @@ def test_metrics_need_their_permission_and_move_with_refreshes(client, reader):
     )
     assert requests is not None and requests >= 1
 
-    services.order_status_record(order_id=1, status="cancelled")
+    shop_services.order_status_record(order_id=1, status="cancelled")
     assert metric(client.get("/metrics").content.decode(), "reporting_changes_pending") == 1
     services.views_refresh()
     after = client.get("/metrics").content.decode()
@@ -765,7 +767,7 @@ def test_orders_stuck_in_pending_are_counted_exactly(client, reader):
     assert selectors.orders_stuck_pending(older_than=dt.timedelta(hours=1)).count == 3
 
     # After the refresh, exact: one is paid, another cancelled and pending again long ago.
-    services.order_status_record(order_id=stuck_long.pk, status="complete")
+    shop_services.order_status_record(order_id=stuck_long.pk, status="complete")
     OrderStatus.objects.create(order=paid, created=ago(30), status="pending")
     body = client.get(reverse("api-orders-stuck"), {"hours": "24"}).json()
     assert (body["count"], [o["order_id"] for o in body["oldest"]]) == (2, [stuck_tie.pk, paid.pk])
@@ -791,7 +793,7 @@ def test_status_analytics_answer_exactly_on_the_api_and_the_dashboard(client, re
         for hours, status in history:
             OrderStatus.objects.create(order=order, created=ago(hours), status=status)
     services.views_refresh()
-    services.order_status_record(order_id=failed.pk, status="cancelled")  # after the refresh: realtime
+    shop_services.order_status_record(order_id=failed.pk, status="cancelled")  # after the refresh: realtime
 
     rows = all_status_rows()
     expected = {kind: 0 for kind in selectors.transition_kinds()}

@@ -23,6 +23,7 @@ from django.db import connection
 from django_pgviews.models import ViewSyncer
 from psycopg import errors
 
+from examples.shop import services as shop_services
 from reporting import bi, selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
@@ -87,7 +88,7 @@ def role_name():
 
 @pytest.fixture
 def data():
-    services.orders_seed(orders=50, seed=1, until=EPOCH)
+    shop_services.orders_seed(orders=50, seed=1, until=EPOCH)
     services.views_refresh(force=True)
 
 
@@ -143,7 +144,7 @@ def test_a_bi_role_reads_the_live_view_when_the_change_log_cannot_say_what_chang
     services.bi_role_create(name=role_name, password=PASSWORD)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE reporting_example_orderstatus")
-    services.order_status_record(order_id=7, status="cancelled")
+    shop_services.order_status_record(order_id=7, status="cancelled")
     query = (
         "SELECT order_id, status FROM order_latest_status_live "
         "WHERE status = 'cancelled' ORDER BY status_created DESC, order_id DESC LIMIT 10"
@@ -415,7 +416,7 @@ def test_a_bi_session_holding_locks_it_has_no_right_to_is_ended(role_name, data)
     try:
         conn.execute("PREPARE block_refresh AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
         conn.execute("PREPARE block_migrate AS SELECT * FROM public.reporting_order FOR UPDATE")
-        services.order_status_record(order_id=1, status="cancelled")
+        shop_services.order_status_record(order_id=1, status="cancelled")
         assert services.views_refresh().outcome == RefreshOutcome.SKIPPED, "the lock really is in the way"
         actions = services.bi_watchdog_run()
         assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
@@ -486,7 +487,7 @@ def test_a_bi_role_cannot_take_or_block_the_refresh_lock(role_name, data):
         ):
             with conn.transaction(), pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)
-        services.order_status_record(order_id=1, status="cancelled")
+        shop_services.order_status_record(order_id=1, status="cancelled")
         result = services.views_refresh()
         assert result.outcome == RefreshOutcome.OK, result
         assert services.views_refresh(force=True).outcome == RefreshOutcome.OK

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from examples.shop import services as shop_services
 from reporting import selectors, services
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -69,9 +70,9 @@ def chromium_browser(width: int = 1400, height: int = 1100) -> Iterator[Any]:
 def test_the_dashboard_in_headless_chromium(live_server):
     from selenium.webdriver.common.by import By
 
-    services.orders_seed(orders=3000, seed=8, until=timezone.now())
+    shop_services.orders_seed(orders=3000, seed=8, until=timezone.now())
     services.views_refresh()
-    services.order_status_record(order_id=1, status="cancelled")  # one change since the refresh
+    shop_services.order_status_record(order_id=1, status="cancelled")  # one change since the refresh
     services.reports_user_ensure(username="viewer", password="viewer-password-1")
     client = Client()
     client.force_login(get_user_model().objects.get(username="viewer"))
@@ -162,7 +163,7 @@ def test_the_dashboard_and_an_order_page_on_a_phone(live_server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    services.orders_seed(orders=2000, seed=5, until=timezone.now())
+    shop_services.orders_seed(orders=2000, seed=5, until=timezone.now())
     services.views_refresh()
     services.reports_user_ensure(username="viewer", password="viewer-password-1")
     client = Client()

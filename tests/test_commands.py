@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from examples.shop.models import Order, OrderStatus
 from reporting import selectors
-from reporting.models import Order, OrderLatestStatus, OrderStatus
+from reporting.models import OrderLatestStatus
 from tests.helpers import raw_connect
 
 

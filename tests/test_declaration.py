@@ -48,7 +48,7 @@ def test_a_malformed_declaration_is_refused_with_the_entry_and_what_it_must_be(c
 def test_a_capitalised_table_in_a_schema_is_a_table_when_no_app_has_that_label():
     assert parse({**EXAMPLE, "history": "public.Readings"}).history == Table("public", "Readings")
     assert parse(EXAMPLE).history == Table(
-        "public", "reporting_example_orderstatus", model="reporting.OrderStatus"
+        "public", "reporting_example_orderstatus", model="shop.OrderStatus"
     )
 
 
@@ -274,3 +274,12 @@ def test_reporting_sql_prints_what_is_installed():
     assert all(f'CREATE TRIGGER "{name}"' in text for name in triggers), triggers
     assert "CREATE MATERIALIZED VIEW reporting.order_latest_status AS" in text
     assert "CREATE OR REPLACE FUNCTION public.reporting_overlay_fold(" in text
+
+
+def test_check_names_an_app_the_reports_need_that_is_not_installed():
+    from django.test.utils import modify_settings
+
+    assert [e for e in checks.source_check() if e.id == "reporting.E004"] == []
+    with modify_settings(INSTALLED_APPS={"remove": ["django.contrib.humanize"]}):
+        (error,) = checks.source_check()
+    assert error.id == "reporting.E004" and "'django.contrib.humanize' in INSTALLED_APPS" in error.msg

@@ -14,6 +14,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from examples.shop import services as shop_services
 from reporting import services
 from tests.interleaving import assert_interleaved_exact, interleave
 from tests.test_overlay import change, seeded
@@ -74,7 +75,7 @@ def _all_shapes_agree(cursor) -> list[str]:
 def test_every_shape_agrees_with_distinct_on_while_writers_folds_and_refreshes_run():
     """Ties, deleted latest rows, emptied orders, moved and edited rows, under folds and refreshes."""
     reset()
-    services.orders_seed(orders=1500, seed=5, until=TODAY)
+    shop_services.orders_seed(orders=1500, seed=5, until=TODAY)
     services.views_refresh()
 
     def writer() -> None:

@@ -146,7 +146,7 @@ def test_another_schema_name_is_used_everywhere():
         manage(
             "shell",
             "-c",
-            "from reporting import services; services.order_status_record(order_id=1, status='cancelled')",
+            "from examples.shop import services as s; s.order_status_record(order_id=1, status='cancelled')",
         )
         counts = manage(
             "shell",

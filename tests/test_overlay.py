@@ -10,9 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from examples.shop import services as shop_services
+from examples.shop.models import OrderStatus
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
-from reporting.models import Fold, OrderStatus, OverlayOrder
+from reporting.models import Fold, OverlayOrder
 from scheduler.runner import FoldJob
 from tests.helpers import raw_connect
 from tests.test_realtime import TODAY, brute_force, read, reset, view_page
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def seeded(orders: int = 200) -> None:
     reset()
-    services.orders_seed(orders=orders, seed=4, until=TODAY)
+    shop_services.orders_seed(orders=orders, seed=4, until=TODAY)
     assert services.views_refresh().outcome == RefreshOutcome.OK
 
 

@@ -14,12 +14,13 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples.shop import services as shop_services
+from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors, services
-from reporting.choices import RefreshOutcome, Status, Strategy
-from reporting.models import Order, OrderStatus
+from reporting.choices import RefreshOutcome, Strategy
+from tests.brute_force import brute_force_latest
 from tests.factories import (
     all_status_rows,
-    brute_force_latest,
     brute_force_lists,
     brute_force_transition_times,
     brute_force_transitions,
@@ -244,7 +245,7 @@ def view_page(status: str, limit: int) -> list[tuple]:
 
 def test_the_sql_view_equals_the_realtime_selector():
     reset()
-    services.orders_seed(orders=300, seed=5, until=TODAY)
+    shop_services.orders_seed(orders=300, seed=5, until=TODAY)
     services.views_refresh()
     # Changes after the refresh: new statuses, a backfill, a deletion, a new order.
     OrderStatus.objects.bulk_create(
@@ -254,7 +255,7 @@ def test_the_sql_view_equals_the_realtime_selector():
         ]
     )
     deleted, _ = OrderStatus.objects.filter(order_id=3).delete()
-    services.order_create()
+    shop_services.order_create()
     assert selectors.freshness().changes_since == 2 + deleted + 2, "2 inserts, deletes, an order, its status"
     with connection.cursor() as cursor:
         for status in STATUSES:
@@ -276,8 +277,8 @@ def test_the_sql_view_equals_the_realtime_selector():
 
 def test_aggregate_views_match_the_latest_status_view():
     reset()
-    services.orders_seed(orders=2000, seed=11, until=TODAY)
-    services.order_create()  # an order without a status... after its pending row is removed:
+    shop_services.orders_seed(orders=2000, seed=11, until=TODAY)
+    shop_services.order_create()  # an order without a status... after its pending row is removed:
     OrderStatus.objects.filter(order_id=Order.objects.latest("id").pk).delete()
     services.views_refresh()
     with connection.cursor() as cursor:
@@ -304,9 +305,9 @@ def test_aggregate_views_match_the_latest_status_view():
 
 def test_every_read_says_how_fresh_it_is():
     reset()
-    services.orders_seed(orders=50, seed=2, until=TODAY)
+    shop_services.orders_seed(orders=50, seed=2, until=TODAY)
     result = services.views_refresh()
-    services.order_status_record(order_id=1, status="cancelled")
+    shop_services.order_status_record(order_id=1, status="cancelled")
     snapshot = selectors.order_status_counts(strategy="snapshot").freshness
     assert (snapshot.strategy, snapshot.as_of, snapshot.changes_since_view) == (
         "snapshot",
@@ -338,7 +339,7 @@ def test_the_default_strategy_is_realtime_and_a_setting_changes_it(settings):
 @pytest.mark.slow
 def test_realtime_equals_live_in_one_snapshot_while_writers_folds_and_refreshes_run():
     reset()
-    services.orders_seed(orders=3000, seed=3, until=TODAY)
+    shop_services.orders_seed(orders=3000, seed=3, until=TODAY)
     services.views_refresh()
 
     def writer() -> None:
@@ -435,7 +436,7 @@ def order_with(status: str, *, days_ago: int = 1) -> int:
 
 def test_orders_that_did_not_exist_at_the_snapshot_or_no_longer_exist_count_exactly():
     reset()
-    services.orders_seed(orders=60, seed=8, until=TODAY)
+    shop_services.orders_seed(orders=60, seed=8, until=TODAY)
     bare = Order.objects.create(created=TODAY).pk  # exists, no status: counted as none
     deleted_before = order_with("cancelled")
     Order.objects.filter(pk=deleted_before).delete()
@@ -567,7 +568,7 @@ def realtime_in_sql(conn) -> dict:
 def test_a_reader_whose_snapshot_predates_a_refresh_stays_exact(concurrently):
     """A plain REFRESH writes rows that every snapshot sees, older ones too; CONCURRENTLY does not."""
     reset()
-    services.orders_seed(orders=300, seed=6, until=TODAY)
+    shop_services.orders_seed(orders=300, seed=6, until=TODAY)
     services.views_refresh()
     reader = raw_connect(autocommit=False)
     try:
@@ -575,8 +576,8 @@ def test_a_reader_whose_snapshot_predates_a_refresh_stays_exact(concurrently):
         reader.execute("SELECT count(*) FROM reporting_example_order").fetchone()  # its snapshot starts here
         expected = live_in_sql(reader)
         for order_id in range(1, 60, 3):
-            services.order_status_record(order_id=order_id, status="cancelled")
-        services.order_create()
+            shop_services.order_status_record(order_id=order_id, status="cancelled")
+        shop_services.order_create()
         result = services.views_refresh(concurrently=concurrently)
         assert result.outcome == RefreshOutcome.OK
         assert live_in_sql(reader) == expected, "the reader's snapshot predates the writes"
@@ -598,7 +599,7 @@ def _prepared_statements() -> list[str]:
 
 def test_the_hot_reads_are_prepared_and_stay_exact_through_refreshes(settings):
     reset()
-    services.orders_seed(orders=60, seed=9, until=TODAY)
+    shop_services.orders_seed(orders=60, seed=9, until=TODAY)
     services.views_refresh()
     connection.close()
     for _ in range(2):

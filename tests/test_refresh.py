@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import F
 
+from examples.shop import services as shop_services
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.models import OrderChange, RefreshRun
@@ -34,7 +35,7 @@ def view_rows() -> list[tuple]:
 
 
 def seed(orders: int) -> None:
-    services.orders_seed(orders=orders, seed=1, until=EPOCH)
+    shop_services.orders_seed(orders=orders, seed=1, until=EPOCH)
 
 
 class TableLock:

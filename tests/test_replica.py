@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError, connection, connections
 
+from examples.shop import services as shop_services
+from examples.shop.models import Status
 from reporting import embedded_db, selectors, services
-from reporting.choices import Status
-from tests.factories import EPOCH, all_status_rows, brute_force_latest, brute_force_lists
+from tests.brute_force import brute_force_latest
+from tests.factories import EPOCH, all_status_rows, brute_force_lists
 from tests.helpers import REPLICA_ALIAS as ALIAS
 
 pytestmark = pytest.mark.slow
@@ -81,7 +83,7 @@ def expected_from_primary() -> tuple[dict[str, list[int]], dict[str, int]]:
 
 @pytest.mark.django_db(transaction=True, databases=["default", ALIAS])
 def test_reporting_reads_from_a_streaming_replica(replica):
-    services.orders_seed(orders=300, seed=6, until=EPOCH)
+    shop_services.orders_seed(orders=300, seed=6, until=EPOCH)
     first = services.views_refresh()
 
     # A refresh on the primary reaches the replica through WAL.
@@ -95,8 +97,8 @@ def test_reporting_reads_from_a_streaming_replica(replica):
 
     # Writes after the refresh: realtime reads on the replica are exact as of its replay point.
     for order_id in (3, 5, 7, 11):
-        services.order_status_record(order_id=order_id, status="cancelled")
-    services.order_create()
+        shop_services.order_status_record(order_id=order_id, status="cancelled")
+    shop_services.order_create()
     wait_until(lambda: replayed(replica, primary_lsn()), "the writes on the replica")
     lists, counts = expected_from_primary()
     for strategy in ("realtime", "live"):

@@ -17,7 +17,7 @@ from django_pgviews.models import ViewSyncer
 
 from reporting import selectors, services, source_sql
 from reporting.choices import RefreshOutcome
-from tests.factories import StatusRow, brute_force_latest, brute_force_lists
+from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
 
 SENSORS_DDL = """
 CREATE TABLE sensor (id integer PRIMARY KEY, installed timestamptz NOT NULL);

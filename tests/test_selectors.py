@@ -7,18 +7,12 @@ from django.db import transaction
 from hypothesis import given
 from hypothesis import strategies as st
 
+from examples.shop.models import OrderStatus, Status
 from reporting import selectors
-from reporting.choices import Status, Strategy
+from reporting.choices import Strategy
 from reporting.exceptions import InvalidParameterError, InvalidStatusError
-from reporting.models import OrderStatus
-from tests.factories import (
-    EPOCH,
-    all_status_rows,
-    brute_force_latest,
-    brute_force_lists,
-    orders_create,
-    statuses_create,
-)
+from tests.brute_force import brute_force_latest
+from tests.factories import EPOCH, all_status_rows, brute_force_lists, orders_create, statuses_create
 
 # These tests run inside one test transaction, where no refresh is ever recorded
 # as committed: realtime reads take their full-recompute path here. The change-log

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from examples.shop import services as shop_services
 from reporting import services
 from tests.helpers import subprocess_env
 from tests.test_browser import ARTIFACTS, chromium_browser
@@ -42,7 +43,7 @@ def wait_for(url: str, timeout: float = 120) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_make_serve_runs_gunicorn_with_a_styled_admin_login_and_the_dashboard(tmp_path):
-    services.orders_seed(orders=500, seed=3, until=None)
+    shop_services.orders_seed(orders=500, seed=3, until=None)
     services.views_refresh()
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

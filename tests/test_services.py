@@ -5,23 +5,24 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from reporting import services
+from examples.shop import services as shop_services
+from examples.shop.models import Order, OrderStatus
 from reporting.exceptions import InvalidParameterError, InvalidStatusError, UnknownOrderError
 from reporting.matviews import HistoryRow, KeyRow
-from reporting.models import Order, OrderLatestStatus, OrderStatus
+from reporting.models import OrderLatestStatus
 from tests.factories import EPOCH
 
 
 @pytest.mark.django_db
 def test_order_create_records_the_initial_pending_status():
-    order = services.order_create(created=EPOCH)
+    order = shop_services.order_create(created=EPOCH)
     assert list(order.statuses.values_list("status", "created")) == [("pending", EPOCH)]
 
 
 @pytest.mark.django_db
 def test_order_status_record_appends_a_status():
-    order = services.order_create()
-    row = services.order_status_record(order_id=order.pk, status="complete")
+    order = shop_services.order_create()
+    row = shop_services.order_status_record(order_id=order.pk, status="complete")
     assert row.pk is not None
     assert list(order.statuses.order_by("id").values_list("status", flat=True)) == ["pending", "complete"]
 
@@ -29,24 +30,24 @@ def test_order_status_record_appends_a_status():
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", ["failed", "", "Cancelled", None, 3])
 def test_an_invalid_status_is_refused_and_nothing_is_written(status):
-    order = services.order_create()
+    order = shop_services.order_create()
     with pytest.raises(InvalidStatusError, match="valid values: pending, complete, cancelled"):
-        services.order_status_record(order_id=order.pk, status=status)
+        shop_services.order_status_record(order_id=order.pk, status=status)
     assert OrderStatus.objects.count() == 1
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("order_id", [0, -1, 10**12, "1", None])
 def test_an_unknown_order_is_refused_and_nothing_is_written(order_id):
-    services.order_create()
+    shop_services.order_create()
     with pytest.raises(UnknownOrderError, match="unknown order"):
-        services.order_status_record(order_id=order_id, status="complete")
+        shop_services.order_status_record(order_id=order_id, status="complete")
     assert OrderStatus.objects.count() == 1
 
 
 @pytest.mark.django_db
 def test_the_database_refuses_an_invalid_status_from_raw_sql():
-    order = services.order_create()
+    order = shop_services.order_create()
     with (
         pytest.raises(IntegrityError, match="reporting_orderstatus_status_valid"),
         transaction.atomic(),
@@ -61,7 +62,7 @@ def test_the_database_refuses_an_invalid_status_from_raw_sql():
 
 @pytest.mark.django_db
 def test_writes_through_the_read_only_view_model_raise(refreshed):
-    order = services.order_create()
+    order = shop_services.order_create()
     refreshed()
     row = OrderLatestStatus.objects.get(order_id=order.pk)
     with pytest.raises(NotImplementedError):
@@ -95,7 +96,7 @@ def test_writes_through_the_read_only_view_model_raise(refreshed):
 @pytest.mark.django_db
 def test_seed_follows_the_history_rules():
     until = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-    result = services.orders_seed(orders=3000, seed=7, until=until, batch_size=700)
+    result = shop_services.orders_seed(orders=3000, seed=7, until=until, batch_size=700)
     assert (result.orders, result.first_order_id, result.last_order_id) == (3000, 1, 3000)
     histories: dict[int, list[tuple]] = {}
     for order_id, created, status in OrderStatus.objects.order_by("order_id", "created", "id").values_list(
@@ -117,7 +118,7 @@ def test_seed_follows_the_history_rules():
         assert shape in allowed, f"order {order_id} has history {shape}"
         assert history[0][0] == orders[order_id], "pending is recorded when the order is created"
         assert all(created <= until for created, _ in history)
-        assert orders[order_id] >= until - services.SEED_SPAN
+        assert orders[order_id] >= until - shop_services.SEED_SPAN
         shapes[shape] = shapes.get(shape, 0) + 1
     share = {shape: n / 3000 for shape, n in shapes.items()}
     assert 0.55 < share[("pending", "complete")] < 0.70, share
@@ -134,22 +135,22 @@ def _histories() -> list[tuple]:
 def test_seed_is_deterministic_for_a_seed():
     until = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
     with transaction.atomic():
-        services.orders_seed(orders=500, seed=42, until=until, batch_size=128)
+        shop_services.orders_seed(orders=500, seed=42, until=until, batch_size=128)
         first = _histories()
         orders = list(Order.objects.order_by("id").values_list("id", "created"))
         transaction.set_rollback(True)
     with transaction.atomic():
-        services.orders_seed(orders=500, seed=42, until=until, batch_size=500)
+        shop_services.orders_seed(orders=500, seed=42, until=until, batch_size=500)
         assert list(Order.objects.order_by("id").values_list("id", "created")) == orders
         # Status ids come from a sequence that rollbacks do not reset: compare the rest.
         assert _histories() == first
         transaction.set_rollback(True)
-    services.orders_seed(orders=500, seed=43, until=until)
+    shop_services.orders_seed(orders=500, seed=43, until=until)
     assert _histories() != first, "another seed gives other histories"
 
 
 @pytest.mark.django_db
 def test_seed_refuses_a_bad_count():
     with pytest.raises(InvalidParameterError, match="orders"):
-        services.orders_seed(orders=0)
+        shop_services.orders_seed(orders=0)
     assert not Order.objects.exists()

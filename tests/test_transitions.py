@@ -9,10 +9,10 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors, services
-from reporting.choices import RefreshOutcome, Status, Strategy
+from reporting.choices import RefreshOutcome, Strategy
 from reporting.exceptions import InvalidParameterError
-from reporting.models import Order, OrderStatus
 from tests.factories import (
     all_status_rows,
     brute_force_transition_times,

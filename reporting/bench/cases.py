@@ -15,10 +15,10 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 
+from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors
-from reporting.choices import Status, Strategy
+from reporting.choices import Strategy
 from reporting.matviews import in_schema
-from reporting.models import Order, OrderStatus
 
 
 def fetchall(sql: str, params: Any = None) -> list[tuple]:

@@ -27,6 +27,7 @@ import psycopg
 from django.core.management import call_command
 from django.db import connection
 
+from examples.shop import services as shop_services
 from reporting import exports, selectors, services
 from reporting.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
 from reporting.choices import RefreshOutcome
@@ -215,7 +216,7 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
         results.measurements.append(Measurement(orders, group, name, approach, samples, unit, baseline))
 
     progress(f"{orders:,} orders: seeding")
-    seed_ms = _time(lambda: services.orders_seed(orders=orders, seed=config.seed))
+    seed_ms = _time(lambda: shop_services.orders_seed(orders=orders, seed=config.seed))
     add("setup", "seed orders", "seed_orders", [seed_ms])
     progress(f"{orders:,} orders: first refresh")
     services.views_refresh(force=True)

@@ -67,8 +67,9 @@ import psycopg
 from django.core.management import call_command
 from django.db import connection
 
+from examples.shop import services as shop_services
+from examples.shop.models import Status
 from reporting import conf, selectors, services
-from reporting.choices import Status
 from reporting.matviews import in_schema, view_sql
 
 Progress = Callable[[str], None]
@@ -243,7 +244,7 @@ def _steady_database(config: SteadyConfig, progress: Progress, setup: dict[str, 
         if present < config.orders:
             progress(f"seeding {config.orders - present:,} orders")
             started = time.perf_counter()
-            services.orders_seed(orders=config.orders - present, seed=config.seed)
+            shop_services.orders_seed(orders=config.orders - present, seed=config.seed)
             setup["seed_s"] = time.perf_counter() - started
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM (ANALYZE) reporting_example_order")

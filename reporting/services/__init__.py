@@ -14,22 +14,12 @@ from reporting.services.bi import (
 )
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
-from reporting.services.orders import order_create, order_status_record
 from reporting.services.refresh import reporting_views, views_refresh
-from reporting.services.seeding import (
-    SEED_SPAN,
-    SeedResult,
-    orders_seed,
-    orders_seed_if_empty,
-    orders_seed_progress,
-)
 from reporting.services.tokens import api_token_authenticate, api_token_create, api_token_revoke
 from reporting.services.users import reports_user_ensure
 
 __all__ = [
-    "SEED_SPAN",
     "FoldResult",
-    "SeedResult",
     "api_token_authenticate",
     "api_token_create",
     "api_token_revoke",
@@ -41,11 +31,6 @@ __all__ = [
     "bi_roles_repair",
     "bi_watchdog_run",
     "csv_export_start",
-    "order_create",
-    "order_status_record",
-    "orders_seed",
-    "orders_seed_if_empty",
-    "orders_seed_progress",
     "overlay_fold",
     "reporting_schema_create",
     "reporting_views",

@@ -13,8 +13,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from examples.shop.models import Order
 from reporting.exceptions import InvalidParameterError
-from reporting.models import Order
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,8 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reporting.choices import Status
+from examples.shop.models import Order, OrderStatus, Status
 from reporting.exceptions import UnknownOrderError
-from reporting.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reporting import services
+from examples.shop import services as shop_services
 from reporting.exceptions import ReportingError
 from reporting.management.arguments import positive_int
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         ) as progress:
             task = progress.add_task("seed", total=options["orders"])
             try:
-                result = services.orders_seed(
+                result = shop_services.orders_seed(
                     orders=options["orders"],
                     seed=options["seed"],
                     until=options["until"],

@@ -11,8 +11,10 @@ from django.db import connections, transaction
 from rich.console import Console
 from rich.table import Table
 
+from examples.shop import services as shop_services
+from examples.shop.models import Status
 from reporting import selectors, services
-from reporting.choices import Status, Strategy
+from reporting.choices import Strategy
 from reporting.management.arguments import positive_int
 from reporting.routers import read_database
 
@@ -70,7 +72,7 @@ class Command(BaseCommand):
         console.print("[bold]1. Migrating[/bold] (creates the schema and the reporting views)")
         call_command("migrate", verbosity=0, interactive=False)
         console.print(f"[bold]2. Seeding[/bold] {options['orders']:,} orders if the database is empty")
-        seeded = services.orders_seed_if_empty(orders=options["orders"])
+        seeded = shop_services.orders_seed_if_empty(orders=options["orders"])
         console.print(f"   {'seeded' if seeded else 'orders already present, kept them'}")
         console.print("[bold]3. Refreshing[/bold] the reporting views")
         result, ms = _timed(partial(services.views_refresh, force=True))
@@ -106,7 +108,7 @@ class Command(BaseCommand):
 
     def _overlay(self, console: Console) -> None:
         """Changes after the refresh, a fold, and counts that stay exact and fast."""
-        changed = services.orders_seed_progress(orders=1000)
+        changed = shop_services.orders_seed_progress(orders=1000)
         console.print(f"[bold]4. A shop at work[/bold]: {changed:,} orders changed status since the refresh")
         fold, ms = _timed(services.overlay_fold)
         console.print(
