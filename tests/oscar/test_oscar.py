@@ -98,6 +98,15 @@ def assert_exact(strategies: tuple[str, ...] = ("live", "realtime")) -> None:
     assert {status: sorted(row[0] for row in rows) for status, rows in expected["lists"].items()} == oscar
 
 
+def test_a_project_without_the_example_shop_has_none_of_its_tables():
+    """reporting 0017 drops the two empty tables its early migrations made for the example."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass('reporting_example_order'), to_regclass('reporting_example_orderstatus')"
+        )
+        assert cursor.fetchone() == (None, None)
+
+
 def test_the_declaration_checks_clean_on_oscar_and_names_the_missing_index():
     # new_status is varchar(100): warned about (W001), and silenced in the settings.
     assert [e.id for e in checks.source_errors("default")] == ["reporting.W001"]
