@@ -110,10 +110,6 @@ def source_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     return errors
 
 
-def _quoted(table: Table, cursor: Any) -> str:
-    return sql.Identifier(table.schema, table.name).as_string(cursor.connection)
-
-
 def _table(cursor: Any, table: Table, entry: str, kinds: str) -> tuple[int, dict[str, Column]] | str | None:
     """The table's oid and columns (name: (number, type)), what is wrong with it, or ``None``: not yet made.
 
@@ -208,7 +204,7 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     )
     if cursor.fetchone() is None:
         index = sql.SQL("CREATE INDEX CONCURRENTLY ON {} ({}, {} DESC, {} DESC)").format(
-            sql.Identifier(src.history.schema, src.history.name),
+            src.history.identifier(),
             sql.Identifier(src.key),
             sql.Identifier(src.created),
             sql.Identifier(src.row_id),
@@ -277,7 +273,7 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     ):
         cursor.execute(
             "SELECT to_regclass(%s)::oid",
-            [sql.Identifier(table.schema, table.name).as_string(cursor.connection)],
+            [table.identifier().as_string(cursor.connection)],
         )
         declared = cursor.fetchone()[0]
         cursor.execute(VIEW_READS_SQL, [view])

@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from psycopg import sql
 
 from reporting.exceptions import InvalidStatusError
 
@@ -73,6 +74,10 @@ class Table:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    def identifier(self) -> sql.Identifier:
+        """The table as a quoted SQL identifier, ``"schema"."name"``."""
+        return sql.Identifier(self.schema, self.name)
 
 
 @dataclass(frozen=True)

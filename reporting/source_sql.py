@@ -140,8 +140,8 @@ def source_statements(src: Source | None = None) -> list[sql.Composable]:
     drops the previous triggers first.
     """
     src = src or source()
-    history = sql.Identifier(src.history.schema, src.history.name)
-    keys = sql.Identifier(src.parent.schema, src.parent.name)
+    history = src.history.identifier()
+    keys = src.parent.identifier()
     return [
         sql.SQL(HISTORY_VIEW_SQL.strip()).format(
             view=HISTORY_VIEW,
@@ -183,8 +183,8 @@ def wanted_fingerprint(cursor: Any, src: Source, statements: list[str]) -> str:
     cursor.execute(
         "SELECT to_regclass(%s)::oid, to_regclass(%s)::oid",
         [
-            sql.Identifier(src.parent.schema, src.parent.name).as_string(raw),
-            sql.Identifier(src.history.schema, src.history.name).as_string(raw),
+            src.parent.identifier().as_string(raw),
+            src.history.identifier().as_string(raw),
         ],
     )
     return fingerprint([*statements, *map(str, cursor.fetchone())])
@@ -228,8 +228,8 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         cursor.execute(
             sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE")
             .format(
-                sql.Identifier(src.parent.schema, src.parent.name),
-                sql.Identifier(src.history.schema, src.history.name),
+                src.parent.identifier(),
+                src.history.identifier(),
             )
             .as_string(raw)
         )
