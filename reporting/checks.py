@@ -21,7 +21,7 @@ from django.db import connections
 from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
-from reporting.declaration import MAX_STATUS_LENGTH, DeclarationError, Source, Table, source
+from reporting.declaration import DeclarationError, Source, Table, source
 
 # Apps the reporting app relies on, and what for.
 REQUIRED_APPS = {
@@ -30,8 +30,9 @@ REQUIRED_APPS = {
 }
 INTEGERS = frozenset({"smallint", "integer", "bigint"})
 TIMESTAMPS = frozenset({"timestamp with time zone"})
-# Not "character": it pads values with blanks, so "ok" would be read back as "ok              ".
-TEXTS = frozenset({"text", "character varying"})
+# "character" pads values with blanks; the generated view reads the status as
+# text, which strips them.
+TEXTS = frozenset({"text", "character varying", "character"})
 
 TABLE_SQL = """
 SELECT c.oid, c.relkind FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -243,27 +244,6 @@ def _parent_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     return errors
 
 
-def _status_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
-    """A status column that may hold values longer than the reporting state stores."""
-    found = _table(cursor, src.history, "history", "r")
-    if not isinstance(found, tuple) or src.status not in found[1]:
-        return []
-    full_type = found[1][src.status].full_type
-    length = full_type.removeprefix("character varying(").removesuffix(")")
-    if length.isdecimal() and int(length) <= MAX_STATUS_LENGTH:
-        return []
-    return [
-        checks.Warning(
-            f"REPORTING_SOURCE['status'] names {src.history}.{src.status}, of type {full_type}: a row whose "
-            f"status is longer than {MAX_STATUS_LENGTH} characters makes every fold fail until the next "
-            "refresh, and a status outside REPORTING_SOURCE['statuses'] is counted but cannot be listed",
-            hint="keep the column's values to the declared statuses (a CHECK constraint), or silence "
-            "reporting.W001 once they are",
-            id="reporting.W001",
-        )
-    ]
-
-
 def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     """The generated views read the declared tables: not others that had their names before."""
     errors: list[checks.CheckMessage] = []
@@ -313,7 +293,7 @@ def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage
             errors = _history_errors(cursor, src) + _parent_errors(cursor, src)
             if not errors and not made:
                 errors += _installed_errors(cursor, src)
-            return errors + _status_warnings(cursor, src)
+            return errors
     except DatabaseError as exc:
         return [_error(f"cannot check REPORTING_SOURCE on database {using!r}: {exc}".strip())]
 

@@ -48,7 +48,8 @@ RESERVED_STATUSES = frozenset({"none"})
 # PostgreSQL truncates longer identifiers, so two long names could become one.
 MAX_IDENTIFIER = 63
 MAX_STATUSES = 100
-MAX_STATUS_LENGTH = 16
+# A sanity bound on a declared value; the reporting state stores statuses as text.
+MAX_STATUS_LENGTH = 200
 LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 KEYS = frozenset(
     {"history", "key", "latest_by", "status", "statuses", "parent", "parent_key", "parent_created"}
@@ -171,7 +172,6 @@ def parse(declared: object) -> Source:
             "statuses", f"must be a list of 1 to {MAX_STATUSES} status values, not {statuses!r}"
         )
     for value in statuses:
-        # The reporting views and functions store a status as varchar(16) (views_sql/).
         if not isinstance(value, str) or not value or len(value) > MAX_STATUS_LENGTH:
             raise DeclarationError(
                 "statuses",

@@ -234,7 +234,7 @@ class OverlayOrder(models.Model):
     exists_now = models.BooleanField()
     # Its latest status row; empty for an order without one (or that is gone).
     status_id = models.BigIntegerField(null=True)
-    status = models.CharField(max_length=16, null=True)  # noqa: DJ001 - NULL: no status
+    status = models.TextField(null=True)  # noqa: DJ001 - NULL: no status
     status_created = models.DateTimeField(null=True)
     day = models.DateField(null=True, help_text="The day the order was created (UTC).")
 
@@ -349,7 +349,7 @@ class CsvExport(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=16)
+    status = models.TextField()
     started = models.DateTimeField(default=timezone.now)
 
     class Meta:

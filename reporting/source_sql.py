@@ -97,9 +97,11 @@ BEGIN
 END
 $$
 """
+# The status as text, whatever its column's type (varchar(n), or char(n), whose
+# padding the cast strips): every part of the real-time views then has one type.
 HISTORY_VIEW_SQL = """
 CREATE OR REPLACE VIEW {view} AS
-SELECT s.{key} AS order_id, s.{row_id} AS id, s.{status} AS status, s.{created} AS created
+SELECT s.{key} AS order_id, s.{row_id} AS id, s.{status}::text AS status, s.{created} AS created
 FROM {table} AS s
 """
 KEYS_VIEW_SQL = """
@@ -271,7 +273,7 @@ FUNCTIONS = (
     "overlay_fold_v2",
     "order_latest_status_page_v2",
     "order_latest_status_rows_v1",
-    "latest_status_recomputed_v1",
+    "latest_status_recomputed_v2",
 )
 
 

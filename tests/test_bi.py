@@ -113,6 +113,8 @@ def test_a_bi_role_reads_every_reporting_view_and_nothing_else(role_name, data):
         for table in (
             "public.reporting_order",
             "public.reporting_orderstatus",
+            "public.reporting_example_order",
+            "public.reporting_example_orderstatus",
             "public.reporting_refreshrun",
             "public.reporting_orderchange",
             "public.auth_user",
@@ -125,8 +127,10 @@ def test_a_bi_role_reads_every_reporting_view_and_nothing_else(role_name, data):
         # ...and by privileges, even after switching the default off.
         conn.execute("SET default_transaction_read_only = off")
         for statement in (
-            "INSERT INTO public.reporting_orderstatus (order_id, created, status) VALUES (1, now(), 'x')",
-            "UPDATE public.reporting_orderstatus SET status = 'cancelled'",
+            "INSERT INTO public.reporting_example_orderstatus (order_id, created, status) VALUES "
+            "(1, now(), 'x')",
+            "UPDATE public.reporting_example_orderstatus SET status = 'cancelled'",
+            "DELETE FROM public.reporting_example_order",
             "DELETE FROM public.reporting_order",
             "INSERT INTO reporting.order_latest_status VALUES (1, 1, 'pending', now())",
             "DELETE FROM reporting.order_latest_status_live",

@@ -119,7 +119,8 @@ def test_reporting_reads_from_a_streaming_replica(replica):
     # The standby refuses writes.
     with pytest.raises(DatabaseError, match="read-only transaction"), replica.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (1, now(), 'pending')"
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (1, "
+            "now(), 'pending')"
         )
     with pytest.raises(DatabaseError, match=r"read-only transaction|recovery"), replica.cursor() as cursor:
         cursor.execute("REFRESH MATERIALIZED VIEW reporting.order_latest_status")

@@ -54,7 +54,8 @@ def test_the_database_refuses_an_invalid_status_from_raw_sql():
         connection.cursor() as cursor,
     ):
         cursor.execute(
-            "INSERT INTO reporting_orderstatus (order_id, created, status) VALUES (%s, now(), 'failed')",
+            "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, "
+            "now(), 'failed')",
             [order.pk],
         )
     assert OrderStatus.objects.count() == 1
