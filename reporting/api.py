@@ -26,10 +26,13 @@ __all__ = [
 ]
 
 import datetime as dt
+import decimal
 import functools
 import logging
+import math
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -244,6 +247,7 @@ def orders(request: HttpRequest) -> HttpResponse:
                     "status_id": row.status_id,
                     "status": row.status,
                     "status_created": row.status_created.isoformat(),
+                    **{name: _json_value(value) for name, value in row.columns.items()},
                 }
                 for row in page.rows
             ],
@@ -252,6 +256,25 @@ def orders(request: HttpRequest) -> HttpResponse:
             "freshness": page.freshness.as_dict(),
         }
     )
+
+
+# What JsonResponse's encoder writes as it is; a declared column of another type
+# (a range, an interval array, a project's type) is shown as PostgreSQL's text.
+_JSON_TYPES = (str, int, decimal.Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID, dict)
+
+
+def _json_value(value: Any) -> Any:
+    """A declared column's value as JSON carries it (``REPORTING_SOURCE["columns"]``)."""
+    if value is None or isinstance(value, _JSON_TYPES):
+        return value
+    if isinstance(value, float):
+        # NaN and infinities are not JSON: the text PostgreSQL gives them.
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return str(value)
 
 
 def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:

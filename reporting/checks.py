@@ -183,6 +183,11 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
             ("status", src.status, TEXTS),
         ],
     )
+    errors += [
+        _error(f"REPORTING_SOURCE['columns'] names column {column!r}, which {src.history} does not have")
+        for column in src.columns
+        if column not in columns
+    ]
     if errors:
         return errors
     cursor.execute(UNIQUE_SQL, [oid, columns[src.row_id].number])

@@ -13,6 +13,7 @@ keys themselves live::
         "parent": "shop.Order",               # the table of keys: counts its keys without rows
         "parent_key": "id",
         "parent_created": "created",          # the day a key counts in for daily reports
+        "columns": [],                        # optional: more columns a latest row shows
     }
 
 Columns are database column names (a model's ``db_column``, or the field name
@@ -48,11 +49,24 @@ RESERVED_STATUSES = frozenset({"none"})
 # PostgreSQL truncates longer identifiers, so two long names could become one.
 MAX_IDENTIFIER = 63
 MAX_STATUSES = 100
+MAX_COLUMNS = 32
+# The names every latest row already has, in the views, the API and the CSV.
+ROW_NAMES = frozenset({"order_id", "status_id", "status", "status_created"})
 # A sanity bound on a declared value; the reporting state stores statuses as text.
 MAX_STATUS_LENGTH = 200
 LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 KEYS = frozenset(
-    {"history", "key", "latest_by", "status", "statuses", "parent", "parent_key", "parent_created"}
+    {
+        "history",
+        "key",
+        "latest_by",
+        "status",
+        "statuses",
+        "parent",
+        "parent_key",
+        "parent_created",
+        "columns",
+    }
 )
 
 
@@ -95,6 +109,9 @@ class Source:
         parent: the table of keys (counts report the keys that have no row as ``none``).
         parent_key: its key column.
         parent_created: its creation time: the day a key counts in for daily reports.
+        columns: more columns of the history that a latest row shows (the API, the
+            CSV export, the BI views ``order_latest_row`` and ``order_latest_row_live``),
+            read from that row when it is shown.
     """
 
     history: Table
@@ -106,6 +123,7 @@ class Source:
     parent: Table
     parent_key: str
     parent_created: str
+    columns: tuple[str, ...] = ()
 
 
 def _column(entry: str, value: object) -> str:
@@ -141,6 +159,23 @@ def _table(entry: str, value: object) -> Table:
                 entry, f"must be a model label or a table such as 'public.history', not {value!r}"
             )
     return Table(schema or "public", name)
+
+
+def _exposed(value: object) -> tuple[str, ...]:
+    """The ``columns`` entry: history columns a latest row shows, besides its key, row, status and time."""
+    if not isinstance(value, list | tuple) or len(value) > MAX_COLUMNS:
+        raise DeclarationError("columns", f"must be a list of at most {MAX_COLUMNS} columns, not {value!r}")
+    columns = tuple(_column("columns", column) for column in value)
+    if len(set(columns)) != len(columns):
+        raise DeclarationError("columns", f"names a column twice: {list(columns)!r}")
+    clash = sorted(ROW_NAMES.intersection(columns))
+    if clash:
+        raise DeclarationError(
+            "columns",
+            f"cannot show a column named {clash[0]!r}: every latest row has {', '.join(sorted(ROW_NAMES))} "
+            "already (the key, the row's id, status and time)",
+        )
+    return columns
 
 
 def parse(declared: object) -> Source:
@@ -197,6 +232,7 @@ def parse(declared: object) -> Source:
         parent=_table("parent", declared["parent"]),
         parent_key=_column("parent_key", declared.get("parent_key", "id")),
         parent_created=_column("parent_created", declared["parent_created"]),
+        columns=_exposed(declared.get("columns", [])),
     )
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 __all__ = ["CSV_HEADER", "orders_csv_chunks"]
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
+from typing import Any
 
 from reporting import selectors
+from reporting.declaration import source
 
+#: The columns of every file; the columns ``REPORTING_SOURCE`` declares to show follow.
 CSV_HEADER = ("order_id", "status_id", "status", "status_created")
 
 
@@ -33,13 +37,42 @@ def orders_csv_chunks(*, status: str, strategy: str | None = None, chunk_rows: i
     return _render(rows, chunk_rows)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...)): text that does is written after a quote, as OWASP advises.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A declared column's value in a CSV cell: ISO 8601 times, hex bytes, empty for NULL.
+
+    The columns hold the shop's data (a customer's note, say), so text that a
+    spreadsheet would run as a formula is quoted.
+    """
+    if isinstance(value, str):
+        return f"'{value}" if value.startswith(FORMULA_START) else value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    return value
+
+
 def _render(rows: Iterator[selectors.OrderRow], chunk_rows: int) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    names = source().columns
+    writer.writerow((*CSV_HEADER, *names))
     pending = 0
     for row in rows:
-        writer.writerow((row.order_id, row.status_id, row.status, row.status_created.isoformat()))
+        writer.writerow(
+            (
+                row.order_id,
+                row.status_id,
+                row.status,
+                row.status_created.isoformat(),
+                *(_cell(row.columns.get(name)) for name in names),
+            )
+        )
         pending += 1
         if pending == chunk_rows:
             yield buffer.getvalue().encode()

@@ -364,6 +364,56 @@ class OrderLatestStatusLiveView(pg.ReadOnlyView):
         )
 
 
+class LatestRowColumns(models.Model):
+    """The fixed columns of ``order_latest_row`` and its real-time twin (the declared ones follow)."""
+
+    status_id = models.BigIntegerField(primary_key=True, db_comment=STATUS_ID)
+    order_id = models.BigIntegerField(db_comment=ORDER_ID)
+    status = models.TextField(db_comment=STATUS)
+    status_created = models.DateTimeField(db_comment=STATUS_CREATED)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id}: {self.status}"
+
+
+class OrderLatestRowView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[misc]
+    """``reporting.order_latest_row``: ``order_latest_status`` with the declared columns of each row.
+
+    Those columns (``REPORTING_SOURCE["columns"]``) are in the view, for BI tools
+    and SQL, but not fields of this model: the selectors read them
+    (``OrderRow.columns``).
+    """
+
+    sql = view_sql("order_latest_row_v1")
+    dependencies = [_label("OrderLatestStatusView")]
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_latest_row"
+        db_table_comment = (
+            "order_latest_status with the columns REPORTING_SOURCE declares to show, read from each "
+            "order's latest history row; exact: order_latest_row_live."
+        )
+
+
+class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[misc]
+    """``reporting.order_latest_row_live``: the same over ``order_latest_status_live`` (exact)."""
+
+    sql = view_sql("order_latest_row_live_v1")
+    dependencies = [_label("OrderLatestStatusLiveView")]
+
+    class Meta:
+        managed = False
+        db_table = f"{SCHEMA}.order_latest_row_live"
+        db_table_comment = (
+            "order_latest_status_live with the columns REPORTING_SOURCE declares to show, read from each "
+            "order's latest history row; exact at query time."
+        )
+
+
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 

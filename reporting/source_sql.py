@@ -17,7 +17,7 @@ declaration has changed since.
 
 from __future__ import annotations
 
-__all__ = ["HISTORY_VIEW", "KEYS_VIEW", "source_install", "source_statements"]
+__all__ = ["COLUMNS_VIEW", "HISTORY_VIEW", "KEYS_VIEW", "source_install", "source_statements"]
 
 import hashlib
 import logging
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_VIEW = sql.Identifier("public", "reporting_orderstatus")
 KEYS_VIEW = sql.Identifier("public", "reporting_order")
+COLUMNS_VIEW = sql.Identifier("public", "reporting_exposedcolumns")
 HISTORY_LOG = sql.Identifier("public", "reporting_log_history_changes")
 KEYS_LOG = sql.Identifier("public", "reporting_log_key_changes")
 CHANGE_LOG = sql.Identifier("public", "reporting_orderchange")
@@ -109,6 +110,16 @@ CREATE OR REPLACE VIEW {view} AS
 SELECT k.{key} AS id, k.{created} AS created
 FROM {table} AS k
 """
+# The columns a latest row shows (REPORTING_SOURCE["columns"]), by history row: the
+# BI views order_latest_row(_live) join it to the latest rows (views_sql/), and
+# the selectors read it for a page of rows. Always dropped and made anew: the views
+# over it take its columns when they are made ("SELECT *"), so they must be made
+# again too (the view sync after migrate does).
+COLUMNS_VIEW_SQL = """
+CREATE VIEW {view} AS
+SELECT s.{row_id} AS status_id{columns}
+FROM {table} AS s
+"""
 TRIGGER_SQL = {
     "INSERT": "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
     "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT",
@@ -138,8 +149,8 @@ def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> l
 def source_statements(src: Source | None = None) -> list[sql.Composable]:
     """Every statement that installs ``src`` (the declared source by default), in order.
 
-    The two views, the two log functions and their triggers; :func:`source_install`
-    drops the previous triggers first.
+    The two views, the view of the columns to show, the two log functions and
+    their triggers; :func:`source_install` drops the previous triggers first.
     """
     src = src or source()
     history = src.history.identifier()
@@ -158,6 +169,13 @@ def source_statements(src: Source | None = None) -> list[sql.Composable]:
             key=sql.Identifier(src.parent_key),
             created=sql.Identifier(src.parent_created),
             table=keys,
+        ),
+        sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(COLUMNS_VIEW),
+        sql.SQL(COLUMNS_VIEW_SQL.strip()).format(
+            view=COLUMNS_VIEW,
+            row_id=sql.Identifier(src.row_id),
+            columns=sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(c)) for c in src.columns),
+            table=history,
         ),
         sql.SQL(HISTORY_LOG_SQL.strip()).format(
             function=HISTORY_LOG, log=CHANGE_LOG, key=sql.Identifier(src.key)

@@ -36,6 +36,11 @@ EXAMPLE = dict(django_settings.REPORTING_SOURCE)
         ({"key": "k" * 64}, "['key'] must name a column"),
         ({"colour": "blue"}, "['colour'] is not an entry of a declaration"),
         ({"parent": None}, "['parent'] is missing"),
+        ({"columns": "value"}, "['columns'] must be a list of at most 32 columns"),
+        ({"columns": ["note", "note"]}, "['columns'] names a column twice"),
+        ({"columns": ["status"]}, "cannot show a column named 'status'"),
+        ({"columns": ["status_created"]}, "cannot show a column named 'status_created'"),
+        ({"columns": [""]}, "['columns'] must name a column"),
     ],
 )
 def test_a_malformed_declaration_is_refused_with_the_entry_and_what_it_must_be(change, message):
@@ -134,6 +139,8 @@ def _declared_errors() -> list:
             "names public.decl_keys.id, which no unique index covers: a key listed twice",
         ),
         ({"status": "code"}, "", None),
+        ({"columns": ["label", "code"]}, "", None),
+        ({"columns": ["label", "nope"]}, "", "['columns'] names column 'nope', which public.decl_rows"),
         (
             {},
             "DROP INDEX decl_rows_latest; "
@@ -261,6 +268,10 @@ def test_reporting_sql_prints_what_is_installed():
         assert statement in text
     assert all(f'CREATE TRIGGER "{name}"' in text for name in triggers), triggers
     assert "CREATE MATERIALIZED VIEW reporting.order_latest_status AS" in text
+    # An index names its view as pgviews-redux creates it, schema and name apart (Django's
+    # own editor would quote "reporting.order_latest_status" as one name, which no view has).
+    assert 'CREATE INDEX "order_latest_status_keyset" ON reporting.order_latest_status ("status"' in text
+    assert '"reporting.order_latest_status"' not in text
     assert "CREATE OR REPLACE FUNCTION public.reporting_overlay_fold(" in text
 
 

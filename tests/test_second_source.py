@@ -1,13 +1,17 @@
 """A second kind of history, not about orders: the latest reading of each sensor.
 
 The same machinery, declared over tables nobody here modelled (``integer`` keys,
-a ``taken_at`` timestamp, other status values), answers every read strategy and
-the HTTP API exactly as the brute force over the readings says.
+a ``taken_at`` timestamp, other status values, more columns to show), answers
+every read strategy, the BI views and the HTTP API exactly as the brute force
+over the readings says.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import decimal
+import io
 import random
 
 import pytest
@@ -25,7 +29,9 @@ CREATE TABLE sensor_reading (
     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     sensor_id integer NOT NULL REFERENCES sensor (id),
     taken_at timestamptz NOT NULL,
-    state varchar(40) NOT NULL
+    state varchar(40) NOT NULL,
+    value numeric(8, 2) NOT NULL,
+    note text
 );
 CREATE INDEX sensor_reading_latest ON sensor_reading (sensor_id, taken_at DESC, id DESC);
 """
@@ -39,6 +45,8 @@ SENSORS = {
     "parent": "public.sensor",
     "parent_key": "id",
     "parent_created": "installed",
+    # Shown with each latest row: in the API, the CSV export and the BI views.
+    "columns": ["value", "note"],
 }
 STATES = SENSORS["statuses"]
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
@@ -48,6 +56,13 @@ def _readings() -> list[StatusRow]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, sensor_id, taken_at, state FROM sensor_reading")
         return [StatusRow(*row) for row in cursor.fetchall()]
+
+
+def _shown() -> dict[int, dict[str, object]]:
+    """The declared columns of every reading, by reading id."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, value, note FROM sensor_reading")
+        return {row_id: {"value": value, "note": note} for row_id, value, note in cursor.fetchall()}
 
 
 def _sensor_count() -> int:
@@ -62,8 +77,15 @@ def _write(cursor, rng: random.Random, sensors: int, count: int) -> None:
         sensor = rng.randint(1, sensors)
         taken = T0 + dt.timedelta(minutes=rng.choice([0, 1, 1, 5, 60, 600]) + rng.randint(0, 3))
         cursor.execute(
-            "INSERT INTO sensor_reading (sensor_id, taken_at, state) VALUES (%s, %s, %s)",
-            [sensor, taken, rng.choice(STATES)],
+            "INSERT INTO sensor_reading (sensor_id, taken_at, state, value, note) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                sensor,
+                taken,
+                rng.choice(STATES),
+                decimal.Decimal(rng.randint(-9999, 9999)) / 100,
+                rng.choice([None, "", "checked by Ana", '=HYPERLINK("http://x.example")', "-3 °C"]),
+            ],
         )
 
 
@@ -103,6 +125,7 @@ def _assert_exact(strategies: tuple[str, ...]) -> None:
     readings = _readings()
     expected = brute_force_lists(readings, STATES)
     latest = brute_force_latest(readings)
+    shown = _shown()
     for strategy in strategies:
         counts = selectors.order_status_counts(strategy=strategy).as_dict()
         assert counts == {
@@ -117,6 +140,22 @@ def _assert_exact(strategies: tuple[str, ...]) -> None:
             )
             page = selectors.order_list_by_status(status=state, strategy=strategy, limit=7)
             assert [r.order_id for r in page.rows] == [t[0] for t in expected[state][:7]], (strategy, state)
+            # The declared columns, of each sensor's latest reading.
+            assert [r.columns for r in rows] == [shown[t[1]] for t in expected[state]], (strategy, state)
+            assert [r.columns for r in page.rows] == [shown[t[1]] for t in expected[state][:7]]
+    # What a BI tool reads: the real-time view of the latest rows, with the same columns.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT order_id, status_id, status, status_created, value, note "
+            "FROM reporting.order_latest_row_live ORDER BY status_created DESC, order_id DESC"
+        )
+        assert sorted(cursor.fetchall(), key=lambda r: r[1]) == sorted(
+            (
+                (key, row.id, row.status, row.created, shown[row.id]["value"], shown[row.id]["note"])
+                for key, row in latest.items()
+            ),
+            key=lambda r: r[1],
+        )
 
 
 def test_every_strategy_reads_the_latest_reading_of_each_sensor_as_the_brute_force(sensors):
@@ -142,6 +181,14 @@ def test_every_strategy_reads_the_latest_reading_of_each_sensor_as_the_brute_for
     _assert_exact(("live", "realtime"))
 
 
+def _cell(note: object) -> str:
+    """A note as the CSV must hold it: empty for NULL, a formula quoted so spreadsheets show it as text."""
+    if note is None:
+        return ""
+    assert isinstance(note, str)
+    return f"'{note}" if note.startswith(("=", "+", "-", "@")) else note
+
+
 def test_the_api_answers_in_the_declared_statuses(sensors, client):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
@@ -155,6 +202,18 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
     assert alarm.status_code == 200
     expected = brute_force_lists(_readings(), STATES)["alarm"][:5]
     assert [row["order_id"] for row in alarm.json()["orders"]] == [t[0] for t in expected]
+    # The declared columns, as JSON: numeric as a string (exact), NULL as null.
+    shown = _shown()
+    assert [(row["value"], row["note"]) for row in alarm.json()["orders"]] == [
+        (str(shown[t[1]]["value"]), shown[t[1]]["note"]) for t in expected
+    ]
+    exported = b"".join(client.get(reverse("api-orders-csv"), {"status": "alarm"}).streaming_content)
+    table = list(csv.reader(io.StringIO(exported.decode())))
+    assert table[0] == ["order_id", "status_id", "status", "status_created", "value", "note"]
+    everything = brute_force_lists(_readings(), STATES)["alarm"]
+    assert [(int(r[0]), r[4], r[5]) for r in table[1:]] == [
+        (t[0], str(shown[t[1]]["value"]), _cell(shown[t[1]]["note"])) for t in everything
+    ]
     refused = client.get(reverse("api-orders"), {"status": "cancelled"})
     assert refused.status_code == 400
     assert "ok, warning, alarm, calibration_overdue_since_spring" in refused.json()["error"], refused.json()

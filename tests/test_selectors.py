@@ -38,7 +38,7 @@ def read_all_pages(status: str, strategy: str, limit: int) -> list[tuple]:
     while True:
         page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
         assert len(page.rows) <= limit
-        rows.extend(tuple(r) for r in page.rows)
+        rows.extend(r[:4] for r in page.rows)
         pages += 1
         assert pages < 1000, "pagination does not end"
         if page.next_after is None:
@@ -49,7 +49,7 @@ def read_all_pages(status: str, strategy: str, limit: int) -> list[tuple]:
 def assert_strategy_matches(strategy: str, rows, order_ids) -> None:
     expected = brute_force_lists(rows)
     for status in Status.values:
-        streamed = [tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
+        streamed = [r[:4] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
         assert streamed == expected[status], f"{strategy} {status}: streamed list differs from brute force"
         for limit in (1, 3):
             assert read_all_pages(status, strategy, limit) == expected[status], (
@@ -92,9 +92,7 @@ def test_every_strategy_equals_brute_force(refreshed, history_spec, deletions, m
         for strategy in (Strategy.LIVE, Strategy.REALTIME):
             assert_strategy_matches(strategy, later_rows, order_ids + more_ids)
         for status in Status.values:
-            got = [
-                tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=Strategy.SNAPSHOT)
-            ]
+            got = [r[:4] for r in selectors.order_iter_by_status(status=status, strategy=Strategy.SNAPSHOT)]
             assert got == snapshot_lists[status], f"snapshot {status} is not the state as of its refresh"
         transaction.set_rollback(True)
 

@@ -79,6 +79,8 @@ REPORTING_SOURCE = {
     "parent": "order.Order",
     "parent_key": "id",
     "parent_created": "date_placed",
+    # Shown with each order's latest change: the status it changed from.
+    "columns": ["old_status"],
 }
 
 # A test database of its own, next to the main suite's.

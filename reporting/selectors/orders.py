@@ -40,25 +40,31 @@ __all__ = [
 ]
 
 import datetime as dt
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.db import connections
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from psycopg import sql as pgsql
 
 from reporting import conf
 from reporting.choices import Strategy
-from reporting.declaration import status_parse, statuses
+from reporting.declaration import source, status_parse, statuses
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import HistoryRow, KeyRow, in_schema
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
+from reporting.source_sql import COLUMNS_VIEW
 
 MAX_PAGE_SIZE = 1000
 MAX_DAYS = 3660
+NO_COLUMNS: Mapping[str, Any] = MappingProxyType({})
 
 
 class OrderRow(NamedTuple):
@@ -68,6 +74,9 @@ class OrderRow(NamedTuple):
     status_id: int
     status: str
     status_created: dt.datetime
+    #: The columns of the latest row that ``REPORTING_SOURCE["columns"]`` declares to
+    #: show, by name (lists and streams; empty when none are declared).
+    columns: Mapping[str, Any] = NO_COLUMNS
 
 
 class Cursor(NamedTuple):
@@ -195,6 +204,37 @@ SELECT order_id, status_id, status, status_created FROM public.reporting_latest_
 """
 
 
+def _with_columns(rows: list[OrderRow]) -> list[OrderRow]:
+    """``rows`` with the declared columns of their latest rows (``REPORTING_SOURCE["columns"]``).
+
+    One index lookup per row, by the history's unique row id, in a statement of its
+    own: history rows do not change, and a row deleted since the rows were read
+    shows ``None`` in each column. Read as text, so that columns of any type
+    (a project's enums too) come back as Python values or strings.
+    """
+    names = source().columns
+    if not names or not rows:
+        return rows
+    found = {
+        status_id: dict(zip(names, values, strict=True))
+        for status_id, *values in raw.rows(
+            _columns_sql(names), {"ids": [row.status_id for row in rows]}, binary=False
+        )
+    }
+    missing = dict.fromkeys(names)
+    return [row._replace(columns=found.get(row.status_id, missing)) for row in rows]
+
+
+@functools.cache
+def _columns_sql(names: tuple[str, ...]) -> str:
+    """The lookup of the declared columns by status row, names quoted."""
+    return (
+        pgsql.SQL("SELECT status_id, {} FROM {} WHERE status_id = ANY(%(ids)s)")
+        .format(pgsql.SQL(", ").join(map(pgsql.Identifier, names)), COLUMNS_VIEW)
+        .as_string()
+    )
+
+
 def _list_sql(
     strategy: Strategy,
     *,
@@ -267,7 +307,7 @@ def order_list_by_status(
         # for every status and cursor (views_sql/order_latest_status_page_v2.sql).
         rows = [OrderRow(*row) for row in raw.rows(sql, params, prepare=True)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
-    return OrderPage(rows=rows[:limit], next_after=next_after, freshness=freshness)
+    return OrderPage(rows=_with_columns(rows[:limit]), next_after=next_after, freshness=freshness)
 
 
 def order_iter_by_status(
@@ -293,12 +333,17 @@ def order_iter_by_status(
 
 def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
     if strategy is Strategy.LIVE:
-        for row in _live_rows(status=status, after=None).iterator(chunk_size=chunk_size):
-            yield OrderRow(*row)
+        live = _live_rows(status=status, after=None)
+        found: Iterator[tuple[Any, ...]] = live.iterator(chunk_size=chunk_size)
+    else:
+        sql, params = _list_sql(strategy, status=status, after=None, limit=None)
+        found = raw.stream(sql, params, chunk_size)
+    if not source().columns:
+        yield from (OrderRow(*row) for row in found)
         return
-    sql, params = _list_sql(strategy, status=status, after=None, limit=None)
-    for row in raw.stream(sql, params, chunk_size):
-        yield OrderRow(*row)
+    # The declared columns, a chunk at a time: memory stays bounded by the chunk.
+    while chunk := [OrderRow(*row) for row in islice(found, chunk_size)]:
+        yield from _with_columns(chunk)
 
 
 def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int]:

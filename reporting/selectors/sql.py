@@ -31,8 +31,10 @@ from reporting.routers import read_database
 PREPARE_THRESHOLD = 5
 
 
-def rows(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = False) -> list[tuple[Any, ...]]:
-    """Run a query and return its rows, read in binary.
+def rows(
+    sql: str, params: dict[str, Any] | None = None, *, prepare: bool = False, binary: bool = True
+) -> list[tuple[Any, ...]]:
+    """Run a query and return its rows, read in binary unless told otherwise.
 
     Args:
         sql: the statement, with ``%(name)s`` placeholders.
@@ -40,6 +42,9 @@ def rows(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = Fals
         prepare: run it as a prepared statement (if ``REPORTING_PREPARED_READS``
             allows): for statements of a fixed text run again and again, whose
             one plan serves every value of their parameters.
+        binary: read the results in binary. Columns of types psycopg has no binary
+            loader for (a project's enums, say) would come back as bytes; in text
+            they come back as strings.
     """
     connection = connections[read_database()]
     connection.ensure_connection()
@@ -48,7 +53,7 @@ def rows(sql: str, params: dict[str, Any] | None = None, *, prepare: bool = Fals
     if prepared and pg.prepare_threshold is None:
         pg.prepare_threshold = PREPARE_THRESHOLD
     with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
-        cursor.execute(sql, params or {}, binary=True, prepare=prepared)
+        cursor.execute(sql, params or {}, binary=binary, prepare=prepared)
         return cursor.fetchall()
 
 

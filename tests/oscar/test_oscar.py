@@ -80,7 +80,7 @@ def brute_force() -> dict:
 
 def read(strategy: str) -> dict:
     lists = {
-        status: [tuple(r) for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
+        status: [r[:4] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
         for status in STATUSES
     }
     return {"lists": lists, "counts": selectors.order_status_counts(strategy=strategy).as_dict()}
@@ -206,6 +206,10 @@ def test_the_api_answers_in_oscars_statuses(client):
     assert body["counts"] == {"Pending": 1, "Being processed": 1, "Complete": 0, "Cancelled": 1, "none": 0}
     page = client.get(reverse("api-orders"), {"status": "Being processed"}).json()
     assert [row["status"] for row in page["orders"]] == ["Being processed"]
+    # The declared column of the latest change: where it changed from.
+    assert [row["old_status"] for row in page["orders"]] == ["Pending"]
+    cancelled = client.get(reverse("api-orders"), {"status": "Cancelled"}).json()["orders"]
+    assert [row["old_status"] for row in cancelled] == ["Pending"]
     refused = client.get(reverse("api-orders"), {"status": "cancelled"})
     assert refused.status_code == 400
     assert "Pending, Being processed, Complete, Cancelled" in refused.json()["error"]
