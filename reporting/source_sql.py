@@ -292,6 +292,7 @@ FUNCTIONS = (
     "order_latest_status_page_v2",
     "order_latest_status_rows_v1",
     "latest_status_recomputed_v2",
+    "order_daily_status_computed_v1",
 )
 
 

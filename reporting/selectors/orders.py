@@ -415,16 +415,8 @@ DAILY_SQL = {
     Strategy.REALTIME: in_schema(
         "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s AND day <= %s"
     ),
-    Strategy.LIVE: """
-        SELECT (o.created AT TIME ZONE 'UTC')::date AS day, coalesce(latest.status::text, 'none'), count(*)
-        FROM reporting_order AS o
-        LEFT JOIN LATERAL (
-            SELECT s.status FROM reporting_orderstatus AS s
-            WHERE s.order_id = o.id ORDER BY s.created DESC, s.id DESC LIMIT 1
-        ) AS latest ON true
-        WHERE o.created >= %s::date AT TIME ZONE 'UTC' AND o.created < (%s::date + 1) AT TIME ZONE 'UTC'
-        GROUP BY 1, 2
-    """,
+    # Computed from the history at query time (views_sql/order_daily_status_computed_v1.sql).
+    Strategy.LIVE: "SELECT day, status, orders FROM public.reporting_order_daily_status_computed(%s, %s)",
 }
 
 

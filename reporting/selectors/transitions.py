@@ -31,7 +31,7 @@ from django.utils import timezone
 from reporting.choices import Strategy
 from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
-from reporting.matviews import in_schema
+from reporting.matviews import in_schema, view_sql
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import MAX_DAYS, _strategy
@@ -74,8 +74,8 @@ DAILY_SQL = {
 }
 
 # The weekly times read the real-time view for realtime, its materialized base
-# for snapshot; live has no view of its own (one would only repeat the real-time
-# view's recomputation branch), so it runs that branch over everything here.
+# for snapshot, and for live that base's definition, computed over the whole
+# history at query time.
 _TIMES_SQL = """
     SELECT t.week, t.to_status, count(*),
            percentile_cont(0.5) WITHIN GROUP (ORDER BY t.since_first),
@@ -90,19 +90,8 @@ TIMES_SQL = {
         "SELECT week, to_status, transitions, median, p90 FROM reporting.order_transition_times_weekly_live "
         "WHERE to_status = ANY(%(timed)s) AND week >= %(first)s AND week <= %(last)s"
     ),
-    Strategy.LIVE: _TIMES_SQL.format(
-        source="""(
-            SELECT h.to_status, h.week, h.since_first
-            FROM (
-                SELECT lag(s.status::text) OVER w AS from_status, s.status::text AS to_status,
-                       date_trunc('week', s.created AT TIME ZONE 'UTC')::date AS week,
-                       s.created - first_value(s.created) OVER w AS since_first
-                FROM reporting_orderstatus AS s
-                WINDOW w AS (PARTITION BY s.order_id ORDER BY s.created, s.id)
-            ) AS h
-            WHERE h.from_status <> h.to_status
-        )"""
-    ),
+    # Every change, computed from the history now: the definition of the materialized view.
+    Strategy.LIVE: _TIMES_SQL.format(source=f"({view_sql('order_status_transitions_v1')})"),
 }
 
 
