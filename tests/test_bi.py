@@ -702,6 +702,8 @@ def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_na
             "order_status_transitions_live",
             "order_transitions_daily_live",
             "order_transition_times_weekly_live",
+            "order_latest_row",
+            "order_latest_row_live",
         }
         for view in views | matviews:
             assert inspector.get_table_comment(view, schema="reporting")["text"], f"{view} has no comment"

@@ -146,6 +146,12 @@ def _assert_exact(strategies: tuple[str, ...]) -> None:
     # What a BI tool reads: the real-time view of the latest rows, with the same columns.
     with connection.cursor() as cursor:
         cursor.execute(
+            "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
+            "WHERE attrelid = 'reporting.order_latest_row_live'::regclass AND attname IN ('value', 'note')"
+        )
+        described = dict(cursor.fetchall())
+        assert set(described) == {"value", "note"} and all(described.values()), described
+        cursor.execute(
             "SELECT order_id, status_id, status, status_created, value, note "
             "FROM reporting.order_latest_row_live ORDER BY status_created DESC, order_id DESC"
         )

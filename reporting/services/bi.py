@@ -43,8 +43,9 @@ from reporting.bi import (
     validated_role_name,
     validated_settings,
 )
+from reporting.declaration import source
 from reporting.exceptions import ReportingError
-from reporting.matviews import SCHEMA
+from reporting.matviews import SCHEMA, LatestRowColumns
 from reporting.models import BiRoleLimits
 from reporting.selectors.bi import bi_role, schema_foreign_objects
 
@@ -138,13 +139,19 @@ def bi_comments_apply(*, using: str = "default") -> int:
                     ),
                 )
                 written += 1
-            for field in model._meta.concrete_fields:
-                if field.db_comment:
+            comments = {field.column or field.name: field.db_comment for field in model._meta.concrete_fields}
+            if issubclass(model, LatestRowColumns):
+                # The columns REPORTING_SOURCE declares to show follow the model's own.
+                comments.update(
+                    (column, f"The {column} of the order's latest status row (REPORTING_SOURCE['columns']).")
+                    for column in source().columns
+                )
+            for column, comment in comments.items():
+                if comment:
                     execute(
                         cursor,
                         sql.SQL("COMMENT ON COLUMN {} IS {}").format(
-                            sql.Identifier(SCHEMA, name, field.column or field.name),
-                            sql.Literal(field.db_comment),
+                            sql.Identifier(SCHEMA, name, column), sql.Literal(comment)
                         ),
                     )
                     written += 1
