@@ -288,7 +288,7 @@ def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
 
 
 @api_view()
-def order(request: HttpRequest, order_id: int) -> HttpResponse:
+def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
     """``GET /api/orders/<id>``: an order, its status history, its status by every strategy."""
     detail = selectors.order_detail(order_id=order_id)
     return JsonResponse(
@@ -453,7 +453,7 @@ def _colors(status: str) -> tuple[str, str]:
     return charts.color(status), charts.text_on(status)
 
 
-def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
     """``/orders/<id>``: an order's status history as a timeline, and its status by every strategy."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))

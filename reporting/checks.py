@@ -22,6 +22,7 @@ from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
 from reporting.declaration import DeclarationError, Source, Table, source
+from reporting.source_sql import COLUMN_TYPE_SQL, KEY_TYPES, stored_key_type
 
 # Apps the reporting app relies on, and what for.
 REQUIRED_APPS = {
@@ -29,6 +30,8 @@ REQUIRED_APPS = {
     "django.contrib.humanize": "the dashboard's numbers",
 }
 INTEGERS = frozenset({"smallint", "integer", "bigint"})
+# A key: an integer of any width, or a uuid (reporting/source_sql.py keeps either).
+KEYS = KEY_TYPES
 TIMESTAMPS = frozenset({"timestamp with time zone"})
 # "character" pads values with blanks; the generated view reads the status as
 # text, which strips them.
@@ -177,7 +180,7 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
         src.history,
         columns,
         [
-            ("key", src.key, INTEGERS),
+            ("key", src.key, KEYS),
             ("latest_by", src.created, TIMESTAMPS),
             ("latest_by", src.row_id, INTEGERS),
             ("status", src.status, TEXTS),
@@ -233,7 +236,7 @@ def _parent_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     if isinstance(found, str):
         return [_error(found, "the keys are a plain table (triggers log its changes)")]
     oid, columns = found
-    wanted = [("parent_key", src.parent_key, INTEGERS), ("parent_created", src.parent_created, TIMESTAMPS)]
+    wanted = [("parent_key", src.parent_key, KEYS), ("parent_created", src.parent_created, TIMESTAMPS)]
     errors = _columns(src.parent, columns, wanted)
     if errors:
         return errors
@@ -275,6 +278,26 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     return errors
 
 
+def _key_type_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """The history's keys and the parent's must be kept as one type (both integers, or both uuids)."""
+    types = []
+    for table, column in ((src.history, src.key), (src.parent, src.parent_key)):
+        cursor.execute(COLUMN_TYPE_SQL, [table.identifier().as_string(cursor.connection), column])
+        row = cursor.fetchone()
+        if row is None:
+            return []  # a table migrate has yet to make
+        types.append(row[0])
+    if stored_key_type(types[0]) == stored_key_type(types[1]):
+        return []
+    return [
+        _error(
+            f"REPORTING_SOURCE['key'] {src.history}.{src.key} is {types[0]}, but "
+            f"REPORTING_SOURCE['parent_key'] {src.parent}.{src.parent_key} is {types[1]}: "
+            "a key and its parent's key must be of one kind (integers, or uuid)"
+        )
+    ]
+
+
 def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage]:
     """What is wrong with the declared source on database ``using``.
 
@@ -296,6 +319,8 @@ def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage
     try:
         with connections[using].cursor() as cursor:
             errors = _history_errors(cursor, src) + _parent_errors(cursor, src)
+            if not errors:
+                errors += _key_type_errors(cursor, src)
             if not errors and not made:
                 errors += _installed_errors(cursor, src)
             return errors

@@ -554,6 +554,22 @@ class OrderStatusHistoryView(pg.ReadOnlyView):
         )
 
 
+class KeyField(models.Field):  # type: ignore[type-arg]
+    """A declared key (``REPORTING_SOURCE["key"]``): an integer, or a uuid.
+
+    Its values go to PostgreSQL as they are, where an integer field's lookups
+    would turn a uuid into a number; the ORM's lookups (``=``, ``<``, ``__in``)
+    then compare keys of either kind. Only on models over views: it makes no
+    column.
+    """
+
+    def get_internal_type(self) -> str:
+        return "KeyField"
+
+    def db_type(self, connection: Any) -> None:
+        return None
+
+
 class ReadOnlyModelMixin:
     """Refuse writes through model instances; the queryset refuses bulk writes."""
 
@@ -594,7 +610,7 @@ class HistoryRow(ReadOnlyModelMixin, models.Model):
     """
 
     id = models.BigIntegerField(primary_key=True)
-    order_id = models.BigIntegerField()
+    order_id = KeyField()
     status = models.TextField()
     created = models.DateTimeField()
 
@@ -611,7 +627,7 @@ class HistoryRow(ReadOnlyModelMixin, models.Model):
 class KeyRow(ReadOnlyModelMixin, models.Model):
     """One key of the declared source (an order), through the generated ``public.reporting_order``."""
 
-    id = models.BigIntegerField(primary_key=True)
+    id = KeyField(primary_key=True)
     created = models.DateTimeField()
 
     objects = ReadOnlyViewManager()

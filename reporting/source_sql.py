@@ -57,16 +57,16 @@ BEGIN
         INSERT INTO {log} (order_ids, source) VALUES (NULL, 'truncate');
     ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'status_insert' FROM new_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'status_insert' FROM new_rows HAVING count(*) > 0;
     ELSIF TG_OP = 'UPDATE' THEN
         -- An update can move a row to another key: both changed.
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg(k::bigint), 'status_update'
+        SELECT array_agg(k::{key_type}), 'status_update'
         FROM (SELECT {key} AS k FROM new_rows UNION ALL SELECT {key} FROM old_rows) AS touched
         HAVING count(*) > 0;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'status_delete' FROM old_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'status_delete' FROM old_rows HAVING count(*) > 0;
     END IF;
     RETURN NULL;
 END
@@ -84,15 +84,15 @@ BEGIN
         INSERT INTO {log} (order_ids, source) VALUES (NULL, 'truncate');
     ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'order_insert' FROM new_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'order_insert' FROM new_rows HAVING count(*) > 0;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'order_delete' FROM old_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'order_delete' FROM old_rows HAVING count(*) > 0;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'order_update_old' FROM old_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'order_update_old' FROM old_rows HAVING count(*) > 0;
         INSERT INTO {log} (order_ids, source)
-        SELECT array_agg({key}::bigint), 'order_update_new' FROM new_rows HAVING count(*) > 0;
+        SELECT array_agg({key}::{key_type}), 'order_update_new' FROM new_rows HAVING count(*) > 0;
     END IF;
     RETURN NULL;
 END
@@ -137,6 +137,120 @@ WHERE NOT t.tgisinternal AND t.tgfoid IN (
 VIEW_COMMENT_SQL = "SELECT obj_description(to_regclass('public.reporting_orderstatus'), 'pg_class')"
 
 
+# --- The type of the keys -----------------------------------------------------------------------------------
+# Keys are stored as bigint for integer keys of any width (PostgreSQL compares
+# integer with bigint through the key's own index), and as their own type
+# otherwise (uuid). The tables of the maintained state and the SQL functions that
+# carry keys are made by migrations for bigint; a source with keys of another
+# type has them retyped when it is installed.
+INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
+KEY_TYPES = INTEGER_KEYS | {"uuid"}
+# How the SQL functions in views_sql/ spell the key's type; migrations deploy it as is.
+KEY_TYPE_MARK = "bigint /*key_type*/"
+# The functions that carry keys, at their current versions (views_sql/), and how
+# to drop each whatever the key's type (their signatures change with it).
+KEY_FUNCTIONS = {
+    "latest_status_recomputed_v3": "public.reporting_latest_status_recomputed",
+    "order_latest_status_rows_v2": "public.reporting_latest_status_rows",
+    "order_latest_status_page_v3": "public.reporting_latest_status_page",
+    "overlay_fold_v3": "public.reporting_overlay_fold",
+}
+# The maintained state's key columns: (table, column, the column's type for key type T).
+KEY_COLUMNS = (
+    ("public.reporting_orderchange", "order_ids", "{}[]"),
+    ("public.reporting_overlayorder", "order_id", "{}"),
+    ("public.reporting_overlaytransition", "order_id", "{}"),
+)
+# Emptied when the key's type changes: keys of the old type mean nothing any more.
+KEYED_STATE = (
+    "public.reporting_orderchange",
+    "public.reporting_overlayorder",
+    "public.reporting_overlaytransition",
+    "public.reporting_overlaycount",
+    "public.reporting_overlaydaily",
+    "public.reporting_overlaytransitiondaily",
+    "public.reporting_fold",
+)
+COLUMN_TYPE_SQL = """
+SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a
+WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped
+"""
+
+
+def stored_key_type(column_type: str) -> str:
+    """The type the maintained state keeps a key of ``column_type`` as."""
+    return "bigint" if column_type in INTEGER_KEYS else column_type
+
+
+def key_function_sql(name: str, key_type: str = "bigint") -> str:
+    """The SQL of a function in ``KEY_FUNCTIONS`` for keys stored as ``key_type``."""
+    from reporting.matviews import view_sql
+
+    return view_sql(name).replace(KEY_TYPE_MARK, key_type)
+
+
+def declared_key_type(cursor: Any, src: Source) -> str:
+    """The stored type of the declared keys (``bigint`` before the history's table exists)."""
+    cursor.execute(COLUMN_TYPE_SQL, [src.history.identifier().as_string(cursor.connection), src.key])
+    row = cursor.fetchone()
+    return stored_key_type(row[0]) if row else "bigint"
+
+
+def installed_key_types(cursor: Any) -> set[str]:
+    """The key types the maintained state's tables and functions have now (one, unless half retyped)."""
+    types = set()
+    for table, column, pattern in KEY_COLUMNS:
+        cursor.execute(COLUMN_TYPE_SQL, [table, column])
+        row = cursor.fetchone()
+        if row is not None:
+            types.add(row[0].removesuffix("[]") if pattern.endswith("[]") else row[0])
+    cursor.execute(
+        "SELECT pg_get_function_result(p.oid) FROM pg_proc AS p "
+        "WHERE p.oid = to_regproc('public.reporting_latest_status_rows')"
+    )
+    row = cursor.fetchone()
+    if row is not None:
+        types.add(row[0].removeprefix("TABLE(order_id ").partition(",")[0])
+    return types
+
+
+def _retype_keys(cursor: Any, key_type: str) -> None:
+    """Make the maintained state keep keys as ``key_type``: everything keyed is emptied or made anew.
+
+    The reporting views go (the view sync after migrate makes them again), the
+    keyed state is emptied, its key columns change type, and the functions that
+    carry keys are made again for it.
+    """
+    from django.apps import apps
+    from django_pgviews import view as pg
+    from django_pgviews.dependencies import reorder_by_dependencies
+
+    views = [m for m in apps.get_models() if isinstance(m, type) and issubclass(m, pg.View)]
+    for model in reversed(reorder_by_dependencies(views)):
+        kind = "MATERIALIZED VIEW" if issubclass(model, pg.MaterializedView) else "VIEW"
+        schema, _, name = model._meta.db_table.rpartition(".")
+        cursor.execute(
+            sql.SQL(f"DROP {kind} IF EXISTS {{}} CASCADE")
+            .format(sql.Identifier(schema or "public", name))
+            .as_string(cursor.connection)
+        )
+    for view in (HISTORY_VIEW, KEYS_VIEW, COLUMNS_VIEW):
+        cursor.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view).as_string(cursor.connection))
+    for function in KEY_FUNCTIONS.values():
+        cursor.execute(f"DROP FUNCTION IF EXISTS {function} CASCADE")
+    cursor.execute(f"TRUNCATE {', '.join(KEYED_STATE)}")
+    for table, column, pattern in KEY_COLUMNS:
+        cursor.execute(
+            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {pattern.format(key_type)} USING NULL"
+        )
+    # Their bodies read views the view sync makes only after migrate.
+    cursor.execute("SET LOCAL check_function_bodies = off")
+    for name in KEY_FUNCTIONS:
+        cursor.execute(key_function_sql(name, key_type))
+    cursor.execute("SET LOCAL check_function_bodies = on")
+    logger.warning("The declared keys are %s: the reporting state was emptied and retyped for them", key_type)
+
+
 def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> list[sql.Composable]:
     return [
         sql.SQL("CREATE TRIGGER {} AFTER {} ON {} {} EXECUTE FUNCTION {}()").format(
@@ -146,12 +260,15 @@ def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> l
     ]
 
 
-def source_statements(src: Source | None = None) -> list[sql.Composable]:
+def source_statements(src: Source | None = None, key_type: str = "bigint") -> list[sql.Composable]:
     """Every statement that installs ``src`` (the declared source by default), in order.
 
     The two views, the view of the columns to show, the two log functions and
     their triggers; :func:`source_install` drops the previous triggers first.
+    ``key_type`` is the type the change log keeps keys as (:func:`stored_key_type`).
     """
+    if key_type not in {stored_key_type(t) for t in KEY_TYPES}:
+        raise ValueError(f"keys of type {key_type!r} cannot be kept")
     src = src or source()
     history = src.history.identifier()
     keys = src.parent.identifier()
@@ -178,10 +295,10 @@ def source_statements(src: Source | None = None) -> list[sql.Composable]:
             table=history,
         ),
         sql.SQL(HISTORY_LOG_SQL.strip()).format(
-            function=HISTORY_LOG, log=CHANGE_LOG, key=sql.Identifier(src.key)
+            function=HISTORY_LOG, log=CHANGE_LOG, key=sql.Identifier(src.key), key_type=sql.SQL(key_type)
         ),
         sql.SQL(KEYS_LOG_SQL.strip()).format(
-            function=KEYS_LOG, log=CHANGE_LOG, key=sql.Identifier(src.parent_key)
+            function=KEYS_LOG, log=CHANGE_LOG, key=sql.Identifier(src.parent_key), key_type=sql.SQL(key_type)
         ),
         *_triggers(history, "reporting_history_log", HISTORY_LOG),
         *_triggers(keys, "reporting_key_log", KEYS_LOG),
@@ -235,11 +352,14 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
     with transaction.atomic(using=using), connection.cursor() as cursor:
         raw = cursor.connection
         src = source()
-        statements = [s.as_string(raw) for s in source_statements(src)]
+        key_type = declared_key_type(cursor, src)
+        statements = [s.as_string(raw) for s in source_statements(src, key_type)]
         wanted = wanted_fingerprint(cursor, src, statements)
         cursor.execute(VIEW_COMMENT_SQL)
         installed = cursor.fetchone()[0]
-        if installed == wanted and not force:
+        # A migration may have deployed a function for bigint keys since.
+        retype = installed_key_types(cursor) != {key_type}
+        if installed == wanted and not force and not retype:
             return False
         # Writers lock the keys before the history (an order, then its status row):
         # so does this, at once and up front, rather than upgrading locks one table
@@ -256,6 +376,8 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         cursor.execute(INSTALLED_TRIGGERS_SQL)
         for name, table in cursor.fetchall():
             cursor.execute(f"DROP TRIGGER {sql.Identifier(name).as_string(raw)} ON {table}")
+        if retype:
+            _retype_keys(cursor, key_type)
         for view, statement in zip((HISTORY_VIEW, KEYS_VIEW), statements[:2], strict=True):
             try:
                 with transaction.atomic(using=using):
@@ -288,10 +410,10 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
 # The SQL functions of the machinery, at their current versions (views_sql/).
 # Migrations deploy each version; a new version is a new file and a migration.
 FUNCTIONS = (
-    "overlay_fold_v2",
-    "order_latest_status_page_v2",
-    "order_latest_status_rows_v1",
-    "latest_status_recomputed_v2",
+    "overlay_fold_v3",
+    "order_latest_status_page_v3",
+    "order_latest_status_rows_v2",
+    "latest_status_recomputed_v3",
     "order_daily_status_computed_v1",
 )
 
@@ -315,9 +437,13 @@ def installation_sql() -> list[tuple[str, str]]:
     from reporting import matviews
 
     statements: list[tuple[str, str]] = []
+    src = source()
     with connection.cursor() as cursor:
         raw = cursor.connection
-        statements += [("generated from REPORTING_SOURCE", s.as_string(raw)) for s in source_statements()]
+        key_type = declared_key_type(cursor, src)
+        statements += [
+            ("generated from REPORTING_SOURCE", s.as_string(raw)) for s in source_statements(src, key_type)
+        ]
     models = [m for m in apps.get_models() if issubclass(m, pg.View)]
     # pgviews-redux's own editor: it writes a schema-qualified view name unquoted
     # into index statements, as it does when it creates them.
@@ -341,5 +467,6 @@ def installation_sql() -> list[tuple[str, str]]:
             else:
                 statements.append((f"view {table}", f"CREATE OR REPLACE VIEW {table} AS {model.sql}"))
     for name in FUNCTIONS:
-        statements.append((f"function (views_sql/{name}.sql)", matviews.view_sql(name)))
+        text = key_function_sql(name, key_type) if name in KEY_FUNCTIONS else matviews.view_sql(name)
+        statements.append((f"function (views_sql/{name}.sql)", text))
     return statements

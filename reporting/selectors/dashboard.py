@@ -107,10 +107,10 @@ def dashboard_data(
         none = totals.pop("none", 0)
         counts = StatusCounts(counts=totals, none=none, freshness=daily.freshness)
         since = dt.datetime.combine(first, dt.time(), dt.UTC)
-        end = Cursor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC), 0)
+        end = Cursor(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC), None)
         if after is None:  # the list starts at the end of the range
             after = end
-        elif after > end:
+        elif after.status_created >= end.status_created:
             raise InvalidParameterError("after", "a later row", "a row of the list of these days")
     return DashboardData(
         counts=counts,

@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = ["HistoryEntry", "OrderDetail", "order_detail"]
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -20,6 +22,11 @@ from reporting.selectors.orders import OrderRow
 MAX_ORDER_ID = 2**63 - 1
 
 ORDER_SQL = "SELECT id, created, statement_timestamp() FROM reporting_order WHERE id = %s"
+# The declared keys' type: a key of the other kind names no order.
+KEY_TYPE_SQL = (
+    "SELECT format_type(a.atttypid, NULL) FROM pg_attribute AS a "
+    "WHERE a.attrelid = 'public.reporting_order'::regclass AND a.attname = 'id'"
+)
 # In the order that defines "latest": the last row is the order's status.
 HISTORY_SQL = """
 SELECT id, status::text, created FROM reporting_orderstatus WHERE order_id = %s ORDER BY created, id
@@ -59,14 +66,34 @@ class StrategyStatus:
 
 @dataclass(frozen=True)
 class OrderDetail:
-    order_id: int
+    order_id: Any
     created: dt.datetime
     history: list[HistoryEntry]
     #: live, snapshot and realtime, in that order.
     by_strategy: dict[str, StrategyStatus]
 
 
-def order_detail(*, order_id: int) -> OrderDetail:
+def key_parse(value: object) -> int | uuid.UUID:
+    """A key as a URL or a caller gives it: an integer (1 to 2**63 - 1) or a UUID.
+
+    Raises:
+        UnknownOrderError: it is neither, so no order has it.
+    """
+    if isinstance(value, uuid.UUID) or (isinstance(value, int) and not isinstance(value, bool)):
+        key: object = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        key = int(value)
+    else:
+        try:
+            key = uuid.UUID(str(value))
+        except ValueError:
+            raise UnknownOrderError(value) from None
+    if isinstance(key, int) and not 1 <= key <= MAX_ORDER_ID:
+        raise UnknownOrderError(value)
+    return key  # type: ignore[return-value]
+
+
+def order_detail(*, order_id: object) -> OrderDetail:
     """Return an order with its status history and its status by each strategy.
 
     The history is in the order that defines the latest status, greatest
@@ -77,20 +104,22 @@ def order_detail(*, order_id: int) -> OrderDetail:
     Raises:
         UnknownOrderError: no order has this id.
     """
-    if not isinstance(order_id, int) or isinstance(order_id, bool) or not 1 <= order_id <= MAX_ORDER_ID:
-        raise UnknownOrderError(order_id)
+    key = key_parse(order_id)
     connection = connections[read_database()]
     if connection.in_atomic_block:
-        return _read(connection, order_id)
+        return _read(connection, key)
     # One snapshot for the history and every strategy, so that they agree.
     with transaction.atomic(using=connection.alias):
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _read(connection, order_id)
+        return _read(connection, key)
 
 
-def _read(connection: BaseDatabaseWrapper, order_id: int) -> OrderDetail:
+def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDetail:
     with connection.cursor() as cursor:
+        cursor.execute(KEY_TYPE_SQL)
+        if (cursor.fetchone()[0] == "uuid") != isinstance(order_id, uuid.UUID):
+            raise UnknownOrderError(order_id)
         cursor.execute(ORDER_SQL, [order_id])
         found = cursor.fetchone()
         if found is None:

@@ -68,9 +68,9 @@ NO_COLUMNS: Mapping[str, Any] = MappingProxyType({})
 
 
 class OrderRow(NamedTuple):
-    """An order and its latest status."""
+    """An order and its latest status (``order_id``: the declared key, an int or a UUID)."""
 
-    order_id: int
+    order_id: Any
     status_id: int
     status: str
     status_created: dt.datetime
@@ -83,7 +83,8 @@ class Cursor(NamedTuple):
     """A keyset position: the next page holds rows strictly after it, in list order."""
 
     status_created: dt.datetime
-    order_id: int
+    #: ``None``: the list starts at ``status_created`` itself (a time window's end).
+    order_id: Any
 
     @classmethod
     def of(cls, row: OrderRow) -> Cursor:
@@ -174,9 +175,12 @@ def _live_rows(
     if after is not None:
         # (created, order_id) < after, written so that "created <= c" bounds the
         # index scan and the OR only sorts out the rows that share the timestamp c.
-        qs = qs.filter(created__lte=after.status_created).filter(
-            Q(created__lt=after.status_created) | Q(order_id__lt=after.order_id)
-        )
+        if after.order_id is None:
+            qs = qs.filter(created__lt=after.status_created)
+        else:
+            qs = qs.filter(created__lte=after.status_created).filter(
+                Q(created__lt=after.status_created) | Q(order_id__lt=after.order_id)
+            )
     return qs.order_by("-created", "-order_id").values_list("order_id", "id", "status", "created")
 
 
@@ -283,7 +287,7 @@ def order_list_by_status(
         after: the ``next_after`` of the previous page; ``None`` for the first page.
         limit: rows per page, 1 to ``MAX_PAGE_SIZE``.
         since: only orders that entered the status at or after this time (with
-            ``after``, a time window: ``Cursor(until, 0)`` starts the list at ``until``).
+            ``after``, a time window: ``Cursor(until, None)`` starts the list at ``until``).
 
     Returns:
         The rows, most recent status change first, the cursor of the next page and
@@ -346,7 +350,7 @@ def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[
         yield from _with_columns(chunk)
 
 
-def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[int]:
+def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any]:
     """Return the ids of every order whose latest status is ``status``, in no particular order.
 
     The cheapest full list: one column, no sort, read in binary.
