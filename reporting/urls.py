@@ -14,7 +14,7 @@ from reporting import api
 class KeyConverter:
     """An order's key in a URL: an integer, or a UUID (``REPORTING_SOURCE["key"]`` may be either)."""
 
-    regex = "[0-9]{1,19}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    regex = "[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
     def to_python(self, value: str) -> int | str:
         # A UUID stays text: the view reads it as the declared key's type (selectors.key_parse).

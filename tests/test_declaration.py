@@ -140,6 +140,13 @@ def _declared_errors() -> list:
         ),
         ({"status": "code"}, "", None),
         ({"columns": ["label", "code"]}, "", None),
+        ({"key": "note"}, "", "names column public.decl_rows.note, of type text; it must be bigint or integer"),
+        (
+            {"key": "ref"},
+            "ALTER TABLE decl_rows ADD COLUMN ref uuid NOT NULL DEFAULT gen_random_uuid(); "
+            "CREATE INDEX ON decl_rows (ref, at DESC, row_id DESC)",
+            "decl_rows.ref is uuid, but REPORTING_SOURCE['parent_key'] public.decl_keys.id is integer",
+        ),
         ({"columns": ["label", "nope"]}, "", "['columns'] names column 'nope', which public.decl_rows"),
         (
             {},

@@ -16,9 +16,9 @@
 -- It runs with the privileges of whoever reads the view (no SECURITY DEFINER),
 -- and reads the status history through reporting.order_status_history, which
 -- BI roles may read: so it shows nobody anything they could not already see.
--- v3: the key's type is written "bigint /*key_type*/": migrate deploys it as
+-- v3: the key's type is written bigint and a /*key_type*/ comment: migrate deploys it as
 -- bigint; a declared source whose keys are of another type (uuid) has it
--- deployed with that type instead (reporting/keys.py).
+-- deployed with that type instead (reporting/source_sql.py).
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_recomputed()
 RETURNS TABLE (order_id bigint /*key_type*/, status_id bigint, status text, status_created timestamptz)
 LANGUAGE plpgsql

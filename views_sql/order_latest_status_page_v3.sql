@@ -26,9 +26,9 @@
 -- at a NULL it is NULL, so rows at exactly p_after_created are left out, as
 -- "after (t, the smallest key)" would). So any type of key serves, and a time
 -- window ends at a time with Cursor(until, None).
--- v3: the key's type is written "bigint /*key_type*/": migrate deploys it as
+-- v3: the key's type is written bigint and a /*key_type*/ comment: migrate deploys it as
 -- bigint; a declared source whose keys are of another type (uuid) has it
--- deployed with that type instead (reporting/keys.py).
+-- deployed with that type instead (reporting/source_sql.py).
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_page(
     p_status text,
     p_after_created timestamptz,

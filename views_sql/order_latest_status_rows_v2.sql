@@ -7,9 +7,9 @@
 -- which is what a whole list wants. Filters on the result (order_id = X,
 -- status_created ranges) reach into every part, the full recompute included.
 -- SQL and STABLE, so PostgreSQL inlines it into the caller's query.
--- v2: the key's type is written "bigint /*key_type*/": migrate deploys it as
+-- v2: the key's type is written bigint and a /*key_type*/ comment: migrate deploys it as
 -- bigint; a declared source whose keys are of another type (uuid) has it
--- deployed with that type instead (reporting/keys.py).
+-- deployed with that type instead (reporting/source_sql.py).
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_rows(p_status text)
 RETURNS TABLE (order_id bigint /*key_type*/, status_id bigint, status text, status_created timestamptz)
 LANGUAGE sql

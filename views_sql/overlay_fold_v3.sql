@@ -17,9 +17,9 @@
 -- a time, each one seeing the previous one's commit. Everything it reads and
 -- writes is in that one snapshot, and it commits as a whole: a fold that fails or
 -- is killed leaves the previous fold in place, and the tail simply stays longer.
--- v3: the key's type is written "bigint /*key_type*/": migrate deploys it as
+-- v3: the key's type is written bigint and a /*key_type*/ comment: migrate deploys it as
 -- bigint; a declared source whose keys are of another type (uuid) has it
--- deployed with that type instead (reporting/keys.py).
+-- deployed with that type instead (reporting/source_sql.py).
 -- Its temporary tables live as long as the session: one made for keys of
 -- another type is made again.
 CREATE OR REPLACE FUNCTION public.reporting_overlay_fold(
