@@ -140,7 +140,7 @@ def _declared_errors() -> list:
         ),
         ({"status": "code"}, "", None),
         ({"columns": ["label", "code"]}, "", None),
-        ({"key": "note"}, "", "names column public.decl_rows.note, of type text; it must be bigint or integer"),
+        ({"key": "note"}, "", "names column public.decl_rows.note, of type text; it must be bigint"),
         (
             {"key": "ref"},
             "ALTER TABLE decl_rows ADD COLUMN ref uuid NOT NULL DEFAULT gen_random_uuid(); "
