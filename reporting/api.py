@@ -29,7 +29,6 @@ import datetime as dt
 import decimal
 import functools
 import logging
-import math
 import re
 import time
 import uuid
@@ -254,22 +253,22 @@ def orders(request: HttpRequest) -> HttpResponse:
             # The status row of the last order: pass it as ?after= for the next page.
             "next_after": page.next_after_status_id,
             "freshness": page.freshness.as_dict(),
-        }
+        },
+        # A NaN would be written as NaN, which is not JSON: fail instead.
+        json_dumps_params={"allow_nan": False},
     )
 
 
-# What JsonResponse's encoder writes as it is; a declared column of another type
-# (a range, an interval array, a project's type) is shown as PostgreSQL's text.
-_JSON_TYPES = (str, int, decimal.Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID, dict)
+# What JsonResponse's encoder writes as it is (a Decimal as a string, exact). The
+# selectors read times, intervals, floats and JSON as PostgreSQL's text; any other
+# type (a range, a project's type) is shown as its text here.
+_JSON_TYPES = (str, int, decimal.Decimal, uuid.UUID)
 
 
 def _json_value(value: Any) -> Any:
     """A declared column's value as JSON carries it (``REPORTING_SOURCE["columns"]``)."""
     if value is None or isinstance(value, _JSON_TYPES):
         return value
-    if isinstance(value, float):
-        # NaN and infinities are not JSON: the text PostgreSQL gives them.
-        return value if math.isfinite(value) else str(value)
     if isinstance(value, bytes | memoryview):
         return bytes(value).hex()
     if isinstance(value, list):

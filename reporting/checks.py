@@ -267,14 +267,28 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
         cursor.execute(VIEW_READS_SQL, [view])
         reads = {row[0] for row in cursor.fetchall()}
         if reads and declared is not None and reads != {declared}:
+            # A warning, not an error: an error would stop the very migrate that mends it.
             errors.append(
-                _error(
+                checks.Warning(
                     f"{view} reads another table than {table}, which REPORTING_SOURCE names "
                     "(was a table renamed or replaced?)",
-                    "run manage.py migrate: it installs the views and triggers again",
-                    id="reporting.E003",
+                    hint="run manage.py migrate: it installs the views and triggers again",
+                    id="reporting.W002",
                 )
             )
+    cursor.execute(
+        "SELECT to_regclass('public.reporting_orderstatus') IS NOT NULL "
+        "AND to_regclass('public.reporting_exposedcolumns') IS NULL"
+    )
+    if cursor.fetchone()[0]:
+        errors.append(
+            checks.Warning(
+                "public.reporting_exposedcolumns, the view of the columns REPORTING_SOURCE declares to show, "
+                "is missing: lists and the order_latest_row views cannot be read",
+                hint="run manage.py migrate: it installs it again",
+                id="reporting.W002",
+            )
+        )
     return errors
 
 

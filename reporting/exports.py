@@ -10,8 +10,8 @@ from __future__ import annotations
 __all__ = ["CSV_HEADER", "orders_csv_chunks"]
 
 import csv
-import datetime as dt
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,15 +43,16 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> Any:
-    """A declared column's value in a CSV cell: ISO 8601 times, hex bytes, empty for NULL.
+    """A declared column's value in a CSV cell: hex for bytes, empty for NULL, the rest as text.
 
     The columns hold the shop's data (a customer's note, say), so text that a
     spreadsheet would run as a formula is quoted.
     """
     if isinstance(value, str):
         return f"'{value}" if value.startswith(FORMULA_START) else value
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
+    if isinstance(value, list):
+        # An array: as JSON, its elements as the API shows them.
+        return json.dumps(value, default=str)
     if isinstance(value, bytes | memoryview):
         return bytes(value).hex()
     return value

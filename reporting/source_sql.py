@@ -147,14 +147,15 @@ INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 KEY_TYPES = INTEGER_KEYS | {"uuid"}
 # How the SQL functions in views_sql/ spell the key's type; migrations deploy it as is.
 KEY_TYPE_MARK = "bigint /*key_type*/"
-# The functions that carry keys, at their current versions (views_sql/), and how
-# to drop each whatever the key's type (their signatures change with it).
-KEY_FUNCTIONS = {
-    "latest_status_recomputed_v3": "public.reporting_latest_status_recomputed",
-    "order_latest_status_rows_v2": "public.reporting_latest_status_rows",
-    "order_latest_status_page_v3": "public.reporting_latest_status_page",
-    "overlay_fold_v3": "public.reporting_overlay_fold",
-}
+# The functions that carry keys, at their current versions (views_sql/); their
+# signatures change with the key's type, so they are dropped (DROP_KEY_FUNCTIONS_SQL)
+# and made again.
+KEY_FUNCTIONS = (
+    "latest_status_recomputed_v3",
+    "order_latest_status_rows_v2",
+    "order_latest_status_page_v3",
+    "overlay_fold_v3",
+)
 # The maintained state's key columns: (table, column, the column's type for key type T).
 KEY_COLUMNS = (
     ("public.reporting_orderchange", "order_ids", "{}[]"),
@@ -171,6 +172,23 @@ KEYED_STATE = (
     "public.reporting_overlaytransitiondaily",
     "public.reporting_fold",
 )
+# Every overload of the functions that carry keys, whatever types its arguments have.
+DROP_KEY_FUNCTIONS_SQL = """
+DO $drop$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND p.proname IN (
+            'reporting_latest_status_recomputed', 'reporting_latest_status_rows',
+            'reporting_latest_status_page', 'reporting_overlay_fold'
+        )
+    LOOP
+        EXECUTE format('DROP FUNCTION %s CASCADE', f);
+    END LOOP;
+END
+$drop$
+"""
 COLUMN_TYPE_SQL = """
 SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a
 WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped
@@ -236,8 +254,7 @@ def _retype_keys(cursor: Any, key_type: str) -> None:
         )
     for view in (HISTORY_VIEW, KEYS_VIEW, COLUMNS_VIEW):
         cursor.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view).as_string(cursor.connection))
-    for function in KEY_FUNCTIONS.values():
-        cursor.execute(f"DROP FUNCTION IF EXISTS {function} CASCADE")
+    cursor.execute(DROP_KEY_FUNCTIONS_SQL)
     cursor.execute(f"TRUNCATE {', '.join(KEYED_STATE)}")
     for table, column, pattern in KEY_COLUMNS:
         cursor.execute(
@@ -267,9 +284,19 @@ def source_statements(src: Source | None = None, key_type: str = "bigint") -> li
     their triggers; :func:`source_install` drops the previous triggers first.
     ``key_type`` is the type the change log keeps keys as (:func:`stored_key_type`).
     """
+    src = src or source()
+    core = core_statements(src, key_type)
+    return [*core[:2], *columns_statements(src), *core[2:]]
+
+
+def core_statements(src: Source, key_type: str = "bigint") -> list[sql.Composable]:
+    """What reads and logs the declared history: its two views, the log functions and their triggers.
+
+    A change to any of them may change what the change log means, so installing
+    them again makes real-time reads recompute until the next refresh.
+    """
     if key_type not in {stored_key_type(t) for t in KEY_TYPES}:
         raise ValueError(f"keys of type {key_type!r} cannot be kept")
-    src = src or source()
     history = src.history.identifier()
     keys = src.parent.identifier()
     return [
@@ -287,13 +314,6 @@ def source_statements(src: Source | None = None, key_type: str = "bigint") -> li
             created=sql.Identifier(src.parent_created),
             table=keys,
         ),
-        sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(COLUMNS_VIEW),
-        sql.SQL(COLUMNS_VIEW_SQL.strip()).format(
-            view=COLUMNS_VIEW,
-            row_id=sql.Identifier(src.row_id),
-            columns=sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(c)) for c in src.columns),
-            table=history,
-        ),
         sql.SQL(HISTORY_LOG_SQL.strip()).format(
             function=HISTORY_LOG, log=CHANGE_LOG, key=sql.Identifier(src.key), key_type=sql.SQL(key_type)
         ),
@@ -302,6 +322,19 @@ def source_statements(src: Source | None = None, key_type: str = "bigint") -> li
         ),
         *_triggers(history, "reporting_history_log", HISTORY_LOG),
         *_triggers(keys, "reporting_key_log", KEYS_LOG),
+    ]
+
+
+def columns_statements(src: Source) -> list[sql.Composable]:
+    """The view of the columns to show: only what a row shows, not what the change log means."""
+    return [
+        sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(COLUMNS_VIEW),
+        sql.SQL(COLUMNS_VIEW_SQL.strip()).format(
+            view=COLUMNS_VIEW,
+            row_id=sql.Identifier(src.row_id),
+            columns=sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(c)) for c in src.columns),
+            table=src.history.identifier(),
+        ),
     ]
 
 
@@ -353,14 +386,19 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         raw = cursor.connection
         src = source()
         key_type = declared_key_type(cursor, src)
-        statements = [s.as_string(raw) for s in source_statements(src, key_type)]
-        wanted = wanted_fingerprint(cursor, src, statements)
-        cursor.execute(VIEW_COMMENT_SQL)
-        installed = cursor.fetchone()[0]
+        core = [s.as_string(raw) for s in core_statements(src, key_type)]
+        columns = [s.as_string(raw) for s in columns_statements(src)]
+        wanted = wanted_fingerprint(cursor, src, core)
+        wanted_columns = fingerprint(columns)
+        installed, installed_columns = installed_fingerprints(cursor)
         # A migration may have deployed a function for bigint keys since.
         retype = installed_key_types(cursor) != {key_type}
         if installed == wanted and not force and not retype:
-            return False
+            if installed_columns == wanted_columns:
+                return False
+            # Only what rows show changed (or its view went): the change log still holds.
+            _install_columns(cursor, columns, wanted_columns)
+            return True
         # Writers lock the keys before the history (an order, then its status row):
         # so does this, at once and up front, rather than upgrading locks one table
         # at a time, which deadlocks with them. A busy table fails it in seconds.
@@ -378,7 +416,7 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
             cursor.execute(f"DROP TRIGGER {sql.Identifier(name).as_string(raw)} ON {table}")
         if retype:
             _retype_keys(cursor, key_type)
-        for view, statement in zip((HISTORY_VIEW, KEYS_VIEW), statements[:2], strict=True):
+        for view, statement in zip((HISTORY_VIEW, KEYS_VIEW), core[:2], strict=True):
             try:
                 with transaction.atomic(using=using):
                     cursor.execute(statement)
@@ -386,7 +424,8 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
                 logger.warning("Rebuilding %s and the views over it: its columns change", view.as_string(raw))
                 cursor.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view).as_string(raw))
                 cursor.execute(statement)
-        for statement in statements[2:]:
+        _install_columns(cursor, columns, wanted_columns)
+        for statement in core[2:]:
             cursor.execute(statement)
         cursor.execute(
             sql.SQL("COMMENT ON VIEW {} IS {}").format(HISTORY_VIEW, sql.Literal(wanted)).as_string(raw)
@@ -405,6 +444,25 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         if installed is not None:
             logger.warning("REPORTING_SOURCE changed: real-time reads recompute every key until a refresh")
     return True
+
+
+def installed_fingerprints(cursor: Any) -> tuple[str | None, str | None]:
+    """The fingerprints the installed views carry: the history's, and the shown columns'."""
+    cursor.execute(VIEW_COMMENT_SQL)
+    installed = cursor.fetchone()[0]
+    cursor.execute("SELECT obj_description(to_regclass('public.reporting_exposedcolumns'), 'pg_class')")
+    return installed, cursor.fetchone()[0]
+
+
+def _install_columns(cursor: Any, statements: list[str], wanted: str) -> None:
+    """(Re)make the view of the columns to show; the view sync after migrate remakes the views over it."""
+    for statement in statements:
+        cursor.execute(statement)
+    cursor.execute(
+        sql.SQL("COMMENT ON VIEW {} IS {}")
+        .format(COLUMNS_VIEW, sql.Literal(wanted))
+        .as_string(cursor.connection)
+    )
 
 
 # The SQL functions of the machinery, at their current versions (views_sql/).

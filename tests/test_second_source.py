@@ -230,3 +230,51 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
         html = page.content.decode()
         assert "Stuck in ok for more than" in html and "warning → alarm" in html
         assert 'colspan="3">Alarm</th>' in html
+
+
+def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_them(sensors, client, settings):
+    """'infinity', '24:00', months, NaN, JSON's 1e400: text in JSON and CSV, never a 500 or bad JSON."""
+    import json
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE sensor_reading ADD COLUMN until timestamptz DEFAULT 'infinity', "
+            "ADD COLUMN spec json DEFAULT '{\"x\": 1e400}', ADD COLUMN ratio float8 DEFAULT 'NaN', "
+            "ADD COLUMN span interval DEFAULT '1 mon 2 days', ADD COLUMN opens time DEFAULT '24:00', "
+            "ADD COLUMN seen timestamptz[] DEFAULT ARRAY['-infinity'::timestamptz]"
+        )
+    columns = ["until", "spec", "ratio", "span", "opens", "seen"]
+    settings.REPORTING_SOURCE = {**SENSORS, "columns": columns}
+    assert source_sql.source_install()
+    _sync_views()
+    user = get_user_model().objects.create_user("sensors", password="sensors-password-1")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_reports", "read_live"]))
+    client.force_login(user)
+    shown = {
+        "until": "infinity",
+        "spec": '{"x": 1e400}',
+        "ratio": "NaN",
+        "span": "1 mon 2 days",
+        "opens": "24:00:00",
+        "seen": ["-infinity"],
+    }
+    for strategy in ("snapshot", "realtime", "live"):
+        answer = client.get(reverse("api-orders"), {"status": "alarm", "strategy": strategy, "limit": 3})
+        assert answer.status_code == 200, answer.content
+
+        def refuse(constant: str) -> None:
+            raise AssertionError(f"not JSON: {constant}")
+
+        rows = json.loads(answer.content, parse_constant=refuse)["orders"]
+        assert rows and all({name: row[name] for name in columns} == shown for row in rows), rows
+    exported = b"".join(client.get(reverse("api-orders-csv"), {"status": "alarm"}).streaming_content)
+    table = list(csv.reader(io.StringIO(exported.decode())))
+    assert table[0][4:] == columns
+    assert all(
+        line[4:] == ["infinity", '{"x": 1e400}', "NaN", "1 mon 2 days", "24:00:00", '["-infinity"]']
+        for line in table[1:]
+    ), table[:3]
+    assert client.get(reverse("dashboard"), {"status": "alarm"}).status_code == 200

@@ -9,6 +9,12 @@ from django.db import migrations, models
 # rest of the generated SQL when it ends (reporting/source_sql.py), before the view
 # sync makes these two; migrating back drops it.
 
+class RegisterView(django_pgviews.db.migrations.operations.RegisterViewOperation):
+    """pgviews-redux's operation, reversible: it records a view in the state, nothing in the database."""
+
+    reversible = True
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -48,12 +54,12 @@ class Migration(migrations.Migration):
                 'managed': False,
             },
         ),
-        django_pgviews.db.migrations.operations.RegisterViewOperation(
+        RegisterView(
             name='OrderLatestRowView',
             materialized=False,
             db_name='reporting.order_latest_row',
         ),
-        django_pgviews.db.migrations.operations.RegisterViewOperation(
+        RegisterView(
             name='OrderLatestRowLiveView',
             materialized=False,
             db_name='reporting.order_latest_row_live',

@@ -1,6 +1,7 @@
 from django.db import migrations
 
 from reporting.matviews import view_sql
+from reporting.source_sql import DROP_KEY_FUNCTIONS_SQL
 
 # The functions that carry keys spell the key's type "bigint /*key_type*/": deployed
 # here as bigint, and again for another type (uuid) when a declared source has keys
@@ -23,5 +24,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(_deploy(NEW), reverse_sql=_deploy(OLD)),
+        # Back: the functions may carry uuid keys, which the old versions cannot
+        # replace in place; migrate's install retypes them for the declared keys.
+        migrations.RunSQL(_deploy(NEW), reverse_sql=[DROP_KEY_FUNCTIONS_SQL, *_deploy(OLD)]),
     ]

@@ -116,7 +116,7 @@ def dashboard_data(
         counts=counts,
         daily=daily,
         orders=order_list_by_status(
-            status=parsed, strategy=strategy, after=after, limit=page_size, since=since
+            status=parsed, strategy=strategy, after=after, limit=page_size, since=since, with_columns=False
         ),
         status=parsed,
         freshness=freshness(runs=5),

@@ -208,13 +208,31 @@ SELECT order_id, status_id, status, status_created FROM public.reporting_latest_
 """
 
 
+# Declared columns of these types come back as PostgreSQL writes them: Python has
+# no value for 'infinity', a BC date, '24:00', '1 mon 2 days' or NaN, and JSON
+# numbers such as 1e400 do not survive json.loads and dumps.
+COLUMNS_AS_TEXT = (
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "json",
+    "jsonb",
+    "float4",
+    "float8",
+)
+
+
 def _with_columns(rows: list[OrderRow]) -> list[OrderRow]:
     """``rows`` with the declared columns of their latest rows (``REPORTING_SOURCE["columns"]``).
 
     One index lookup per row, by the history's unique row id, in a statement of its
     own: history rows do not change, and a row deleted since the rows were read
     shows ``None`` in each column. Read as text, so that columns of any type
-    (a project's enums too) come back as Python values or strings.
+    (a project's enums too) come back as Python values or strings, and times,
+    intervals, floats and JSON as PostgreSQL's own text (``COLUMNS_AS_TEXT``).
     """
     names = source().columns
     if not names or not rows:
@@ -222,7 +240,10 @@ def _with_columns(rows: list[OrderRow]) -> list[OrderRow]:
     found = {
         status_id: dict(zip(names, values, strict=True))
         for status_id, *values in raw.rows(
-            _columns_sql(names), {"ids": [row.status_id for row in rows]}, binary=False
+            _columns_sql(names),
+            {"ids": [row.status_id for row in rows]},
+            binary=False,
+            as_text=COLUMNS_AS_TEXT,
         )
     }
     missing = dict.fromkeys(names)
@@ -278,6 +299,7 @@ def order_list_by_status(
     after: Cursor | None = None,
     limit: int = 100,
     since: dt.datetime | None = None,
+    with_columns: bool = True,
 ) -> OrderPage:
     """Return one page of the orders whose latest status is ``status``.
 
@@ -288,6 +310,8 @@ def order_list_by_status(
         limit: rows per page, 1 to ``MAX_PAGE_SIZE``.
         since: only orders that entered the status at or after this time (with
             ``after``, a time window: ``Cursor(until, None)`` starts the list at ``until``).
+        with_columns: read the declared columns to show (``OrderRow.columns``); a
+            caller that shows none of them saves the lookup.
 
     Returns:
         The rows, most recent status change first, the cursor of the next page and
@@ -311,7 +335,8 @@ def order_list_by_status(
         # for every status and cursor (views_sql/order_latest_status_page_v2.sql).
         rows = [OrderRow(*row) for row in raw.rows(sql, params, prepare=True)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
-    return OrderPage(rows=_with_columns(rows[:limit]), next_after=next_after, freshness=freshness)
+    rows = _with_columns(rows[:limit]) if with_columns else rows[:limit]
+    return OrderPage(rows=rows, next_after=next_after, freshness=freshness)
 
 
 def order_iter_by_status(

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from django.db import connections
+from psycopg.types.string import TextLoader
 
 from reporting import conf
 from reporting.routers import read_database
@@ -32,7 +33,12 @@ PREPARE_THRESHOLD = 5
 
 
 def rows(
-    sql: str, params: dict[str, Any] | None = None, *, prepare: bool = False, binary: bool = True
+    sql: str,
+    params: dict[str, Any] | None = None,
+    *,
+    prepare: bool = False,
+    binary: bool = True,
+    as_text: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """Run a query and return its rows, read in binary unless told otherwise.
 
@@ -45,6 +51,8 @@ def rows(
         binary: read the results in binary. Columns of types psycopg has no binary
             loader for (a project's enums, say) would come back as bytes; in text
             they come back as strings.
+        as_text: types (such as ``"timestamptz"``) whose values, in arrays too, come
+            back as PostgreSQL's text rather than Python objects (text reads only).
     """
     connection = connections[read_database()]
     connection.ensure_connection()
@@ -53,6 +61,8 @@ def rows(
     if prepared and pg.prepare_threshold is None:
         pg.prepare_threshold = PREPARE_THRESHOLD
     with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
+        for name in as_text:
+            cursor.adapters.register_loader(name, TextLoader)
         cursor.execute(sql, params or {}, binary=binary, prepare=prepared)
         return cursor.fetchall()
 
