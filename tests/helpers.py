@@ -1,4 +1,4 @@
-"""What several test modules share: connections of their own, subprocess settings, waits."""
+"""What several test modules share: connections of their own, subprocess settings, waits, declarations."""
 
 from __future__ import annotations
 
@@ -102,3 +102,28 @@ def wait_for_sql(sql: str, params=None, *, what: str, timeout: float = 20, inter
                 return
             time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def sync_views() -> None:
+    """Rebuild the reporting views over the generated ones, as migrate's view sync does."""
+    from django_pgviews.models import ViewSyncer
+
+    ViewSyncer().run(force=True, update=True, materialized_views_check_sql_changed=True, using="default")
+
+
+@contextlib.contextmanager
+def declared(settings, declaration: dict):
+    """``declaration`` as ``REPORTING_SOURCE``, installed and the views rebuilt over it as migrate
+    would; the example's declaration again afterwards, installed the same way."""
+    from reporting import source_sql
+
+    example = settings.REPORTING_SOURCE
+    settings.REPORTING_SOURCE = declaration
+    try:
+        assert source_sql.source_install()
+        sync_views()
+        yield
+    finally:
+        settings.REPORTING_SOURCE = example
+        source_sql.source_install()
+        sync_views()

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django_pgviews.models import ViewSyncer
 from psycopg import errors
 
 from examples.shop import services as shop_services
@@ -30,7 +29,7 @@ from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
 from reporting.models import BiRoleLimits
 from tests.factories import EPOCH
-from tests.helpers import extra_connection, raw_connect, subprocess_env, wait_for_sql
+from tests.helpers import extra_connection, raw_connect, subprocess_env, sync_views, wait_for_sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,7 +204,7 @@ def test_the_role_still_reads_a_view_rebuilt_by_a_new_sql_version(role_name, dat
         view_sql("order_latest_status_v1").replace("AS s\n", "AS s WHERE s.id > 0\n"),
     )
     try:
-        ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+        sync_views()
         assert _oid() != original_oid, "the view was not rebuilt"
         with connect_as(role_name) as conn:
             assert conn.execute("SELECT count(*) FROM reporting.order_latest_status").fetchone() == (50,)
@@ -213,7 +212,7 @@ def test_the_role_still_reads_a_view_rebuilt_by_a_new_sql_version(role_name, dat
         assert selectors.bi_grants_check() == []
     finally:
         monkeypatch.undo()
-        ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+        sync_views()
 
 
 def _oid() -> int:

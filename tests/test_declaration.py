@@ -9,10 +9,10 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
-from django_pgviews.models import ViewSyncer
 
 from reporting import checks, source_sql
 from reporting.declaration import DeclarationError, Table, parse, source
+from tests.helpers import sync_views
 
 # The example shop's declaration (reporting/settings.py), which the other tests run on.
 EXAMPLE = dict(django_settings.REPORTING_SOURCE)
@@ -323,4 +323,4 @@ def test_changing_only_the_columns_to_show_keeps_the_change_log_and_mends_a_miss
     finally:
         settings.REPORTING_SOURCE = EXAMPLE
         source_sql.source_install()
-        ViewSyncer().run(force=True, update=True, materialized_views_check_sql_changed=True, using="default")
+        sync_views()

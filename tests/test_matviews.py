@@ -7,12 +7,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
-from django_pgviews.models import ViewSyncer
 
 from reporting import services
 from reporting.matviews import KeyRow, OrderLatestStatus, OrderLatestStatusView, view_sql
 from tests.factories import EPOCH, orders_create, statuses_create
-from tests.helpers import raw_connect, subprocess_env
+from tests.helpers import raw_connect, subprocess_env, sync_views
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 
@@ -104,14 +103,14 @@ def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refresh
     refreshed()
     oid_before = _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0]
 
-    ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+    sync_views()
     assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] == oid_before, (
         "unchanged SQL must leave the view alone"
     )
 
     changed = view_sql("order_latest_status_v1").replace("AS s\n", "AS s WHERE s.id > 0\n")
     monkeypatch.setattr(OrderLatestStatusView, "sql", changed)
-    ViewSyncer().run(force=True, update=True, using="default", materialized_views_check_sql_changed=True)
+    sync_views()
     assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] != oid_before
     # Rebuilt with its indexes and its data.
     assert len(_fetchall("SELECT 1 FROM pg_indexes WHERE tablename = 'order_latest_status'")) == 2

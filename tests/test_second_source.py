@@ -17,11 +17,11 @@ import random
 import pytest
 from django.db import connection
 from django.urls import reverse
-from django_pgviews.models import ViewSyncer
 
 from reporting import selectors, services, source_sql
 from reporting.choices import RefreshOutcome
 from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
+from tests.helpers import declared, sync_views
 
 SENSORS_DDL = """
 CREATE TABLE sensor (id integer PRIMARY KEY, installed timestamptz NOT NULL);
@@ -89,11 +89,6 @@ def _write(cursor, rng: random.Random, sensors: int, count: int) -> None:
         )
 
 
-def _sync_views() -> None:
-    """Rebuild the reporting views over the generated ones, as migrate's view sync does."""
-    ViewSyncer().run(force=True, update=True, materialized_views_check_sql_changed=True, using="default")
-
-
 @pytest.fixture
 def sensors(transactional_db, settings):
     """The sensors declared as the source, the reporting views rebuilt over them; the example's after."""
@@ -104,19 +99,13 @@ def sensors(transactional_db, settings):
             "INSERT INTO sensor SELECT g, %s + g * interval '1 hour' FROM generate_series(1, 60) g", [T0]
         )
         _write(cursor, rng, 50, 300)  # sensors 51 to 60 have no reading yet
-    example = settings.REPORTING_SOURCE
-    settings.REPORTING_SOURCE = SENSORS
     try:
         # integer keys, where the example's are bigint: the generated views change
         # type, so they are rebuilt with every view over them, as migrate would.
-        assert source_sql.source_install()
-        _sync_views()
-        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
-        yield rng
+        with declared(settings, SENSORS):
+            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+            yield rng
     finally:
-        settings.REPORTING_SOURCE = example
-        source_sql.source_install()
-        _sync_views()
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE sensor_reading, sensor")
 
@@ -249,7 +238,7 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
     columns = ["until", "spec", "ratio", "span", "opens", "seen"]
     settings.REPORTING_SOURCE = {**SENSORS, "columns": columns}
     assert source_sql.source_install()
-    _sync_views()
+    sync_views()
     user = get_user_model().objects.create_user("sensors", password="sensors-password-1")
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_reports", "read_live"]))
     client.force_login(user)

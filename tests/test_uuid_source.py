@@ -19,11 +19,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
-from django_pgviews.models import ViewSyncer
 
 from reporting import selectors, services, source_sql
 from reporting.choices import RefreshOutcome
 from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
+from tests.helpers import declared
 
 PRICES_DDL = """
 CREATE TABLE product (id uuid PRIMARY KEY, added timestamptz NOT NULL);
@@ -89,11 +89,6 @@ def _write(cursor, rng: random.Random, products: list[uuid.UUID], count: int) ->
         )
 
 
-def _sync_views() -> None:
-    """Rebuild the reporting views over the generated ones, as migrate's view sync does."""
-    ViewSyncer().run(force=True, update=True, materialized_views_check_sql_changed=True, using="default")
-
-
 @pytest.fixture
 def prices(transactional_db, settings):
     """Products and their prices declared as the source; the example's declaration after."""
@@ -104,19 +99,13 @@ def prices(transactional_db, settings):
         for i, product in enumerate(products):
             cursor.execute("INSERT INTO product VALUES (%s, %s)", [product, T0 + dt.timedelta(hours=i)])
         _write(cursor, rng, products[:32], 200)  # the last 8 products have no price yet
-    example = settings.REPORTING_SOURCE
-    settings.REPORTING_SOURCE = PRICES
     try:
-        assert source_sql.source_install()
-        with connection.cursor() as cursor:
-            assert source_sql.installed_key_types(cursor) == {"uuid"}
-        _sync_views()
-        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
-        yield rng
+        with declared(settings, PRICES):
+            with connection.cursor() as cursor:
+                assert source_sql.installed_key_types(cursor) == {"uuid"}
+            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+            yield rng
     finally:
-        settings.REPORTING_SOURCE = example
-        source_sql.source_install()
-        _sync_views()
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE price, product")
             assert source_sql.installed_key_types(cursor) == {"bigint"}
