@@ -38,6 +38,19 @@ def test_users_that_died_without_a_word_are_forgotten(embedded):
     assert os.getpid() in after, "this process still uses the server"
 
 
+def test_a_list_of_users_cut_short_by_a_kill_is_reset_rather_than_failing_every_command(embedded):
+    """The wheel rewrites its list in place: SIGTERM to a runserver can leave it empty."""
+    handles = embedded_db.data_dir() / ".handle_pids.json"
+    before = handles.read_text()
+    try:
+        for broken in ("", "[12, 3"):
+            handles.write_text(broken)
+            embedded_db._forget_dead_handles(embedded_db.data_dir())
+            assert json.loads(handles.read_text()) == [os.getpid()], "this process still uses the server"
+    finally:
+        handles.write_text(before)
+
+
 def test_non_superusers_must_give_a_password(embedded):
     hba = (embedded_db.data_dir() / "pg_hba.conf").read_text()
     assert hba == embedded_db.HBA

@@ -217,7 +217,7 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
         page = client.get(reverse("dashboard"), params)
         assert page.status_code == 200, page.content[:2000]
         html = page.content.decode()
-        assert "Stuck in ok for more than" in html and "warning → alarm" in html
+        assert "Stuck in ok for more than" in html and "<td>warning → alarm</td>" in html
         assert 'colspan="3">Alarm</th>' in html
 
 

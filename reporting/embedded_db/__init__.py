@@ -205,7 +205,15 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
     handles = DiskList(handles_file)
     with PostgresServer._lock:
-        pids = handles.get()
+        try:
+            pids = handles.get()
+        except ValueError:
+            # The wheel rewrites the file in place: a user killed while writing it
+            # leaves it empty or cut short, and every later start would fail on it.
+            # Who else uses the server is lost with it; this process, if it does.
+            logger.warning("%s was unreadable (a user was killed while writing it): reset", handles_file)
+            pids = []
+            handles.put([os.getpid()] if _server is not None else [])
         alive = [pid for pid in pids if psutil.pid_exists(pid)]
         if alive != pids:
             handles.put(alive)
