@@ -305,6 +305,8 @@ def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
                     "created": entry.created.isoformat(),
                     "duration_seconds": entry.duration.total_seconds(),
                     "latest": entry.latest,
+                    # Nested: a declared column may be called "created" or "latest".
+                    "columns": {name: _json_value(value) for name, value in entry.columns.items()},
                 }
                 for entry in detail.history
             ],

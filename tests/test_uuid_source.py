@@ -197,6 +197,11 @@ def test_the_api_the_order_page_and_the_dashboard_take_uuid_keys(prices, client)
     body = detail.json()
     assert body["order_id"] == str(product)
     assert {seen["status"] for seen in body["status"].values()} == {"on_sale"}
+    # Its history, each price with the amount it declares to show, in the order of "latest".
+    history = sorted((p for p in _prices() if p.order_id == product), key=lambda p: (p.created, p.id))
+    assert [(e["status_id"], e["columns"]) for e in body["history"]] == [
+        (p.id, {"amount": str(amounts[p.id])}) for p in history
+    ]
     # A key of the other kind, or no product's key: no such order.
     for missing in (12, uuid.UUID(int=1)):
         answer = client.get(reverse("api-order", args=[missing]))
@@ -205,6 +210,9 @@ def test_the_api_the_order_page_and_the_dashboard_take_uuid_keys(prices, client)
     page = client.get(reverse("order", args=[product]))
     assert page.status_code == 200
     assert str(product) in page.content.decode()
+    assert f'<span class="muted" data-column="amount">amount: {amounts[history[-1].id]}</span>' in (
+        page.content.decode()
+    )
     dashboard = client.get(reverse("dashboard"), {"status": "on_sale"})
     assert dashboard.status_code == 200, dashboard.content[:2000]
     # Linked as they are: no thousands separators in the digits a UUID starts with.

@@ -6,7 +6,8 @@ __all__ = ["HistoryEntry", "OrderDetail", "order_detail"]
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, transaction
@@ -17,7 +18,7 @@ from reporting.exceptions import UnknownOrderError
 from reporting.matviews import in_schema
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
-from reporting.selectors.orders import OrderRow
+from reporting.selectors.orders import NO_COLUMNS, OrderRow, columns_by_status_id
 
 MAX_ORDER_ID = 2**63 - 1
 
@@ -54,6 +55,8 @@ class HistoryEntry:
     created: dt.datetime
     duration: dt.timedelta
     latest: bool
+    #: The row's columns that ``REPORTING_SOURCE["columns"]`` declares to show.
+    columns: Mapping[str, Any] = field(default_factory=lambda: NO_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDe
             cursor.execute(LATEST_SQL[strategy], [order_id])
             row = cursor.fetchone()
             by_strategy[strategy.value] = StrategyStatus(OrderRow(*row) if row else None, freshness)
+    # In the same transaction, so as of the same snapshot.
+    shown = columns_by_status_id([row[0] for row in rows])
     history = [
         HistoryEntry(
             status_id=status_id,
@@ -142,6 +147,7 @@ def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDe
             created=at,
             duration=(rows[i + 1][2] if i + 1 < len(rows) else now) - at,
             latest=i + 1 == len(rows),
+            columns=shown[status_id],
         )
         for i, (status_id, status, at) in enumerate(rows)
     ]

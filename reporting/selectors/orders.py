@@ -31,6 +31,7 @@ __all__ = [
     "OrderPage",
     "OrderRow",
     "StatusCounts",
+    "columns_by_status_id",
     "cursor_after_status_row",
     "order_daily_counts",
     "order_ids_by_status",
@@ -234,20 +235,25 @@ def _with_columns(rows: list[OrderRow]) -> list[OrderRow]:
     (a project's enums too) come back as Python values or strings, and times,
     intervals, floats and JSON as PostgreSQL's own text (``COLUMNS_AS_TEXT``).
     """
-    names = source().columns
-    if not names or not rows:
+    if not source().columns or not rows:
         return rows
-    found = {
+    found = columns_by_status_id([row.status_id for row in rows])
+    return [row._replace(columns=found[row.status_id]) for row in rows]
+
+
+def columns_by_status_id(status_ids: list[int]) -> dict[int, Mapping[str, Any]]:
+    """The declared columns to show of these history rows, by row id (``None`` in each for a row gone)."""
+    names = source().columns
+    if not names:
+        return dict.fromkeys(status_ids, NO_COLUMNS)
+    found: dict[int, Mapping[str, Any]] = {
         status_id: dict(zip(names, values, strict=True))
         for status_id, *values in raw.rows(
-            _columns_sql(names),
-            {"ids": [row.status_id for row in rows]},
-            binary=False,
-            as_text=COLUMNS_AS_TEXT,
+            _columns_sql(names), {"ids": status_ids}, binary=False, as_text=COLUMNS_AS_TEXT
         )
     }
-    missing = dict.fromkeys(names)
-    return [row._replace(columns=found.get(row.status_id, missing)) for row in rows]
+    missing = MappingProxyType(dict.fromkeys(names))
+    return {status_id: found.get(status_id, missing) for status_id in status_ids}
 
 
 @functools.cache
