@@ -26,12 +26,10 @@ __all__ = [
 ]
 
 import datetime as dt
-import decimal
 import functools
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -259,21 +257,9 @@ def orders(request: HttpRequest) -> HttpResponse:
     )
 
 
-# What JsonResponse's encoder writes as it is (a Decimal as a string, exact). The
-# selectors read times, intervals, floats and JSON as PostgreSQL's text; any other
-# type (a range, a project's type) is shown as its text here.
-_JSON_TYPES = (str, int, decimal.Decimal, uuid.UUID)
-
-
 def _json_value(value: Any) -> Any:
     """A declared column's value as JSON carries it (``REPORTING_SOURCE["columns"]``)."""
-    if value is None or isinstance(value, _JSON_TYPES):
-        return value
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, list):
-        return [_json_value(item) for item in value]
-    return str(value)
+    return exports.plain_value(value)
 
 
 def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
@@ -487,6 +473,9 @@ def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
                     max(2.0, 100 * entry.duration.total_seconds() / longest),
                     *_colors(entry.status),
                     dt.timedelta(seconds=round(entry.duration.total_seconds())),
+                    # Pairs, not the mapping: a template would read a column named
+                    # "items" for .items.
+                    [(name, exports.plain_value(value)) for name, value in entry.columns.items()],
                 )
                 for entry in detail.history
             ],

@@ -22,7 +22,15 @@ from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
 from reporting.declaration import DeclarationError, Source, Table, source
-from reporting.source_sql import COLUMN_TYPE_SQL, KEY_TYPES, stored_key_type
+from reporting.source_sql import (
+    COLUMN_TYPE_SQL,
+    KEY_TYPES,
+    VIEW_READS_SQL,
+    columns_statements,
+    fingerprint,
+    installed_fingerprints,
+    stored_key_type,
+)
 
 # Apps the reporting app relies on, and what for.
 REQUIRED_APPS = {
@@ -69,11 +77,6 @@ WHERE i.indrelid = %(table)s AND am.amname = 'btree' AND i.indisvalid AND i.indp
        OR (i.indoption[0] & 3) = 3 AND (i.indoption[1] & 3) = 0 AND (i.indoption[2] & 3) = 0)
 """
 # The tables the generated views read now (they follow a table by its oid, not its name).
-VIEW_READS_SQL = """
-SELECT DISTINCT d.refobjid FROM pg_rewrite AS r JOIN pg_depend AS d ON d.objid = r.oid
-WHERE r.ev_class = to_regclass(%s) AND d.refobjid <> r.ev_class AND d.classid = 'pg_rewrite'::regclass
-  AND d.refclassid = 'pg_class'::regclass
-"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,19 +279,23 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
                     id="reporting.W002",
                 )
             )
-    cursor.execute(
-        "SELECT to_regclass('public.reporting_orderstatus') IS NOT NULL "
-        "AND to_regclass('public.reporting_exposedcolumns') IS NULL"
-    )
-    if cursor.fetchone()[0]:
-        errors.append(
-            checks.Warning(
-                "public.reporting_exposedcolumns, the view of the columns REPORTING_SOURCE declares to show, "
-                "is missing: lists and the order_latest_row views cannot be read",
-                hint="run manage.py migrate: it installs it again",
-                id="reporting.W002",
+    installed, installed_columns = installed_fingerprints(cursor)
+    if installed is not None:
+        raw = cursor.connection
+        wanted = fingerprint([statement.as_string(raw) for statement in columns_statements(src)])
+        cursor.execute(VIEW_READS_SQL, ["public.reporting_exposedcolumns"])
+        reads = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT to_regclass(%s)::oid", [src.history.identifier().as_string(raw)])
+        if installed_columns != wanted or reads != {cursor.fetchone()[0]}:
+            errors.append(
+                checks.Warning(
+                    "public.reporting_exposedcolumns, the view of the columns REPORTING_SOURCE declares to "
+                    "show, is missing or not as declared: the order_latest_row views, and lists while "
+                    "columns are declared, may fail or show other columns",
+                    hint="run manage.py migrate: it installs it again",
+                    id="reporting.W003",
+                )
             )
-        )
     return errors
 
 

@@ -7,11 +7,14 @@ handed on, so neither the rows nor the file are ever held whole.
 
 from __future__ import annotations
 
-__all__ = ["CSV_HEADER", "orders_csv_chunks"]
+__all__ = ["CSV_HEADER", "orders_csv_chunks", "plain_value"]
 
 import csv
+import decimal
 import io
 import json
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,22 +42,40 @@ def orders_csv_chunks(*, status: str, strategy: str | None = None, chunk_rows: i
 
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (=HYPERLINK(...)): text that does is written after a quote, as OWASP advises.
+# A plain number (a float or a numeric read as text, "-1.5") is no formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+# Values JSON writes as they are (Django's encoder writes a Decimal and a UUID as strings).
+_PLAIN_TYPES = (str, int, decimal.Decimal, uuid.UUID)
+
+
+def plain_value(value: Any) -> Any:
+    """A declared column's value as the API, the CSV and the order page show it.
+
+    The selectors read times, intervals, floats and JSON as PostgreSQL's text;
+    bytes become hex, arrays lists of such values, and any other type (a range,
+    a project's type) its text.
+    """
+    if value is None or isinstance(value, _PLAIN_TYPES):
+        return value
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list):
+        return [plain_value(item) for item in value]
+    return str(value)
 
 
 def _cell(value: Any) -> Any:
-    """A declared column's value in a CSV cell: hex for bytes, empty for NULL, the rest as text.
+    """A declared column's value in a CSV cell: empty for NULL, an array as JSON, the rest as text.
 
     The columns hold the shop's data (a customer's note, say), so text that a
     spreadsheet would run as a formula is quoted.
     """
-    if isinstance(value, str):
-        return f"'{value}" if value.startswith(FORMULA_START) else value
+    value = plain_value(value)
     if isinstance(value, list):
-        # An array: as JSON, its elements as the API shows them.
         return json.dumps(value, default=str)
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).hex()
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+        return f"'{value}"
     return value
 
 

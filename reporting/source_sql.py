@@ -189,6 +189,12 @@ BEGIN
 END
 $drop$
 """
+# The relations a view reads (by oid), from its rewrite rule's dependencies.
+VIEW_READS_SQL = """
+SELECT DISTINCT d.refobjid FROM pg_rewrite AS r JOIN pg_depend AS d ON d.objid = r.oid
+WHERE r.ev_class = to_regclass(%s) AND d.refobjid <> r.ev_class AND d.classid = 'pg_rewrite'::regclass
+  AND d.refclassid = 'pg_class'::regclass
+"""
 COLUMN_TYPE_SQL = """
 SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a
 WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped
@@ -393,16 +399,22 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         installed, installed_columns = installed_fingerprints(cursor)
         # A migration may have deployed a function for bigint keys since.
         retype = installed_key_types(cursor) != {key_type}
+        # Every lock below waits at most this long: a busy table fails the install
+        # in seconds (migrate can be run again) rather than queueing its readers.
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         if installed == wanted and not force and not retype:
-            if installed_columns == wanted_columns:
+            cursor.execute(VIEW_READS_SQL, [COLUMNS_VIEW.as_string(raw)])
+            reads = {row[0] for row in cursor.fetchall()}
+            cursor.execute("SELECT to_regclass(%s)::oid", [src.history.identifier().as_string(raw)])
+            if installed_columns == wanted_columns and reads == {cursor.fetchone()[0]}:
                 return False
-            # Only what rows show changed (or its view went): the change log still holds.
+            # Only what rows show changed (or its view went, or was replaced by
+            # hand): the change log still holds.
             _install_columns(cursor, columns, wanted_columns)
             return True
         # Writers lock the keys before the history (an order, then its status row):
         # so does this, at once and up front, rather than upgrading locks one table
-        # at a time, which deadlocks with them. A busy table fails it in seconds.
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        # at a time, which deadlocks with them.
         cursor.execute(
             sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE")
             .format(

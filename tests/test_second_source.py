@@ -233,9 +233,12 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
             "ALTER TABLE sensor_reading ADD COLUMN until timestamptz DEFAULT 'infinity', "
             "ADD COLUMN spec json DEFAULT '{\"x\": 1e400}', ADD COLUMN ratio float8 DEFAULT 'NaN', "
             "ADD COLUMN span interval DEFAULT '1 mon 2 days', ADD COLUMN opens time DEFAULT '24:00', "
-            "ADD COLUMN seen timestamptz[] DEFAULT ARRAY['-infinity'::timestamptz]"
+            "ADD COLUMN seen timestamptz[] DEFAULT ARRAY['-infinity'::timestamptz], "
+            "ADD COLUMN items text DEFAULT '=1+1', ADD COLUMN delta float8 DEFAULT -1.5, "
+            "ADD COLUMN raw bytea[] DEFAULT ARRAY['\\x01'::bytea]"
         )
-    columns = ["until", "spec", "ratio", "span", "opens", "seen"]
+    # "items": a name a template would take for the mapping's method.
+    columns = ["until", "spec", "ratio", "span", "opens", "seen", "items", "delta", "raw"]
     settings.REPORTING_SOURCE = {**SENSORS, "columns": columns}
     assert source_sql.source_install()
     sync_views()
@@ -249,6 +252,9 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
         "span": "1 mon 2 days",
         "opens": "24:00:00",
         "seen": ["-infinity"],
+        "items": "=1+1",
+        "delta": "-1.5",
+        "raw": ["01"],
     }
     for strategy in ("snapshot", "realtime", "live"):
         answer = client.get(reverse("api-orders"), {"status": "alarm", "strategy": strategy, "limit": 3})
@@ -263,7 +269,21 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
     table = list(csv.reader(io.StringIO(exported.decode())))
     assert table[0][4:] == columns
     assert all(
-        line[4:] == ["infinity", '{"x": 1e400}', "NaN", "1 mon 2 days", "24:00:00", '["-infinity"]']
+        line[4:]
+        == [
+            "infinity",
+            '{"x": 1e400}',
+            "NaN",
+            "1 mon 2 days",
+            "24:00:00",
+            '["-infinity"]',
+            "'=1+1",
+            "-1.5",
+            '["01"]',
+        ]
         for line in table[1:]
     ), table[:3]
     assert client.get(reverse("dashboard"), {"status": "alarm"}).status_code == 200
+    page = client.get(reverse("order", args=[rows[0]["order_id"]]))
+    assert page.status_code == 200, page.content[:2000]
+    assert 'data-column="items">items: =1+1</span>' in page.content.decode()

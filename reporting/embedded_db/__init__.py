@@ -210,13 +210,27 @@ def _forget_dead_handles(pgdata: Path) -> None:
         except ValueError:
             # The wheel rewrites the file in place: a user killed while writing it
             # leaves it empty or cut short, and every later start would fail on it.
-            # Who else uses the server is lost with it; this process, if it does.
+            # Who else uses the server is lost with it, so the list keeps the
+            # server's own postmaster: the server is never stopped under a user
+            # (it stays up until stopped by hand, or dies), and this process too if
+            # it uses it.
             logger.warning("%s was unreadable (a user was killed while writing it): reset", handles_file)
-            pids = []
-            handles.put([os.getpid()] if _server is not None else [])
+            pids = [pid for pid in (_postmaster_pid(pgdata), os.getpid() if _server else None) if pid]
+            handles.put(pids)
         alive = [pid for pid in pids if psutil.pid_exists(pid)]
         if alive != pids:
             handles.put(alive)
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The running server's postmaster, from its postmaster.pid; ``None`` if it is not running."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if psutil.pid_exists(pid) else None
 
 
 # initdb --auth=trust lets any role in without a password. Keep that for the
