@@ -244,7 +244,7 @@ def orders(request: HttpRequest) -> HttpResponse:
                     "status_id": row.status_id,
                     "status": row.status,
                     "status_created": row.status_created.isoformat(),
-                    **{name: _json_value(value) for name, value in row.columns.items()},
+                    **{name: exports.plain_value(value) for name, value in row.columns.items()},
                 }
                 for row in page.rows
             ],
@@ -255,11 +255,6 @@ def orders(request: HttpRequest) -> HttpResponse:
         # A NaN would be written as NaN, which is not JSON: fail instead.
         json_dumps_params={"allow_nan": False},
     )
-
-
-def _json_value(value: Any) -> Any:
-    """A declared column's value as JSON carries it (``REPORTING_SOURCE["columns"]``)."""
-    return exports.plain_value(value)
 
 
 def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
@@ -292,7 +287,7 @@ def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
                     "duration_seconds": entry.duration.total_seconds(),
                     "latest": entry.latest,
                     # Nested: a declared column may be called "created" or "latest".
-                    "columns": {name: _json_value(value) for name, value in entry.columns.items()},
+                    "columns": {name: exports.plain_value(value) for name, value in entry.columns.items()},
                 }
                 for entry in detail.history
             ],

@@ -26,8 +26,7 @@ from reporting.source_sql import (
     COLUMN_TYPE_SQL,
     KEY_TYPES,
     VIEW_READS_SQL,
-    columns_statements,
-    fingerprint,
+    columns_view_current,
     installed_fingerprints,
     stored_key_type,
 )
@@ -279,23 +278,17 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
                     id="reporting.W002",
                 )
             )
-    installed, installed_columns = installed_fingerprints(cursor)
-    if installed is not None:
-        raw = cursor.connection
-        wanted = fingerprint([statement.as_string(raw) for statement in columns_statements(src)])
-        cursor.execute(VIEW_READS_SQL, ["public.reporting_exposedcolumns"])
-        reads = {row[0] for row in cursor.fetchall()}
-        cursor.execute("SELECT to_regclass(%s)::oid", [src.history.identifier().as_string(raw)])
-        if installed_columns != wanted or reads != {cursor.fetchone()[0]}:
-            errors.append(
-                checks.Warning(
-                    "public.reporting_exposedcolumns, the view of the columns REPORTING_SOURCE declares to "
-                    "show, is missing or not as declared: the order_latest_row views, and lists while "
-                    "columns are declared, may fail or show other columns",
-                    hint="run manage.py migrate: it installs it again",
-                    id="reporting.W003",
-                )
+    installed, _ = installed_fingerprints(cursor)
+    if installed is not None and not columns_view_current(cursor, src):
+        errors.append(
+            checks.Warning(
+                "public.reporting_exposedcolumns, the view of the columns REPORTING_SOURCE declares to "
+                "show, is missing or not as declared: the order_latest_row views, and lists while "
+                "columns are declared, may fail or show other columns",
+                hint="run manage.py migrate: it installs it again",
+                id="reporting.W003",
             )
+        )
     return errors
 
 

@@ -396,17 +396,14 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         columns = [s.as_string(raw) for s in columns_statements(src)]
         wanted = wanted_fingerprint(cursor, src, core)
         wanted_columns = fingerprint(columns)
-        installed, installed_columns = installed_fingerprints(cursor)
+        installed, _ = installed_fingerprints(cursor)
         # A migration may have deployed a function for bigint keys since.
         retype = installed_key_types(cursor) != {key_type}
         # Every lock below waits at most this long: a busy table fails the install
         # in seconds (migrate can be run again) rather than queueing its readers.
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
         if installed == wanted and not force and not retype:
-            cursor.execute(VIEW_READS_SQL, [COLUMNS_VIEW.as_string(raw)])
-            reads = {row[0] for row in cursor.fetchall()}
-            cursor.execute("SELECT to_regclass(%s)::oid", [src.history.identifier().as_string(raw)])
-            if installed_columns == wanted_columns and reads == {cursor.fetchone()[0]}:
+            if columns_view_current(cursor, src, wanted_columns):
                 return False
             # Only what rows show changed (or its view went, or was replaced by
             # hand): the change log still holds.
@@ -464,6 +461,23 @@ def installed_fingerprints(cursor: Any) -> tuple[str | None, str | None]:
     installed = cursor.fetchone()[0]
     cursor.execute("SELECT obj_description(to_regclass('public.reporting_exposedcolumns'), 'pg_class')")
     return installed, cursor.fetchone()[0]
+
+
+def columns_view_current(cursor: Any, src: Source, wanted: str | None = None) -> bool:
+    """Whether the view of the columns to show is installed as ``src`` declares it.
+
+    Its fingerprint (``wanted``, computed from ``src`` when not given) is its
+    comment, and it reads the declared history: not a table that had its name
+    before, nor one a view replaced by hand reads.
+    """
+    raw = cursor.connection
+    if wanted is None:
+        wanted = fingerprint([statement.as_string(raw) for statement in columns_statements(src)])
+    _, installed = installed_fingerprints(cursor)
+    cursor.execute(VIEW_READS_SQL, [COLUMNS_VIEW.as_string(raw)])
+    reads = {row[0] for row in cursor.fetchall()}
+    cursor.execute("SELECT to_regclass(%s)::oid", [src.history.identifier().as_string(raw)])
+    return installed == wanted and reads == {cursor.fetchone()[0]}
 
 
 def _install_columns(cursor: Any, statements: list[str], wanted: str) -> None:

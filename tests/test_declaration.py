@@ -261,6 +261,32 @@ def test_identifiers_are_quoted_so_a_hostile_table_name_is_only_a_name(settings)
 
 
 @pytest.mark.django_db
+def test_a_hostile_column_to_show_is_only_a_name(settings):
+    """A declared column is quoted in the generated view and in the selectors' lookup of it."""
+    from reporting.selectors.orders import columns_by_status_id
+
+    hostile = 'note"; DROP TABLE reporting_example_order; --'
+    quoted = '"note""; DROP TABLE reporting_example_order; --"'
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE reporting_example_orderstatus ADD COLUMN {quoted} text DEFAULT 'x'")
+        cursor.execute("INSERT INTO reporting_example_order (created) VALUES (now()) RETURNING id")
+        order_id = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO reporting_example_orderstatus (order_id, status, created) "
+            "VALUES (%s, 'pending', now()) RETURNING id",
+            [order_id],
+        )
+        status_id = cursor.fetchone()[0]
+    settings.REPORTING_SOURCE = {**EXAMPLE, "columns": [hostile]}
+    assert _declared_errors() == []
+    assert source_sql.source_install()
+    assert columns_by_status_id([status_id]) == {status_id: {hostile: "x"}}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('public.reporting_example_order') IS NOT NULL")
+        assert cursor.fetchone()[0], "the example's table is still there"
+
+
+@pytest.mark.django_db
 def test_reporting_sql_prints_what_is_installed():
     out = StringIO()
     call_command("reporting_sql", stdout=out)

@@ -19,15 +19,11 @@ from reporting.matviews import in_schema
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import NO_COLUMNS, OrderRow, columns_by_status_id
+from reporting.source_sql import COLUMN_TYPE_SQL
 
 MAX_ORDER_ID = 2**63 - 1
 
 ORDER_SQL = "SELECT id, created, statement_timestamp() FROM reporting_order WHERE id = %s"
-# The declared keys' type: a key of the other kind names no order.
-KEY_TYPE_SQL = (
-    "SELECT format_type(a.atttypid, NULL) FROM pg_attribute AS a "
-    "WHERE a.attrelid = 'public.reporting_order'::regclass AND a.attname = 'id'"
-)
 # In the order that defines "latest": the last row is the order's status.
 HISTORY_SQL = """
 SELECT id, status::text, created FROM reporting_orderstatus WHERE order_id = %s ORDER BY created, id
@@ -120,7 +116,8 @@ def order_detail(*, order_id: object) -> OrderDetail:
 
 def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDetail:
     with connection.cursor() as cursor:
-        cursor.execute(KEY_TYPE_SQL)
+        # The declared keys' type: a key of the other kind names no order.
+        cursor.execute(COLUMN_TYPE_SQL, ["public.reporting_order", "id"])
         if (cursor.fetchone()[0] == "uuid") != isinstance(order_id, uuid.UUID):
             raise UnknownOrderError(order_id)
         cursor.execute(ORDER_SQL, [order_id])
