@@ -30,7 +30,9 @@ __all__ = [
     "Source",
     "Table",
     "default_status",
+    "is_declared",
     "source",
+    "status_label",
     "status_parse",
     "statuses",
 ]
@@ -268,3 +270,13 @@ def status_parse(value: object) -> str:
 def default_status() -> str:
     """The status the dashboard lists when none is asked for: the last declared one."""
     return statuses()[-1]
+
+
+def is_declared(value: object) -> bool:
+    """Whether ``value`` is one of the declared statuses (a history may hold others)."""
+    return isinstance(value, str) and value in statuses()
+
+
+def status_label(value: str) -> str:
+    """How people read a status value: its label where the declaration has one, else the value."""
+    return value
