@@ -220,7 +220,16 @@ def status_counts(request: HttpRequest) -> HttpResponse:
     # The selectors check status and strategy themselves; their errors become 400s.
     counts = selectors.order_status_counts(strategy=request.GET.get("strategy"))
     return JsonResponse(
-        {"counts": counts.as_dict(), "total": counts.total, "freshness": counts.freshness.as_dict()}
+        {
+            "counts": counts.as_dict(),
+            "none": counts.none,
+            # Values the history holds that REPORTING_SOURCE["statuses"] does not list: counted
+            # under their own value in "counts", named here.
+            "undeclared": counts.undeclared,
+            "labels": {status: declaration.status_label(status) for status in counts.counts},
+            "total": counts.total,
+            "freshness": counts.freshness.as_dict(),
+        }
     )
 
 
@@ -551,7 +560,7 @@ def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date] | None:
 def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
     """The status and date range of the dashboard's URL; both days or neither."""
     status = request.GET.get("status") or declaration.default_status()
-    declaration.status_parse(status)
+    selectors.status_read_parse(status)
     return status, _date_range(request)
 
 
@@ -615,7 +624,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     today = data.freshness.checked_at.astimezone(dt.UTC).date()
     columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
     last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
-    shown = [name for name in charts.order() if name != "none" or data.counts.none]
+    # Values the declaration does not list are shown under their own value, flagged.
+    shown = [
+        name
+        for name in charts.order([*data.counts.counts, *data.daily.series])
+        if name != "none" or data.counts.none
+    ]
     labelled = _transition_labels()
     filters = {"status": status} if status != declaration.default_status() else {}
     if dates is not None:
@@ -641,7 +655,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
             ],
             "badge": _colors(data.status),
-            "statuses": declaration.statuses(),
+            "statuses": [*data.counts.counts],
+            "undeclared": [name for name in shown if not declaration.is_declared(name) and name != "none"],
             "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
             "transitions": [
                 (label, before, after, data.transitions.totals()[(before, after)], counts[-1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["COLORS", "TEXT_ON", "Bar", "Column", "bar_chart", "color", "order", "stacked_columns", "text_on"]
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # One colour per status, used by every chart, legend and badge: the Okabe-Ito
@@ -21,17 +22,19 @@ TEXT_ON = {"complete": "#FFFFFF", "pending": "#111827", "cancelled": "#111827", 
 PALETTE = [("#009E73", "#111827"), ("#56B4E9", "#111827"), ("#CC79A7", "#111827"), ("#F0E442", "#111827")]
 
 
-def order() -> list[str]:
-    """The statuses in the order the charts stack them: the declared ones, then ``none``.
+def order(found: Iterable[str] = ()) -> list[str]:
+    """The statuses in the order the charts stack them: the declared ones, the undeclared ones
+    among ``found`` (values the history holds that the declaration does not list), then ``none``.
 
     The example's three keep the order they always had (complete at the bottom).
     """
     from reporting.declaration import statuses
 
     declared = list(statuses())
+    undeclared = sorted(set(found) - set(declared) - {"none"})
     if set(declared) == {"pending", "complete", "cancelled"}:
         declared = ["complete", "pending", "cancelled"]
-    return [*declared, "none"]
+    return [*declared, *undeclared, "none"]
 
 
 def _palette(status: str) -> tuple[str, str]:
@@ -77,7 +80,7 @@ def bar_chart(counts: dict[str, int]) -> list[Bar]:
             width=100 * counts.get(status, 0) / largest,
             color=color(status),
         )
-        for status in order()
+        for status in order(counts)
         if status != "none" or counts.get("none", 0)
     ]
 
@@ -127,7 +130,7 @@ def stacked_columns(
     for i, day in enumerate(days):
         segments = [
             Segment(status, value, 100 * value / top, color(status))
-            for status in order()
+            for status in order(series)
             if (value := series.get(status, [0] * len(days))[i])
         ]
         last = i == len(days) - 1

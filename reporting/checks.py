@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["source_check", "source_database_check", "source_errors"]
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,13 +22,15 @@ from django.db import connections
 from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
-from reporting.declaration import DeclarationError, Source, Table, source
+from reporting.declaration import MAX_IDENTIFIER, DeclarationError, Source, Table, source
 from reporting.source_sql import (
     COLUMN_TYPE_SQL,
     KEY_TYPES,
     VIEW_READS_SQL,
     columns_view_current,
     installed_fingerprints,
+    keys_checked,
+    parent_foreign_key,
     stored_key_type,
 )
 
@@ -110,9 +113,11 @@ def source_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     try:
         source()
     except DeclarationError as exc:
-        errors.append(
-            _error(str(exc), "see 'Declaring your history' in docs/architecture.md", id="reporting.E001")
-        )
+        # Every problem at once, each with its own fix: a declaration is mended in one edit.
+        errors += [
+            _error(DeclarationError.line(entry, problem), fix or None, id="reporting.E001")
+            for entry, problem, fix in exc.problems
+        ]
     return errors
 
 
@@ -185,15 +190,27 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
             ("key", src.key, KEYS),
             ("latest_by", src.created, TIMESTAMPS),
             ("latest_by", src.row_id, INTEGERS),
-            ("status", src.status, TEXTS),
+            ("status", src.status, TEXTS | INTEGERS),
         ],
     )
+    if src.status in columns and columns[src.status].type in INTEGERS:
+        # An integer column holds no other value: a declared 'paid' could never be counted.
+        errors += [
+            _error(
+                f"REPORTING_SOURCE['statuses'] holds {value!r}, which {src.history}.{src.status} "
+                f"({columns[src.status].type}) can never hold",
+                "declare the integer values (an IntegerChoices' values), with 'labels' for the words "
+                "people read, or leave 'statuses' out to take both from the field's choices",
+            )
+            for value in src.statuses
+            if not re.fullmatch(r"-?[0-9]+", value)
+        ]
     errors += [
         _error(f"REPORTING_SOURCE['columns'] names column {column!r}, which {src.history} does not have")
         for column in src.columns
         if column not in columns
     ]
-    if errors:
+    if src.row_id not in columns:
         return errors
     cursor.execute(UNIQUE_SQL, [oid, columns[src.row_id].number])
     if cursor.fetchone() is None:
@@ -204,6 +221,8 @@ def _history_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
                 "use the table's primary key as the second column of latest_by",
             )
         )
+    if src.key not in columns or src.created not in columns:
+        return errors
     cursor.execute(
         ORDERING_INDEX_SQL,
         {
@@ -240,7 +259,7 @@ def _parent_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     oid, columns = found
     wanted = [("parent_key", src.parent_key, KEYS), ("parent_created", src.parent_created, TIMESTAMPS)]
     errors = _columns(src.parent, columns, wanted)
-    if errors:
+    if src.parent_key not in columns:
         return errors
     cursor.execute(UNIQUE_SQL, [oid, columns[src.parent_key].number])
     if cursor.fetchone() is None:
@@ -257,23 +276,28 @@ def _parent_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
 def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     """The generated views read the declared tables: not others that had their names before."""
     errors: list[checks.CheckMessage] = []
-    for view, table in (
-        ("public.reporting_orderstatus", src.history),
-        ("public.reporting_order", src.parent),
+    raw = cursor.connection
+    # Without a validated foreign key the history's view reads the parent too (to
+    # leave out rows of keys that have no parent row).
+    history_reads = [src.history] if keys_checked(cursor, src) else [src.history, src.parent]
+    for view, tables in (
+        ("public.reporting_orderstatus", history_reads),
+        ("public.reporting_order", [src.parent]),
     ):
         cursor.execute(
-            "SELECT to_regclass(%s)::oid",
-            [table.identifier().as_string(cursor.connection)],
+            "SELECT to_regclass(%s)::oid, to_regclass(%s)::oid",
+            [tables[0].identifier().as_string(raw), tables[-1].identifier().as_string(raw)],
         )
-        declared = cursor.fetchone()[0]
+        declared = set(cursor.fetchone())
         cursor.execute(VIEW_READS_SQL, [view])
         reads = {row[0] for row in cursor.fetchall()}
-        if reads and declared is not None and reads != {declared}:
+        if reads and None not in declared and reads != declared:
             # A warning, not an error: an error would stop the very migrate that mends it.
             errors.append(
                 checks.Warning(
-                    f"{view} reads another table than {table}, which REPORTING_SOURCE names "
-                    "(was a table renamed or replaced?)",
+                    f"{view} reads another table than {tables[0]}, which REPORTING_SOURCE names, or "
+                    "reads it otherwise than declared (was a table renamed or replaced, or a foreign "
+                    "key from the history to the parent added or dropped?)",
                     hint="run manage.py migrate: it installs the views and triggers again",
                     id="reporting.W002",
                 )
@@ -290,6 +314,62 @@ def _installed_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+def _foreign_key_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """A history whose key no validated foreign key ties to the parent: say what happens, and the fix."""
+    found = parent_foreign_key(cursor, src)
+    if found is not None and found[1]:
+        return []
+    raw = cursor.connection
+    history = src.history.identifier().as_string(raw)
+    name = found[0] if found else f"{src.history.name}_{src.key}_reporting_fk"[:MAX_IDENTIFIER]
+    constraint = sql.Identifier(name).as_string(raw)
+    validate = f"ALTER TABLE {history} VALIDATE CONSTRAINT {constraint}"
+    add = (
+        f"ALTER TABLE {history} ADD CONSTRAINT {constraint} FOREIGN KEY "
+        f"({sql.Identifier(src.key).as_string(raw)}) REFERENCES {src.parent.identifier().as_string(raw)} "
+        f"({sql.Identifier(src.parent_key).as_string(raw)}) NOT VALID; "
+    )
+    return [
+        checks.Warning(
+            f"{src.history}.{src.key} has no {'validated ' if found else ''}foreign key to "
+            f"{src.parent}.{src.parent_key}: history rows of keys that have no row in {src.parent} are "
+            "left out of every count and list, in every strategy, at the cost of one lookup of the "
+            "key in the parent per history row read",
+            hint=("" if found else add) + validate + " (NOT VALID adds it without checking the rows "
+            "already there; VALIDATE then checks them without blocking writes); then run manage.py migrate",
+            id="reporting.W004",
+        )
+    ]
+
+
+# Whether the reporting views were ever filled: undeclared values are read from them.
+POPULATED_SQL = (
+    "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = 'order_status_counts'"
+)
+
+
+def _undeclared_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """The latest statuses that the declaration does not list, with their counts (one real-time count)."""
+    from reporting import conf, selectors
+
+    cursor.execute(POPULATED_SQL, [conf.schema()])
+    row = cursor.fetchone()
+    if not row or not row[0]:
+        return []
+    undeclared = selectors.undeclared_status_counts()
+    if not undeclared:
+        return []
+    listed = ", ".join(f"{status!r} ({n:,} orders)" for status, n in list(undeclared.items())[:20])
+    return [
+        checks.Warning(
+            f"the history holds status values that REPORTING_SOURCE['statuses'] does not list: {listed}. "
+            "They are counted and listed under their own value, and flagged as undeclared",
+            hint="add them to REPORTING_SOURCE['statuses'] if they are statuses of yours, or mend the rows",
+            id="reporting.W005",
+        )
+    ]
 
 
 def _key_type_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
@@ -333,10 +413,12 @@ def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage
     try:
         with connections[using].cursor() as cursor:
             errors = _history_errors(cursor, src) + _parent_errors(cursor, src)
-            if not errors:
-                errors += _key_type_errors(cursor, src)
-            if not errors and not made:
+            errors += _key_type_errors(cursor, src)
+            if not any(e.is_serious() for e in errors):
+                errors += _foreign_key_warnings(cursor, src)
+            if not any(e.is_serious() for e in errors) and not made:
                 errors += _installed_errors(cursor, src)
+                errors += _undeclared_warnings(cursor, src)
             return errors
     except DatabaseError as exc:
         return [_error(f"cannot check REPORTING_SOURCE on database {using!r}: {exc}".strip())]

@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from psycopg import sql
@@ -68,16 +70,38 @@ KEYS = frozenset(
         "parent_key",
         "parent_created",
         "columns",
+        "labels",
     }
 )
 
 
 class DeclarationError(ValueError):
-    """``REPORTING_SOURCE`` is malformed; the message names the entry and what it must be."""
+    """``REPORTING_SOURCE`` is malformed: every problem found, each naming its entry and the fix.
 
-    def __init__(self, entry: str, problem: str) -> None:
+    Attributes:
+        entry: the entry of the first problem.
+        problems: every problem, as ``(entry, what is wrong, how to fix it)``.
+    """
+
+    def __init__(self, entry: str, problem: str, fix: str = "") -> None:
+        self.problems: list[tuple[str, str, str]] = [(entry, problem, fix)]
         self.entry = entry
-        super().__init__(f"REPORTING_SOURCE[{entry!r}] {problem}")
+        super().__init__(self._message())
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str, str]]) -> DeclarationError:
+        """One error that carries every problem in ``problems`` (not empty)."""
+        error = cls(*problems[0])
+        error.problems = list(problems)
+        error.args = (error._message(),)
+        return error
+
+    @staticmethod
+    def line(entry: str, problem: str) -> str:
+        return f"REPORTING_SOURCE[{entry!r}] {problem}"
+
+    def _message(self) -> str:
+        return "; ".join(self.line(entry, problem) for entry, problem, _ in self.problems)
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,9 @@ class Source:
     parent_key: str
     parent_created: str
     columns: tuple[str, ...] = ()
+    #: ``(status, label)``: the words people read for a status value (from the
+    #: declaration's ``labels``, or the status field's choices).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 def _column(entry: str, value: object) -> str:
@@ -180,61 +207,183 @@ def _exposed(value: object) -> tuple[str, ...]:
     return columns
 
 
-def parse(declared: object) -> Source:
-    """Read a declaration (a ``REPORTING_SOURCE`` value); ``DeclarationError`` names its first fault."""
-    if not isinstance(declared, dict):
-        raise DeclarationError("", f"must be a dict, not {type(declared).__name__}")
-    unknown = sorted(str(k) for k in set(declared) - KEYS)
-    if unknown:
+# How to mend each entry, for a reader who has only this message (a pip install
+# has no docs folder): what the entry is and an example.
+FIXES = {
+    "": "REPORTING_SOURCE is a dict in your settings that says where the status history lives, e.g. "
+    "{'history': 'shop.OrderStatus', 'key': 'order_id', 'latest_by': ['-created', '-id'], "
+    "'status': 'status', 'statuses': ['pending', 'paid'], 'parent': 'shop.Order', "
+    "'parent_created': 'created'}",
+    "history": "name the table of history rows (one row per change of status): a model label such as "
+    "'shop.OrderStatus', or a table such as 'public.order_history'",
+    "key": "name the history's column that says whose row it is (its foreign key to the parent, "
+    "e.g. 'order_id'): an integer or uuid column",
+    "latest_by": "give two descending columns, a timestamp then the table's unique id that breaks its "
+    "ties, e.g. ['-created', '-id']",
+    "status": "name the history's column that holds the status (text, or an integer with choices)",
+    "statuses": "list the status values in the order reports show them, the first where a key starts, "
+    "e.g. ['pending', 'paid', 'cancelled'] (or [1, 2, 3] for an integer column); leave the entry out "
+    "to take them from the status field's choices",
+    "labels": "map status values to the words people read, e.g. {1: 'New', 2: 'Open'}; a model's "
+    "status field with choices gives them without this entry",
+    "parent": "name the table of keys, the model the history's key points to (e.g. 'shop.Order'): "
+    "counts report its keys without any history row as 'none', and only its keys are counted",
+    "parent_key": "name the parent's unique key column (default 'id')",
+    "parent_created": "name the parent's creation-time column (a timestamp with time zone, e.g. "
+    "'created'): daily reports count each key on the day it was created",
+    "columns": "list more history columns each latest row shows, e.g. ['amount', 'note'], or leave "
+    "the entry out",
+}
+
+
+def _status_value(value: object, entry: str = "statuses") -> str:
+    """A declared status as the reports hold it: text, an integer as its digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= MAX_STATUS_LENGTH:
+        return value
+    raise DeclarationError(
+        entry,
+        f"must hold non-empty strings of at most {MAX_STATUS_LENGTH} characters or integers, not {value!r}",
+    )
+
+
+def _statuses(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not value or len(value) > MAX_STATUSES:
         raise DeclarationError(
-            unknown[0], f"is not an entry of a declaration; the entries are {', '.join(sorted(KEYS))}"
+            "statuses", f"must be a list of 1 to {MAX_STATUSES} status values, not {value!r}"
         )
-    for required in ("history", "key", "latest_by", "status", "statuses"):
-        if required not in declared:
-            raise DeclarationError(required, "is missing")
-    latest_by = declared["latest_by"]
-    if (
-        not isinstance(latest_by, list | tuple)
-        or len(latest_by) != 2
-        or not all(isinstance(c, str) and c.startswith("-") for c in latest_by)
-    ):
+    statuses = tuple(_status_value(v) for v in value)
+    if len({isinstance(v, int) for v in value}) > 1:
         raise DeclarationError(
-            "latest_by",
-            "must be two descending columns, a timestamp then a unique integer, such as "
-            f"['-created', '-id'] (the greatest pair is the latest row), not {latest_by!r}",
+            "statuses",
+            f"must be all strings (a text column) or all integers (an integer column), not {value!r}",
         )
-    statuses = declared["statuses"]
-    if not isinstance(statuses, list | tuple) or not statuses or len(statuses) > MAX_STATUSES:
-        raise DeclarationError(
-            "statuses", f"must be a list of 1 to {MAX_STATUSES} status values, not {statuses!r}"
-        )
-    for value in statuses:
-        if not isinstance(value, str) or not value or len(value) > MAX_STATUS_LENGTH:
+    for status in statuses:
+        if status in RESERVED_STATUSES:
             raise DeclarationError(
-                "statuses",
-                f"must hold non-empty strings of at most {MAX_STATUS_LENGTH} characters, not {value!r}",
-            )
-        if value in RESERVED_STATUSES:
-            raise DeclarationError(
-                "statuses", f"cannot hold {value!r}: counts use it for keys without any row"
+                "statuses", f"cannot hold {status!r}: counts use it for keys without any row"
             )
     if len(set(statuses)) != len(statuses):
-        raise DeclarationError("statuses", f"holds a value twice: {statuses!r}")
-    # The counts of keys without rows and the daily reports need the table of keys.
-    for required in ("parent", "parent_created"):
-        if not declared.get(required):
-            raise DeclarationError(required, "is missing")
+        raise DeclarationError("statuses", f"holds a value twice: {list(value)!r}")
+    return statuses
+
+
+def _labels(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or len(value) > MAX_STATUSES:
+        raise DeclarationError(
+            "labels", f"must be a dict of at most {MAX_STATUSES} status: label, not {value!r}"
+        )
+    labels = {}
+    for status, label in value.items():
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_STATUS_LENGTH:
+            raise DeclarationError(
+                "labels",
+                f"must map each status to a label of 1 to {MAX_STATUS_LENGTH} characters, not {label!r}",
+            )
+        labels[_status_value(status, "labels")] = label
+    return labels
+
+
+def _choices(table: Table, column: str) -> list[tuple[str, str]]:
+    """The choices of the model field stored in ``column``: ``(value as text, label)``; none for a table."""
+    if table.model is None:
+        return []
+    from django.apps import apps
+
+    model = apps.get_model(table.model)
+    for field in model._meta.concrete_fields:
+        if field.column == column and field.flatchoices:
+            return [(_status_value(v), str(label)) for v, label in field.flatchoices if v not in (None, "")]
+    return []
+
+
+def parse(declared: object) -> Source:
+    """Read a declaration (a ``REPORTING_SOURCE`` value).
+
+    Raises:
+        DeclarationError: with every problem found, each with its entry and fix.
+    """
+    if not isinstance(declared, dict):
+        raise DeclarationError("", f"must be a dict, not {type(declared).__name__}", FIXES[""])
+    problems: list[tuple[str, str, str]] = []
+    parsed: dict[str, Any] = {}
+
+    def entry(name: str, read: Callable[[], Any]) -> None:
+        try:
+            parsed[name] = read()
+        except DeclarationError as exc:
+            problems.extend((e, p, f or FIXES.get(e, "")) for e, p, f in exc.problems)
+
+    for unknown in sorted(str(k) for k in set(declared) - KEYS):
+        problems.append(
+            (unknown, f"is not an entry of a declaration; the entries are {', '.join(sorted(KEYS))}", "")
+        )
+    # The entries every declaration needs: the counts of keys without rows and
+    # the daily reports need the table of keys too.
+    for required in ("history", "key", "latest_by", "status", "parent", "parent_created"):
+        if declared.get(required) is None:
+            problems.append((required, "is missing", FIXES[required]))
+
+    def latest_by() -> tuple[str, str]:
+        value = declared["latest_by"]
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or not all(isinstance(c, str) and c.startswith("-") for c in value)
+        ):
+            raise DeclarationError(
+                "latest_by",
+                "must be two descending columns, a timestamp then a unique integer, such as "
+                f"['-created', '-id'] (the greatest pair is the latest row), not {value!r}",
+            )
+        return _column("latest_by", value[0][1:]), _column("latest_by", value[1][1:])
+
+    for name, read in (
+        ("history", lambda: _table("history", declared["history"])),
+        ("key", lambda: _column("key", declared["key"])),
+        ("latest_by", latest_by),
+        ("status", lambda: _column("status", declared["status"])),
+        ("parent", lambda: _table("parent", declared["parent"])),
+        ("parent_created", lambda: _column("parent_created", declared["parent_created"])),
+    ):
+        if declared.get(name) is not None:
+            entry(name, read)
+    entry("parent_key", lambda: _column("parent_key", declared.get("parent_key", "id")))
+    entry("columns", lambda: _exposed(declared.get("columns", [])))
+    if "statuses" in declared:
+        entry("statuses", lambda: _statuses(declared["statuses"]))
+    entry("labels", lambda: _labels(declared.get("labels", {})))
+    choices = (
+        _choices(parsed["history"], parsed["status"]) if "history" in parsed and "status" in parsed else []
+    )
+    if "statuses" not in declared:
+        if choices:
+            entry("statuses", lambda: _statuses([value for value, _ in choices]))
+        elif "history" in parsed and "status" in parsed:
+            problems.append(
+                (
+                    "statuses",
+                    "is missing, and the status field has no choices to take them from",
+                    FIXES["statuses"],
+                )
+            )
+    if problems:
+        raise DeclarationError.of(problems)
+    labels = {**dict(choices), **parsed["labels"]}
     return Source(
-        history=_table("history", declared["history"]),
-        key=_column("key", declared["key"]),
-        created=_column("latest_by", latest_by[0][1:]),
-        row_id=_column("latest_by", latest_by[1][1:]),
-        status=_column("status", declared["status"]),
-        statuses=tuple(statuses),
-        parent=_table("parent", declared["parent"]),
-        parent_key=_column("parent_key", declared.get("parent_key", "id")),
-        parent_created=_column("parent_created", declared["parent_created"]),
-        columns=_exposed(declared.get("columns", [])),
+        history=parsed["history"],
+        key=parsed["key"],
+        created=parsed["latest_by"][0],
+        row_id=parsed["latest_by"][1],
+        status=parsed["status"],
+        statuses=parsed["statuses"],
+        parent=parsed["parent"],
+        parent_key=parsed["parent_key"],
+        parent_created=parsed["parent_created"],
+        columns=parsed["columns"],
+        labels=tuple((value, labels[value]) for value in parsed["statuses"] if value in labels)
+        + tuple(sorted((v, label) for v, label in labels.items() if v not in parsed["statuses"])),
     )
 
 
@@ -246,7 +395,7 @@ def source() -> Source:
     """
     declared = getattr(settings, "REPORTING_SOURCE", None)
     if declared is None:
-        raise DeclarationError("", "is not set: declare where the history lives (docs/architecture.md)")
+        raise DeclarationError("", "is not set: declare where the history lives", FIXES[""])
     return parse(declared)
 
 
@@ -279,4 +428,4 @@ def is_declared(value: object) -> bool:
 
 def status_label(value: str) -> str:
     """How people read a status value: its label where the declaration has one, else the value."""
-    return value
+    return dict(source().labels).get(value, value)

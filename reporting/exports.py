@@ -90,7 +90,8 @@ def _render(rows: Iterator[selectors.OrderRow], chunk_rows: int) -> Iterator[byt
             (
                 row.order_id,
                 row.status_id,
-                row.status,
+                # A value nobody declared is any text the history holds: guarded as any cell.
+                _cell(row.status),
                 row.status_created.isoformat(),
                 *(_cell(row.columns.get(name)) for name in names),
             )

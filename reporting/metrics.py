@@ -130,11 +130,27 @@ class ReportingStateCollector(Collector):
                 "When the latest successful refresh took its snapshot (Unix time).",
                 value=fresh.snapshot_at.timestamp(),
             )
+        if fresh.as_of is not None:
+            undeclared = GaugeMetricFamily(
+                "reporting_undeclared_status_orders",
+                "Orders whose latest status is a value REPORTING_SOURCE['statuses'] does not list.",
+                labels=["status"],
+            )
+            # At most MAX_UNDECLARED_SERIES values, the most common: a label per value.
+            found = sorted(selectors.undeclared_status_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+            for status, n in found[:MAX_UNDECLARED_SERIES]:
+                undeclared.add_metric([status], n)
+            yield undeclared
         yield GaugeMetricFamily(
             "reporting_refresh_lock_held",
             "Whether a session holds the refresh lock.",
             value=int(bool(holder)),
         )
+
+
+# Each undeclared value is a series of its own: a history full of typos must not
+# flood the metrics store.
+MAX_UNDECLARED_SERIES = 20
 
 
 def exposition() -> tuple[bytes, str]:

@@ -103,7 +103,22 @@ $$
 HISTORY_VIEW_SQL = """
 CREATE OR REPLACE VIEW {view} AS
 SELECT s.{key} AS order_id, s.{row_id} AS id, s.{status}::text AS status, s.{created} AS created
-FROM {table} AS s
+FROM {table} AS s{orphans}
+"""
+# A key is a row of the parent: history rows of keys that have none are no key's,
+# in every strategy alike. A validated foreign key already says so (the rows of a
+# key deleted in an open transaction are handled like any change); without one,
+# the view leaves such rows out, one index probe of the parent's key per row read.
+ORPHANS_SQL = """
+WHERE EXISTS (SELECT 1 FROM {parent} AS k WHERE k.{parent_key} = s.{key})"""
+# The validated foreign keys from the history's key column to the parent's key column.
+FOREIGN_KEY_SQL = """
+SELECT c.conname, c.convalidated FROM pg_constraint AS c
+JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+JOIN pg_attribute AS pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
+WHERE c.contype = 'f' AND c.conrelid = to_regclass(%s) AND c.confrelid = to_regclass(%s)
+  AND cardinality(c.conkey) = 1 AND a.attname = %s AND pa.attname = %s
+ORDER BY c.convalidated DESC, c.conname
 """
 KEYS_VIEW_SQL = """
 CREATE OR REPLACE VIEW {view} AS
@@ -274,6 +289,28 @@ def _retype_keys(cursor: Any, key_type: str) -> None:
     logger.warning("The declared keys are %s: the reporting state was emptied and retyped for them", key_type)
 
 
+def parent_foreign_key(cursor: Any, src: Source) -> tuple[str, bool] | None:
+    """The foreign key from the history's key to the parent's: ``(name, validated)``, or ``None``."""
+    raw = cursor.connection
+    cursor.execute(
+        FOREIGN_KEY_SQL,
+        [
+            src.history.identifier().as_string(raw),
+            src.parent.identifier().as_string(raw),
+            src.key,
+            src.parent_key,
+        ],
+    )
+    row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def keys_checked(cursor: Any, src: Source) -> bool:
+    """Whether a validated foreign key makes every key of the history a parent's key."""
+    found = parent_foreign_key(cursor, src)
+    return found is not None and found[1]
+
+
 def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> list[sql.Composable]:
     return [
         sql.SQL("CREATE TRIGGER {} AFTER {} ON {} {} EXECUTE FUNCTION {}()").format(
@@ -283,19 +320,24 @@ def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> l
     ]
 
 
-def source_statements(src: Source | None = None, key_type: str = "bigint") -> list[sql.Composable]:
+def source_statements(
+    src: Source | None = None, key_type: str = "bigint", *, keys_checked: bool = False
+) -> list[sql.Composable]:
     """Every statement that installs ``src`` (the declared source by default), in order.
 
     The two views, the view of the columns to show, the two log functions and
     their triggers; :func:`source_install` drops the previous triggers first.
-    ``key_type`` is the type the change log keeps keys as (:func:`stored_key_type`).
+    ``key_type`` is the type the change log keeps keys as (:func:`stored_key_type`);
+    ``keys_checked``: a validated foreign key makes every history key a parent's.
     """
     src = src or source()
-    core = core_statements(src, key_type)
+    core = core_statements(src, key_type, keys_checked=keys_checked)
     return [*core[:2], *columns_statements(src), *core[2:]]
 
 
-def core_statements(src: Source, key_type: str = "bigint") -> list[sql.Composable]:
+def core_statements(
+    src: Source, key_type: str = "bigint", *, keys_checked: bool = False
+) -> list[sql.Composable]:
     """What reads and logs the declared history: its two views, the log functions and their triggers.
 
     A change to any of them may change what the change log means, so installing
@@ -313,6 +355,11 @@ def core_statements(src: Source, key_type: str = "bigint") -> list[sql.Composabl
             status=sql.Identifier(src.status),
             created=sql.Identifier(src.created),
             table=history,
+            orphans=sql.SQL("")
+            if keys_checked
+            else sql.SQL(ORPHANS_SQL).format(
+                parent=keys, parent_key=sql.Identifier(src.parent_key), key=sql.Identifier(src.key)
+            ),
         ),
         sql.SQL(KEYS_VIEW_SQL.strip()).format(
             view=KEYS_VIEW,
@@ -392,7 +439,9 @@ def source_install(*, using: str = "default", force: bool = False) -> bool:
         raw = cursor.connection
         src = source()
         key_type = declared_key_type(cursor, src)
-        core = [s.as_string(raw) for s in core_statements(src, key_type)]
+        core = [
+            s.as_string(raw) for s in core_statements(src, key_type, keys_checked=keys_checked(cursor, src))
+        ]
         columns = [s.as_string(raw) for s in columns_statements(src)]
         wanted = wanted_fingerprint(cursor, src, core)
         wanted_columns = fingerprint(columns)
@@ -526,7 +575,8 @@ def installation_sql() -> list[tuple[str, str]]:
         raw = cursor.connection
         key_type = declared_key_type(cursor, src)
         statements += [
-            ("generated from REPORTING_SOURCE", s.as_string(raw)) for s in source_statements(src, key_type)
+            ("generated from REPORTING_SOURCE", s.as_string(raw))
+            for s in source_statements(src, key_type, keys_checked=keys_checked(cursor, src))
         ]
     models = [m for m in apps.get_models() if issubclass(m, pg.View)]
     # pgviews-redux's own editor: it writes a schema-qualified view name unquoted

@@ -28,6 +28,8 @@ from reporting.selectors.orders import (
     order_iter_by_status,
     order_list_by_status,
     order_status_counts,
+    status_read_parse,
+    undeclared_status_counts,
 )
 from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
 from reporting.selectors.tokens import TokenInfo, api_token_list
@@ -85,6 +87,8 @@ __all__ = [
     "readiness",
     "refresh_lock_holder",
     "schema_foreign_objects",
+    "status_read_parse",
     "timed_statuses",
     "transition_kinds",
+    "undeclared_status_counts",
 ]

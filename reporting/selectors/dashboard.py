@@ -7,7 +7,7 @@ __all__ = ["MAX_RANGE_DAYS", "DashboardData", "dashboard_data", "range_days"]
 import datetime as dt
 from dataclasses import dataclass
 
-from reporting.declaration import default_status, status_parse
+from reporting.declaration import default_status
 from reporting.exceptions import InvalidParameterError
 from reporting.selectors.freshness import Freshness, freshness
 from reporting.selectors.orders import (
@@ -18,6 +18,7 @@ from reporting.selectors.orders import (
     order_daily_counts,
     order_list_by_status,
     order_status_counts,
+    status_read_parse,
 )
 from reporting.selectors.stuck import StuckOrders, orders_stuck_pending
 from reporting.selectors.transitions import (
@@ -90,7 +91,7 @@ def dashboard_data(
     Raises:
         InvalidParameterError: a range that ends before it starts, or longer than 366 days.
     """
-    parsed = status_parse(default_status() if status is None else status)
+    parsed = status_read_parse(default_status() if status is None else status)
     if dates is None:
         transitions = order_transitions_daily(days=days, strategy=strategy)
         times = order_transition_times(weeks=weeks, strategy=strategy)

@@ -38,6 +38,8 @@ __all__ = [
     "order_iter_by_status",
     "order_list_by_status",
     "order_status_counts",
+    "status_read_parse",
+    "undeclared_status_counts",
 ]
 
 import datetime as dt
@@ -55,8 +57,8 @@ from psycopg import sql as pgsql
 
 from reporting import conf
 from reporting.choices import Strategy
-from reporting.declaration import source, status_parse, statuses
-from reporting.exceptions import InvalidParameterError
+from reporting.declaration import source, statuses
+from reporting.exceptions import InvalidParameterError, InvalidStatusError
 from reporting.matviews import HistoryRow, KeyRow, in_schema
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
@@ -116,7 +118,12 @@ class OrderPage:
 
 @dataclass(frozen=True)
 class StatusCounts:
-    """How many orders are in each latest status; ``none``: orders without any status row."""
+    """How many orders are in each latest status; ``none``: orders without any status row.
+
+    ``counts`` holds every declared status (zero included), in the declared order,
+    then every value the history holds that the declaration does not list
+    (:attr:`undeclared`), each under its own value.
+    """
 
     counts: dict[str, int]
     none: int
@@ -130,7 +137,14 @@ class StatusCounts:
     def strategy(self) -> Strategy:
         return self.freshness.strategy
 
+    @property
+    def undeclared(self) -> dict[str, int]:
+        """The counts of the latest statuses that the declaration does not list."""
+        declared = set(statuses())
+        return {status: n for status, n in self.counts.items() if status not in declared}
+
     def as_dict(self) -> dict[str, int]:
+        """``counts`` and ``none``; a history value ``'none'`` (never declared) shows in ``counts`` only."""
         return {**self.counts, "none": self.none}
 
 
@@ -327,7 +341,7 @@ def order_list_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy, or ``limit`` out of range.
     """
-    status = status_parse(status)
+    status = status_read_parse(status)
     strategy = _strategy(strategy)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidParameterError("limit", limit, f"an integer from 1 to {MAX_PAGE_SIZE}")
@@ -363,7 +377,7 @@ def order_iter_by_status(
         InvalidStatusError: unknown status.
         InvalidParameterError: unknown strategy.
     """
-    return _iter_rows(status=status_parse(status), strategy=_strategy(strategy), chunk_size=chunk_size)
+    return _iter_rows(status=status_read_parse(status), strategy=_strategy(strategy), chunk_size=chunk_size)
 
 
 def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
@@ -390,7 +404,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any
         status: ``pending``, ``complete`` or ``cancelled``.
         strategy: ``live``, ``snapshot`` or ``realtime``; ``None`` for the default.
     """
-    status = status_parse(status)
+    status = status_read_parse(status)
     strategy = _strategy(strategy)
     if strategy is Strategy.LIVE:
         return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
@@ -416,7 +430,7 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
     """
     strategy = _strategy(strategy)
     freshness = read_freshness(strategy)
-    counts = dict.fromkeys([*statuses(), "none"], 0)
+    found: dict[str | None, int] = {}
     if strategy is Strategy.LIVE:
         # The straightforward ORM annotation, grouped: one statement, NULL for "none".
         latest_status = Subquery(
@@ -431,16 +445,48 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
             .values("latest")
             .annotate(n=Count("*"))
         )
-        for row in rows:
-            counts[row["latest"] or "none"] = row["n"]
+        found = {row["latest"]: row["n"] for row in rows}
     else:
         # Prepared: the real-time view takes longer to plan than to run.
-        for status, n in raw.rows(
-            SNAPSHOT_COUNTS_SQL if strategy is Strategy.SNAPSHOT else REALTIME_COUNTS_SQL, prepare=True
-        ):
-            counts[status] = n
-    none = counts.pop("none")
-    return StatusCounts(counts=counts, none=none, freshness=freshness)
+        found = dict(
+            raw.rows(
+                SNAPSHOT_COUNTS_SQL if strategy is Strategy.SNAPSHOT else REALTIME_COUNTS_SQL, prepare=True
+            )
+        )
+    # NULL: the orders without a status row; any other value counts under itself.
+    none = found.pop(None, 0)
+    return StatusCounts(counts=_in_report_order(found), none=none, freshness=freshness)
+
+
+def _in_report_order(found: Mapping[str, Any]) -> dict[str, Any]:
+    """``found`` by status: each declared status (zero if missing) in order, then the undeclared ones."""
+    declared = statuses()
+    return {
+        **{status: found.get(status, 0) for status in declared},
+        **{status: found[status] for status in sorted(set(found) - set(declared))},
+    }
+
+
+def undeclared_status_counts() -> dict[str, int]:
+    """The latest statuses now (realtime) that the declaration does not list, with their counts."""
+    return order_status_counts(strategy=Strategy.REALTIME).undeclared
+
+
+def status_read_parse(value: object) -> str:
+    """Return ``value`` if some order may be in that status: a declared one, or one the history holds now.
+
+    Reads list orders under any value their latest row holds, so that every order
+    counted can be listed; a value no order is in is refused, as a mistake.
+
+    Raises:
+        InvalidStatusError: no order is in that status, with the values that are.
+    """
+    if isinstance(value, str) and value in statuses():
+        return value
+    present = undeclared_status_counts() if isinstance(value, str) else {}
+    if isinstance(value, str) and value in present:
+        return value
+    raise InvalidStatusError(value, [*statuses(), *present])
 
 
 DAILY_SQL = {
@@ -477,12 +523,15 @@ def order_daily_counts(
     first = last - dt.timedelta(days=days - 1)
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
-    series = {name: [0] * days for name in [*statuses(), "none"]}
+    found: dict[str, list[int]] = {}
+    none = [0] * days
     with connections[read_database()].cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy], [first, last])
         for day, status, n in cursor.fetchall():
             if day in index:
-                series[status][index[day]] = n
+                # NULL: orders without a status row; any other value under itself.
+                (none if status is None else found.setdefault(status, [0] * days))[index[day]] = n
+    series = {**_in_report_order({**{s: [0] * days for s in statuses()}, **found}), "none": none}
     return DailyCounts(days=day_list, series=series, freshness=freshness)
 
 

@@ -34,7 +34,7 @@ from reporting.exceptions import InvalidParameterError
 from reporting.matviews import in_schema, view_sql
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
-from reporting.selectors.orders import MAX_DAYS, _strategy
+from reporting.selectors.orders import MAX_DAYS, _strategy, undeclared_status_counts
 
 
 def transition_kinds() -> list[tuple[str, str]]:
@@ -159,7 +159,8 @@ def order_transitions_daily(
     with connections[read_database()].cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy_], {"first": first, "last": last})
         for day, before, after, n in cursor.fetchall():
-            series[(before, after)][index[day]] = n
+            # A change from or to a value the declaration does not list is a kind of its own.
+            series.setdefault((before, after), [0] * days)[index[day]] = n
     return TransitionCounts(days=day_list, series=series, freshness=freshness)
 
 
@@ -185,12 +186,12 @@ def order_transition_times(
     week_list = [last - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     freshness = read_freshness(strategy_)
     found: dict[tuple[dt.date, str], WeekTimes] = {}
+    # The declared statuses but the first, and the undeclared ones that orders are in now.
+    timed = [*timed_statuses(), *undeclared_status_counts()]
     with connections[read_database()].cursor() as cursor:
-        cursor.execute(
-            TIMES_SQL[strategy_], {"first": week_list[0], "last": last, "timed": list(timed_statuses())}
-        )
+        cursor.execute(TIMES_SQL[strategy_], {"first": week_list[0], "last": last, "timed": timed})
         for week, status, n, median, p90 in cursor.fetchall():
             found[(week, status)] = WeekTimes(n, median, p90)
     empty = WeekTimes(0, None, None)
-    series = {status: [found.get((week, status), empty) for week in week_list] for status in timed_statuses()}
+    series = {status: [found.get((week, status), empty) for week in week_list] for status in timed}
     return TransitionTimes(weeks=week_list, series=series, freshness=freshness)

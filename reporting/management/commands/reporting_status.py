@@ -48,6 +48,14 @@ class Command(BaseCommand):
                 f"{fresh.folded_at.isoformat(timespec='seconds')} "
                 f"({fresh.fold_age.total_seconds():.1f} s ago)"
             )
+        if fresh.as_of is not None:
+            undeclared = selectors.undeclared_status_counts()
+            if undeclared:
+                listed = ", ".join(f"{status!r} {n:,}" for status, n in undeclared.items())
+                self.stdout.write(
+                    "undeclared statuses (not in REPORTING_SOURCE['statuses']; counted under their own "
+                    f"value): {listed}"
+                )
         holder = selectors.refresh_lock_holder()
         if holder is not None:
             self.stdout.write(f"refresh lock held by {holder}")
