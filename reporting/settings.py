@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "scheduler",
     # The example shop the demo, the tests and the benchmark report on.
     "examples.shop",
+    # A second shape the tests declare: integer states with labels, tickets rather than orders.
+    "examples.desk",
 ]
 
 MIDDLEWARE = [

@@ -77,7 +77,8 @@ def test_manage_check_reports_a_malformed_declaration_in_one_message(settings):
 HISTORY_DDL = """
 CREATE TABLE decl_keys (id integer PRIMARY KEY, made timestamptz NOT NULL);
 CREATE TABLE decl_rows (
-    row_id bigint PRIMARY KEY, key_id integer NOT NULL REFERENCES decl_keys, at timestamptz NOT NULL, state varchar(16) NOT NULL,
+    row_id bigint PRIMARY KEY, key_id integer NOT NULL REFERENCES decl_keys, at timestamptz NOT NULL,
+    state varchar(16) NOT NULL,
     label integer NOT NULL DEFAULT 0, at_local timestamp NOT NULL DEFAULT now(),
     code char(4) NOT NULL DEFAULT 'ok',
     note text NOT NULL DEFAULT ''
@@ -200,7 +201,8 @@ def test_a_history_table_swapped_in_under_the_declared_name_is_reported_and_rein
             "CREATE TABLE reporting_example_orderstatus (LIKE example_orderstatus_old INCLUDING ALL)"
         )
         cursor.execute(
-            "ALTER TABLE reporting_example_orderstatus ADD FOREIGN KEY (order_id) REFERENCES reporting_example_order"
+            "ALTER TABLE reporting_example_orderstatus "
+            "ADD FOREIGN KEY (order_id) REFERENCES reporting_example_order"
         )
     # The view of the shown columns reads the old table as well (W003).
     error, columns = checks.source_errors("default")
