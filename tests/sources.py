@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from django.db import connection
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.declaration import statuses
-from tests.brute_force import StatusRow, brute_force_latest
+from tests.brute_force import StatusRow, brute_force_latest, brute_force_transitions
 from tests.helpers import declared
 
 STRATEGIES = ("live", "snapshot", "realtime")
@@ -153,6 +154,22 @@ def assert_exact(shape: Shape, strategies: Sequence[str], *, client: Any = None)
 
 
 def _assert_api(shape: Shape, want: Expected, client: Any) -> None:
+    keys = parent_keys(shape)
+    changes = brute_force_transitions([row for row in raw_rows(shape) if row.order_id in keys])
+    if changes:
+        first, last = min(day for day, _, _ in changes), max(day for day, _, _ in changes)
+        window = {"from": first.isoformat(), "to": last.isoformat()}
+        body = client.get("/api/transitions/daily", window).json()
+        got = {
+            (dt.date.fromisoformat(day), kind["from"], kind["to"]): n
+            for kind in body["transitions"]
+            for day, n in zip(body["days"], kind["per_day"], strict=True)
+            if n
+        }
+        assert got == changes, (shape.name, body)
+        for status in want.counts:
+            page = client.get("/", {"status": status, **window})
+            assert page.status_code == 200, (status, page.content[:500])
     undeclared = {s: n for s, n in want.counts.items() if s not in statuses()}
     for strategy in ("live", "realtime"):
         body = client.get("/api/status-counts", {"strategy": strategy}).json()

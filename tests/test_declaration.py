@@ -391,3 +391,30 @@ def test_changing_only_the_columns_to_show_keeps_the_change_log_and_mends_a_miss
         settings.REPORTING_SOURCE = EXAMPLE
         source_sql.source_install()
         sync_views()
+
+
+@pytest.mark.django_db
+def test_every_problem_of_a_declaration_is_reported_at_once_with_its_fix(settings):
+    """One migrate tells everything: a nullable column, a tie-breaker no unique index covers, no index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            HISTORY_DDL
+            + "; ALTER TABLE decl_rows ALTER COLUMN state DROP NOT NULL; DROP INDEX decl_rows_latest;"
+            + " ALTER TABLE decl_rows DROP CONSTRAINT decl_rows_pkey"
+        )
+    settings.REPORTING_SOURCE = DECLARED
+    messages = [error.msg for error in _declared_errors()]
+    assert len(messages) == 3, messages
+    assert "decl_rows.state, which may be NULL" in messages[0]
+    assert "breaks ties with public.decl_rows.row_id" in messages[1]
+    assert "no index of public.decl_rows serves" in messages[2]
+    # The setting's own problems come at once too, each with a fix that needs no docs folder.
+    settings.REPORTING_SOURCE = {**EXAMPLE, "latest_by": ["created"], "statuses": [], "colour": "blue"}
+    settings.REPORTING_SOURCE.pop("parent")
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    text = str(caught.value)
+    assert text.count("reporting.E001") == 4, text
+    for entry in ("colour", "parent", "latest_by", "statuses"):
+        assert f"REPORTING_SOURCE[{entry!r}]" in text, entry
+    assert "e.g. 'shop.Order'" in text and "docs/" not in text, text
