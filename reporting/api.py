@@ -166,7 +166,7 @@ def _answer(
         with selectors.read_statement_timeout(conf.web_statement_timeout()):
             return view(request, *args, **kwargs)
     except RateLimitedError as exc:
-        response = _error(429, str(exc))
+        response = _error(429, str(exc), setting=exc.setting)
         response["Retry-After"] = str(exc.retry_after)
         return response
     except InvalidParameterError as exc:

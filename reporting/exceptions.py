@@ -63,8 +63,10 @@ class RateLimitedError(ReportingError):
 
     Attributes:
         retry_after: seconds until the next one may be made.
+        setting: the setting that holds the limit.
     """
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
+    def __init__(self, message: str, *, retry_after: float, setting: str) -> None:
         self.retry_after = max(1, round(retry_after))
-        super().__init__(f"{message}; try again in {self.retry_after} s")
+        self.setting = setting
+        super().__init__(f"{message} ({setting}); try again in {self.retry_after} s")

@@ -488,7 +488,8 @@ def test_csv_exports_are_rate_limited_per_token(client, reader, seeded, settings
     assert limited.status_code == 429
     assert limited["Content-Type"] == "application/json"
     assert 3000 <= int(limited["Retry-After"]) <= 3600
-    assert "at most 2 CSV exports an hour" in limited.json()["error"]
+    assert "at most 2 CSV exports an hour (REPORTING_CSV_EXPORTS_PER_HOUR)" in limited.json()["error"]
+    assert limited.json()["setting"] == "REPORTING_CSV_EXPORTS_PER_HOUR", "names what to raise"
     assert export(second).status_code == 200, "each token has its own budget"
     assert CsvExport.objects.count() == 3
 

@@ -122,8 +122,8 @@ def test_targets_are_judged_from_the_measurements_and_both_renderings_show_the_s
 
     from rich.console import Console
 
-    from reporting import bench
-    from reporting.bench.runner import Measurement
+    from examples.shop import bench
+    from examples.shop.bench.runner import Measurement
 
     results = bench.BenchResults(
         config=bench.BenchConfig(sizes=[1000, 2000]),

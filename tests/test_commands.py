@@ -149,3 +149,26 @@ def test_a_malformed_setting_is_one_line():
     done = manage("check", DJANGO_ENV="staging")
     assert done.returncode == 1
     assert done.stderr.strip() == "error: DJANGO_ENV must be development or production, not 'staging'"
+
+
+def test_the_example_commands_live_in_the_example_app_and_the_reporting_app_ships_none_of_them():
+    """pip ships ``reporting`` and ``scheduler``, not ``examples``: a command of the example there
+    fails at import in a user's project (the bench), or gives it a user with a known password."""
+    from django.core.management import get_commands
+
+    commands = get_commands()
+    for name in ("bench", "demo", "demo_user", "seed_orders"):
+        assert commands[name] == "examples.shop", f"{name} comes from {commands[name]}"
+    shipped = {name for name, app in commands.items() if app in ("reporting", "scheduler")}
+    assert shipped == {
+        "api_token",
+        "bi_role",
+        "db_server",
+        "refresh_views",
+        "reporting_sql",
+        "reporting_status",
+        "run_scheduler",
+    }, shipped
+    import reporting
+
+    assert not (Path(reporting.__file__).parent / "bench").exists(), "the bench is the example's"

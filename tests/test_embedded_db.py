@@ -104,3 +104,62 @@ def test_db_server_keeps_an_embedded_server_up_and_a_bi_role_connects_over_tcp(t
     assert "stopped" in (tmp_path / "db_server.log").read_text()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(host="127.0.0.1", port=port, dbname="shop", user="metabase", connect_timeout=3)
+
+
+HOLDER = """
+import sys
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("SELECT 1")
+    print("holding", flush=True)
+    sys.stdin.readline()
+    cursor.execute("SELECT 2")
+    print("still connected:", cursor.fetchone()[0], flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_db_server_never_restarts_a_server_that_another_process_uses_to_add_tcp(tmp_path):
+    """A running make serve (here: a process holding a connection) must keep its server as it is."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REPORTING_DATABASE_URL")}
+    env |= {"REPORTING_EMBEDDED_PGDATA": str(tmp_path / "pg"), "REPORTING_EMBEDDED_DB_NAME": "shop"}
+    env.pop("REPORTING_EMBEDDED_TCP_PORT", None)
+    holder = subprocess.Popen(
+        [sys.executable, MANAGE, "shell", "--no-imports", "-c", HOLDER],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "holder.log").open("w"),
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "holding\n"
+        postmaster = (tmp_path / "pg" / "postmaster.pid").read_text().split("\n")[0]
+
+        refused = subprocess.run(
+            [sys.executable, MANAGE, "db_server"],
+            env=env | {"REPORTING_EMBEDDED_TCP_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert f"in use by process {holder.pid}" in lines[0], lines[0]
+        assert f"REPORTING_EMBEDDED_TCP_PORT={port}" in lines[0], "says how to get TCP"
+
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == "still connected: 2\n", "the holder's connection survived"
+        assert (tmp_path / "pg" / "postmaster.pid").read_text().split("\n")[0] == postmaster, "not restarted"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        if holder.poll() is None:
+            holder.stdin.close()  # type: ignore[union-attr]
+        holder.wait(60)

@@ -24,6 +24,7 @@ from tests.factories import EPOCH, orders_create, statuses_create
 from tests.helpers import raw_connect, subprocess_env
 
 MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
+NO_LOGGING = "tests.settings_without_logging"
 
 
 def wait_until(predicate, *, timeout: float, what: str) -> None:
@@ -233,3 +234,53 @@ def test_the_jobs_count_what_they_do_for_the_metrics():
     assert (
         REGISTRY.get_sample_value("reporting_refresh_runs_total", {"outcome": "unchanged"}) == unchanged + 1
     )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("settings_module", "verbosity", "shown", "hidden"),
+    [
+        # A project made by startproject has no LOGGING: the refresh must still be told.
+        (NO_LOGGING, "1", "INFO scheduler.runner: Job startup-refresh ran: ok", " DEBUG "),
+        (NO_LOGGING, "0", None, " INFO "),
+        (NO_LOGGING, "2", " DEBUG reporting.services.fold: Fold ", None),
+        # This repository's LOGGING routes both loggers: its handler is kept, and no second one added.
+        ("reporting.settings", "1", "INFO scheduler.runner: Job startup-refresh ran: ok", None),
+    ],
+)
+def test_run_scheduler_logs_to_the_console_unless_the_project_routes_its_loggers(
+    tmp_path, settings_module, verbosity, shown, hidden
+):
+    orders_create(2)
+    env = subprocess_env() | {"REPORTING_REFRESH_INTERVAL": "3600", "REPORTING_FOLD_INTERVAL": "0.2"}
+    log = tmp_path / "scheduler.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, MANAGE, "run_scheduler", "--settings", settings_module, "-v", verbosity],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(
+                lambda: (
+                    RefreshRun.objects.filter(trigger="startup").exclude(outcome="running").exists()
+                    and Fold.objects.exists()
+                ),
+                timeout=60,
+                what="the start-up refresh and a fold",
+            )
+            if shown is not None:
+                wait_until(lambda: shown in log.read_text(), timeout=30, what=f"{shown!r} in the log")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = log.read_text()
+    if hidden is not None:
+        assert hidden not in output, output
+    if verbosity == "1":
+        assert output.count("Scheduler stopped") == 1, f"each line once:\n{output}"

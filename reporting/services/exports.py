@@ -37,7 +37,9 @@ def csv_export_start(*, user: Any, token: ApiToken | None, status: str) -> None:
         if limit and recent.count() >= limit:
             oldest = recent.order_by("started").values_list("started", flat=True).first() or now
             raise RateLimitedError(
-                f"at most {limit} CSV exports an hour", retry_after=(oldest + WINDOW - now).total_seconds()
+                f"at most {limit} CSV exports an hour",
+                retry_after=(oldest + WINDOW - now).total_seconds(),
+                setting="REPORTING_CSV_EXPORTS_PER_HOUR",
             )
         CsvExport.objects.create(user=user, token=token, status=status, started=now)
         CsvExport.objects.filter(started__lt=now - 2 * WINDOW).delete()

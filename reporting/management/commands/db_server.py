@@ -23,6 +23,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            try:
+                # Never restarts a server that others use for TCP: it says how to get TCP instead.
+                embedded_db.server(tcp_required=True)
+            except embedded_db.ServerInUseError as exc:
+                raise CommandError(str(exc)) from exc
             connection.ensure_connection()  # starts the server, and creates the database if needed
             connection.close()
             info = embedded_db.server().get_postmaster_info()

@@ -13,11 +13,10 @@ __all__ = ["ONE_SHOT", "STEADY", "one_shot_targets", "steady_targets"]
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reporting import conf
-from reporting.bench.cases import BASELINE
-from reporting.bench.report import Target
-from reporting.bench.runner import BenchResults, Measurement, batch_rows
-from reporting.bench.steady import (
+from examples.shop.bench.cases import BASELINE
+from examples.shop.bench.report import Target
+from examples.shop.bench.runner import BenchResults, Measurement, batch_rows
+from examples.shop.bench.steady import (
     PhaseResult,
     SteadyResults,
     Window,
@@ -26,6 +25,7 @@ from reporting.bench.steady import (
     maintenance,
     percentile,
 )
+from reporting import conf
 
 # A measurement of a one-shot run: (group, query, approach).
 Key = tuple[str, str, str]

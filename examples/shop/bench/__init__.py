@@ -1,10 +1,10 @@
 """``manage.py bench``: the benchmark, apart from the app's core (it only calls its selectors and services).
 
-* :mod:`~reporting.bench.cases`: each read, by each approach a user could take;
-* :mod:`~reporting.bench.runner`: the one-shot run, every approach side by side;
-* :mod:`~reporting.bench.steady`: the steady-state run, writes and maintenance under way;
-* :mod:`~reporting.bench.targets`: the goals, as data;
-* :mod:`~reporting.bench.report`: one report model, printed as a table or written as Markdown.
+* :mod:`~examples.shop.bench.cases`: each read, by each approach a user could take;
+* :mod:`~examples.shop.bench.runner`: the one-shot run, every approach side by side;
+* :mod:`~examples.shop.bench.steady`: the steady-state run, writes and maintenance under way;
+* :mod:`~examples.shop.bench.targets`: the goals, as data;
+* :mod:`~examples.shop.bench.report`: one report model, printed as a table or written as Markdown.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ __all__ = [
     "steady_run",
 ]
 
+from examples.shop.bench.report import Report, Table, markdown, print_report
+from examples.shop.bench.runner import BenchConfig, BenchResults, Measurement, bench_run
+from examples.shop.bench.steady import COLUMNS, SteadyConfig, SteadyResults, steady_rows, steady_run
+from examples.shop.bench.targets import one_shot_targets, steady_targets
 from reporting import conf
-from reporting.bench.report import Report, Table, markdown, print_report
-from reporting.bench.runner import BenchConfig, BenchResults, Measurement, bench_run
-from reporting.bench.steady import COLUMNS, SteadyConfig, SteadyResults, steady_rows, steady_run
-from reporting.bench.targets import one_shot_targets, steady_targets
 
 
 def _format(value: float, unit: str) -> str:

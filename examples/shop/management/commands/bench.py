@@ -7,7 +7,7 @@ from typing import IO, Any, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
-from reporting import bench
+from examples.shop import bench
 
 
 def _sizes(value: str) -> list[int]:

@@ -28,8 +28,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from examples.shop import services as shop_services
+from examples.shop.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
 from reporting import exports, selectors, services
-from reporting.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
 from reporting.choices import RefreshOutcome
 from reporting.matviews import in_schema
 from reporting.models import RefreshRun
