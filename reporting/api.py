@@ -506,6 +506,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "database": state.database,
             "views_populated": state.views_populated,
             "fresh": state.fresh,
+            "change_log": state.change_log,
         },
         "age_seconds": round(state.age.total_seconds(), 3) if state.age is not None else None,
         "problems": state.problems,

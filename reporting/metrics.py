@@ -142,6 +142,11 @@ class ReportingStateCollector(Collector):
                 undeclared.add_metric([status], n)
             yield undeclared
         yield GaugeMetricFamily(
+            "reporting_change_log_triggers_ok",
+            "Whether every change-log trigger fires on every write (0: writes are missed until mended).",
+            value=int(not selectors.change_log_check()),
+        )
+        yield GaugeMetricFamily(
             "reporting_refresh_lock_held",
             "Whether a session holds the refresh lock.",
             value=int(bool(holder)),

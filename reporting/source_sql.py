@@ -311,13 +311,67 @@ def keys_checked(cursor: Any, src: Source) -> bool:
     return found is not None and found[1]
 
 
+HISTORY_TRIGGERS = "reporting_history_log"
+KEY_TRIGGERS = "reporting_key_log"
+
+
+def trigger_names(prefix: str) -> list[str]:
+    """The names of the change log's triggers on one table (one per event)."""
+    return [f"{prefix}_{event.lower()}" for event in TRIGGER_SQL]
+
+
 def _triggers(table: sql.Composable, prefix: str, function: sql.Identifier) -> list[sql.Composable]:
+    # ENABLE ALWAYS: a trigger fires in every session, also one with
+    # session_replication_role = replica (a logical-replication subscriber applying
+    # the shop's writes, pg_restore --disable-triggers): a write the change log
+    # misses would leave the real-time reads wrong until the next refresh.
     return [
-        sql.SQL("CREATE TRIGGER {} AFTER {} ON {} {} EXECUTE FUNCTION {}()").format(
-            sql.Identifier(f"{prefix}_{event.lower()}"), sql.SQL(event), table, sql.SQL(clause), function
+        statement
+        for name, (event, clause) in zip(trigger_names(prefix), TRIGGER_SQL.items(), strict=True)
+        for statement in (
+            sql.SQL("CREATE TRIGGER {} AFTER {} ON {} {} EXECUTE FUNCTION {}()").format(
+                sql.Identifier(name), sql.SQL(event), table, sql.SQL(clause), function
+            ),
+            sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(table, sql.Identifier(name)),
         )
-        for event, clause in TRIGGER_SQL.items()
     ]
+
+
+# Our triggers on a table, and how they fire: 'A' always, 'O' in origin sessions
+# only, 'R' in replica sessions only, 'D' never.
+TRIGGER_STATE_SQL = """
+SELECT t.tgname, t.tgenabled FROM pg_trigger AS t
+WHERE t.tgrelid = to_regclass(%s) AND NOT t.tgisinternal AND t.tgname = ANY(%s)
+"""
+
+
+def change_log_problems(cursor: Any, src: Source) -> list[str]:
+    """What keeps writes to the declared tables out of the change log: a trigger missing or not always on.
+
+    A disabled trigger (``ALTER TABLE ... DISABLE TRIGGER``, a restore with triggers
+    off) lets writes through unlogged, and one enabled again by ``ENABLE TRIGGER``
+    fires in origin sessions only. Nothing is reported before the source was installed.
+    """
+    installed, _ = installed_fingerprints(cursor)
+    if installed is None:
+        return []
+    problems = []
+    for table, prefix in ((src.history, HISTORY_TRIGGERS), (src.parent, KEY_TRIGGERS)):
+        names = trigger_names(prefix)
+        cursor.execute(TRIGGER_STATE_SQL, [table.identifier().as_string(cursor.connection), names])
+        found = dict(cursor.fetchall())
+        for name in names:
+            state = found.get(name)
+            if state is None:
+                problems.append(f"trigger {name} on {table} is missing: its writes are not logged")
+            elif state == "D":
+                problems.append(f"trigger {name} on {table} is disabled: its writes are not logged")
+            elif state != "A":
+                problems.append(
+                    f"trigger {name} on {table} fires only in {'origin' if state == 'O' else 'replica'} "
+                    "sessions (enabled again by ENABLE TRIGGER?): writes of the others are not logged"
+                )
+    return problems
 
 
 def source_statements(

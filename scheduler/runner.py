@@ -131,6 +131,11 @@ class FoldJob:
         # Keeps the connection from fold to fold, but honours CONN_MAX_AGE and health checks.
         close_old_connections()
         try:
+            # Writes the change log missed (triggers disabled or not always on) are
+            # distrusted first: real-time reads recompute, and a refresh absorbs them.
+            missed = services.change_log_repair()
+            if missed:
+                self.request_refresh("the change log missed writes")
             result = services.overlay_fold()
         except DatabaseError as exc:
             now = time.monotonic()

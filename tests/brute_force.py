@@ -41,18 +41,3 @@ def brute_force_lists(rows: Sequence[StatusRow], statuses: Sequence[str]) -> dic
         for status in statuses
     }
 
-
-def brute_force_transitions(rows: Sequence[StatusRow]) -> dict[tuple[dt.date, str, str], int]:
-    """Changes of status per (UTC day, from, to): each row whose previous row, in the order of
-    "latest" (created, then id), holds another status."""
-    by_key: dict[object, list[StatusRow]] = {}
-    for row in rows:
-        by_key.setdefault(row.order_id, []).append(row)
-    found: dict[tuple[dt.date, str, str], int] = {}
-    for history in by_key.values():
-        history.sort(key=lambda r: (r.created, r.id))
-        for before, after in zip(history, history[1:]):
-            if before.status != after.status:
-                kind = (after.created.astimezone(dt.UTC).date(), before.status, after.status)
-                found[kind] = found.get(kind, 0) + 1
-    return found

@@ -22,7 +22,8 @@ from django.db import connection
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.declaration import statuses
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_transitions
+from tests.brute_force import StatusRow, brute_force_latest
+from tests.factories import brute_force_transitions
 from tests.helpers import declared
 
 STRATEGIES = ("live", "snapshot", "realtime")

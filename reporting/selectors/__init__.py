@@ -12,7 +12,7 @@ from reporting.selectors.freshness import (
     read_freshness,
     refresh_lock_holder,
 )
-from reporting.selectors.health import Readiness, readiness
+from reporting.selectors.health import Readiness, change_log_check, readiness
 from reporting.selectors.limits import read_statement_timeout
 from reporting.selectors.order_detail import HistoryEntry, OrderDetail, order_detail
 from reporting.selectors.orders import (
@@ -69,6 +69,7 @@ __all__ = [
     "bi_notes",
     "bi_role",
     "bi_role_list",
+    "change_log_check",
     "cursor_after_status_row",
     "dashboard_data",
     "freshness",

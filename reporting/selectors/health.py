@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Readiness", "readiness"]
+__all__ = ["Readiness", "change_log_check", "readiness"]
 
 import datetime as dt
 import logging
@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections
 
+from reporting.declaration import source
 from reporting.matviews import in_schema, reporting_views
 from reporting.routers import read_database
+from reporting.source_sql import change_log_problems
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,21 @@ class Readiness:
     fresh: bool
     age: dt.timedelta | None = None
     problems: list[str] = field(default_factory=list)
+    #: Every change-log trigger fires on every write (a write it misses leaves real-time reads wrong).
+    change_log: bool = True
 
     @property
     def ready(self) -> bool:
-        return self.database and self.views_populated and self.fresh
+        return self.database and self.views_populated and self.fresh and self.change_log
+
+
+def change_log_check(*, using: str | None = None) -> list[str]:
+    """What keeps writes to the declared tables out of the change log (empty: nothing).
+
+    The scheduler mends it at its next fold (``services.change_log_repair``).
+    """
+    with connections[using or read_database()].cursor() as cursor:
+        return change_log_problems(cursor, source())
 
 
 def readiness(*, max_age: float) -> Readiness:
@@ -52,6 +65,7 @@ def readiness(*, max_age: float) -> Readiness:
         with connection.cursor() as cursor:
             cursor.execute(READINESS_SQL, [names, names])
             unpopulated, found, age = cursor.fetchone()
+            unlogged = change_log_problems(cursor, source())
     except DatabaseError as exc:
         # Anyone may ask: the cause (hosts, paths) goes to the log, not to the answer.
         logger.warning("Not ready: the reporting database did not answer: %s", exc)
@@ -69,4 +83,5 @@ def readiness(*, max_age: float) -> Readiness:
             if age is None
             else f"freshness: exact as of {age.total_seconds():.0f} s ago, more than {max_age:g} s"
         )
-    return Readiness(True, populated, fresh, age, problems)
+    problems += [f"change log: {problem}" for problem in unlogged]
+    return Readiness(True, populated, fresh, age, problems, change_log=not unlogged)

@@ -12,6 +12,7 @@ from reporting.services.bi import (
     bi_watchdog_run,
     reporting_schema_create,
 )
+from reporting.services.change_log import change_log_repair
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.refresh import reporting_views, views_refresh
@@ -30,6 +31,7 @@ __all__ = [
     "bi_role_rotate_password",
     "bi_roles_repair",
     "bi_watchdog_run",
+    "change_log_repair",
     "csv_export_start",
     "overlay_fold",
     "reporting_schema_create",

@@ -56,6 +56,9 @@ class Command(BaseCommand):
                     "undeclared statuses (not in REPORTING_SOURCE['statuses']; counted under their own "
                     f"value): {listed}"
                 )
+        unlogged = selectors.change_log_check()
+        for problem in unlogged:
+            self.stdout.write(f"change log: {problem}")
         holder = selectors.refresh_lock_holder()
         if holder is not None:
             self.stdout.write(f"refresh lock held by {holder}")
@@ -69,6 +72,11 @@ class Command(BaseCommand):
         outgrown = fresh.overlay_outgrown()
         if outgrown is not None:
             raise CommandError(outgrown)
+        if unlogged:
+            raise CommandError(
+                "writes bypass the change log, so real-time reads may be wrong; run_scheduler mends it at "
+                "its next fold (or run manage.py migrate)"
+            )
         max_age = options["max_age"]
         if max_age is not None:
             if fresh.age is None:
