@@ -40,4 +40,3 @@ def brute_force_lists(rows: Sequence[StatusRow], statuses: Sequence[str]) -> dic
         )
         for status in statuses
     }
-

@@ -1,6 +1,8 @@
+import sys
+
 import django.db.models.deletion
 from django.apps import apps as installed_apps
-from django.db import migrations, models
+from django.db import DatabaseError, migrations, models
 
 # The example shop's Order and OrderStatus move to the app examples.shop (its
 # migration 0001 takes them over, tables and all): in the reporting app's state
@@ -39,15 +41,41 @@ def drop_unused_example_tables(apps, schema_editor):
     if installed_apps.is_installed("examples.shop"):
         return
     with schema_editor.connection.cursor() as cursor:
-        for table in EXAMPLE_TABLES:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if not cursor.fetchone()[0]:
-                continue
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608 - a constant
-            if cursor.fetchone()[0]:
-                return  # rows someone wrote: left alone
-        for table in EXAMPLE_TABLES:
-            cursor.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        drop_example_tables(cursor)
+
+
+def drop_example_tables(cursor):
+    """Drop the two example tables if they are empty and nothing else depends on them.
+
+    Locked first, so that no row or dependent object can come between the check and
+    the drop; never CASCADE: a view or a foreign key of the project's own over them
+    keeps them (and it), with a message that says why.
+    """
+    present = []
+    for table in EXAMPLE_TABLES:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        if cursor.fetchone()[0]:
+            present.append(table)
+    if not present:
+        return
+    cursor.execute("SET LOCAL lock_timeout = '10s'")
+    cursor.execute(f"LOCK TABLE {', '.join(present)} IN ACCESS EXCLUSIVE MODE")
+    for table in present:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608 - a constant
+        if cursor.fetchone()[0]:
+            return  # rows someone wrote: left alone
+    cursor.execute("SAVEPOINT reporting_drop_example")
+    try:
+        cursor.execute(f"DROP TABLE {', '.join(present)} RESTRICT")
+    except DatabaseError as exc:
+        cursor.execute("ROLLBACK TO SAVEPOINT reporting_drop_example")
+        detail = getattr(getattr(exc, "__cause__", None), "diag", None)
+        sys.stderr.write(
+            f"  Kept the empty tables {', '.join(present)}: other objects depend on them "
+            f"({(detail.message_detail if detail else None) or exc}). Drop them by hand once nothing needs them.\n"
+        )
+    else:
+        cursor.execute("RELEASE SAVEPOINT reporting_drop_example")
 
 
 class Migration(migrations.Migration):
