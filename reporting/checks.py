@@ -25,7 +25,9 @@ from psycopg import sql
 from reporting.declaration import MAX_IDENTIFIER, DeclarationError, Source, Table, source
 from reporting.source_sql import (
     COLUMN_TYPE_SQL,
+    EARLIEST,
     KEY_TYPES,
+    LATEST,
     VIEW_READS_SQL,
     columns_view_current,
     installed_fingerprints,
@@ -372,6 +374,28 @@ def _undeclared_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     ]
 
 
+def _out_of_range_warnings(cursor: Any, src: Source) -> list[checks.CheckMessage]:
+    """History rows whose time no Python program can hold ('infinity', BC, year 10000): left out, and said."""
+    cursor.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE NOT {} BETWEEN %s AND %s")
+        .format(src.history.identifier(), sql.Identifier(src.created))
+        .as_string(cursor.connection),
+        [EARLIEST, LATEST],
+    )
+    found = cursor.fetchone()[0]
+    if not found:
+        return []
+    return [
+        checks.Warning(
+            f"{src.history} holds {found:,} rows whose {src.created} is not between {EARLIEST[:10]} and "
+            f"{LATEST[:10]} (such as 'infinity' or a BC date): they are left out of every report, as no "
+            "change of status",
+            hint=f"mend their {src.created}, or delete them",
+            id="reporting.W006",
+        )
+    ]
+
+
 def _key_type_errors(cursor: Any, src: Source) -> list[checks.CheckMessage]:
     """The history's keys and the parent's must be kept as one type (both integers, or both uuids)."""
     types = []
@@ -419,6 +443,7 @@ def source_errors(using: str, *, made: bool = False) -> list[checks.CheckMessage
             if not any(e.is_serious() for e in errors) and not made:
                 errors += _installed_errors(cursor, src)
                 errors += _undeclared_warnings(cursor, src)
+                errors += _out_of_range_warnings(cursor, src)
             return errors
     except DatabaseError as exc:
         return [_error(f"cannot check REPORTING_SOURCE on database {using!r}: {exc}".strip())]

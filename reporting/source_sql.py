@@ -103,14 +103,22 @@ $$
 HISTORY_VIEW_SQL = """
 CREATE OR REPLACE VIEW {view} AS
 SELECT s.{key} AS order_id, s.{row_id} AS id, s.{status}::text AS status, s.{created} AS created
-FROM {table} AS s{orphans}
+FROM {table} AS s
+WHERE s.{created} BETWEEN '{earliest}' AND '{latest}'{orphans}
 """
+# The times a history row may have: what Python (and so the API, the pages and the
+# selectors) can hold, with a day to spare for any time zone. PostgreSQL takes
+# more ('infinity', BC dates, year 10000 and later); such a row is no change of
+# status, in every strategy alike (check --database counts them, W006), so that it
+# can neither freeze the folds nor fail a page.
+EARLIEST = "0001-01-02 00:00:00+00"
+LATEST = "9999-12-30 00:00:00+00"
 # A key is a row of the parent: history rows of keys that have none are no key's,
 # in every strategy alike. A validated foreign key already says so (the rows of a
 # key deleted in an open transaction are handled like any change); without one,
 # the view leaves such rows out, one index probe of the parent's key per row read.
 ORPHANS_SQL = """
-WHERE EXISTS (SELECT 1 FROM {parent} AS k WHERE k.{parent_key} = s.{key})"""
+  AND EXISTS (SELECT 1 FROM {parent} AS k WHERE k.{parent_key} = s.{key})"""
 # The validated foreign keys from the history's key column to the parent's key column.
 FOREIGN_KEY_SQL = """
 SELECT c.conname, c.convalidated FROM pg_constraint AS c
@@ -409,6 +417,8 @@ def core_statements(
             status=sql.Identifier(src.status),
             created=sql.Identifier(src.created),
             table=history,
+            earliest=sql.SQL(EARLIEST),
+            latest=sql.SQL(LATEST),
             orphans=sql.SQL("")
             if keys_checked
             else sql.SQL(ORPHANS_SQL).format(
