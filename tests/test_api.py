@@ -135,6 +135,9 @@ def test_freshness_lists_refresh_runs(client, reader):
         ("api-orders-csv", {"status": "failed"}, "status"),
         ("api-orders-csv", {"status": "cancelled", "strategy": "x"}, "strategy"),
         ("api-freshness", {"runs": "0"}, "runs"),
+        ("api-freshness", {"runs": "101"}, "runs"),
+        ("api-orders-stuck", {"hours": str(24 * 366 + 1)}, "hours"),
+        ("api-orders-stuck", {"limit": "1001"}, "limit"),
     ],
 )
 def test_bad_parameters_get_400_naming_the_parameter_and_valid_values(api, name, params, parameter):

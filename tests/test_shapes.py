@@ -62,7 +62,8 @@ TICKETS = Shape(
     insert_row_sql="INSERT INTO support_ticket_event (ticket_id, at, state) VALUES (%s, %s, %s)",
     reset_sql="TRUNCATE support_ticket_event, support_ticket",
     key=lambda i: uuid.UUID(int=i + 1),
-    values=("new", "open", "closed", "escalated", "none", "", "=1+2"),
+    # Undeclared: a state added in code, the reserved word, nothing, and text a spreadsheet would run.
+    values=("new", "open", "closed", "escalated", "none", "", "=1+2", "@SUM(A1)", "\t=1", "\r=1", "-cmd"),
 )
 DESK = Shape(
     name="desk",
