@@ -44,7 +44,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, declaration, exports, metrics, selectors, services
+from reporting import charts, conf, declaration, exports, metrics, selectors, services, wording
 from reporting.choices import RefreshOutcome, Strategy
 from reporting.exceptions import (
     InvalidParameterError,
@@ -439,9 +439,19 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
-def _colors(status: str) -> tuple[str, str]:
-    """A status's colour, and the text colour to write on it."""
-    return charts.color(status), charts.text_on(status)
+def _styled(status: str) -> tuple[str, str, str]:
+    """A status as people read it, the inline CSS of its colour and pattern, and of text on it."""
+    style = charts.style(status)
+    return (
+        declaration.status_label(status),
+        style.css,
+        f"background-color: {style.color}; color: {style.text}",
+    )
+
+
+def _words() -> dict[str, str]:
+    """The declared entity's nouns, for a template."""
+    return {"noun": declaration.noun(), "noun_plural": declaration.noun_plural()}
 
 
 def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
@@ -454,9 +464,8 @@ def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
         with selectors.read_statement_timeout(conf.web_statement_timeout()):
             detail = selectors.order_detail(order_id=order_id)
     except UnknownOrderError as exc:
-        return render(
-            request, "reporting/forbidden.html", {"title": "No such order", "message": str(exc)}, status=404
-        )
+        title = f"No such {declaration.noun()}"
+        return render(request, "reporting/forbidden.html", {"title": title, "message": str(exc)}, status=404)
     except DatabaseError as exc:
         logger.warning("Order page: the database could not answer: %s", exc)
         context = {"title": "Not available", "message": "The database did not answer in time; try again."}
@@ -466,16 +475,22 @@ def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
         request,
         "reporting/order.html",
         {
+            **_words(),
             "detail": detail,
             "now": [
-                (strategy, seen, *_colors(seen.row.status if seen.row else "none"))
+                (
+                    strategy,
+                    seen,
+                    *_styled(seen.row.status if seen.row else "none"),
+                    wording.freshness_words(seen.freshness),
+                )
                 for strategy, seen in detail.by_strategy.items()
             ],
             "timeline": [
                 (
                     entry,
                     max(2.0, 100 * entry.duration.total_seconds() / longest),
-                    *_colors(entry.status),
+                    *_styled(entry.status),
                     dt.timedelta(seconds=round(entry.duration.total_seconds())),
                     # Pairs, not the mapping: a template would read a column named
                     # "items" for .items.
@@ -565,37 +580,6 @@ def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.dat
     return status, _date_range(request)
 
 
-# The changes a shop watches, by what they mean for it; the other three are rare corrections.
-TRANSITION_LABELS = [
-    ("Paid", ("pending", "complete")),
-    ("Refunded", ("complete", "cancelled")),
-    ("Failed or abandoned", ("pending", "cancelled")),
-]
-
-
-def _transition_labels() -> list[tuple[str, tuple[str, str]]]:
-    """The changes the dashboard lists by name: the example's three, or every change between statuses."""
-    kinds = selectors.transition_kinds()
-    if all(kind in kinds for _, kind in TRANSITION_LABELS):
-        return TRANSITION_LABELS
-    return [(f"{before} → {after}", (before, after)) for before, after in kinds]
-
-
-def _span(value: dt.timedelta | None) -> str:
-    """A duration for people: "45 s", "12 min", "3 h 05 min", "4 d 7 h"; "-" for none."""
-    if value is None:
-        return "-"
-    seconds = round(value.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if hours < 1:
-        return f"{minutes} min"
-    if days < 1:
-        return f"{hours} h {minutes % 60:02d} min"
-    return f"{days} d {hours % 24} h"
-
-
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The dashboard page: freshness, counts, orders per day and the orders in a status."""
     if not request.user.is_authenticated:
@@ -631,7 +615,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for name in charts.order([*data.counts.counts, *data.daily.series])
         if name != "none" or data.counts.none
     ]
-    labelled = _transition_labels()
+    labelled = wording.transition_labels()
+    totals = data.transitions.totals()
     filters = {"status": status} if status != declaration.default_status() else {}
     if dates is not None:
         filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
@@ -647,29 +632,35 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "reporting/dashboard.html",
         {
+            **_words(),
             "data": data,
+            "freshness": wording.freshness_words(data.counts.freshness),
             "bars": charts.bar_chart(data.counts.as_dict()),
             "columns": columns,
             "ticks": ticks,
-            "legend": [(name, charts.color(name), charts.text_on(name)) for name in shown],
+            "legend": [(name, *_styled(name)) for name in shown],
             "table_rows": [
                 (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
             ],
-            "badge": _colors(data.status),
-            "statuses": [*data.counts.counts],
+            "badge": _styled(data.status),
+            # The declared statuses, then the values nobody declared that orders are in.
+            "statuses": [(name, declaration.status_label(name)) for name in data.counts.counts],
             "undeclared": [name for name in shown if not declaration.is_declared(name) and name != "none"],
+            "first_status": declaration.status_label(declaration.statuses()[0]),
             "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
+            # The example's named changes always; another declaration's many kinds
+            # (n statuses make n(n-1)) only where some happened.
             "transitions": [
-                (label, before, after, data.transitions.totals()[(before, after)], counts[-1])
+                (label, before, after, totals[(before, after)], counts[-1])
                 for (label, (before, after)) in labelled
                 for counts in [data.transitions.series[(before, after)]]
+                if labelled is wording.EXAMPLE_TRANSITIONS or totals[(before, after)]
             ],
-            "transitions_other": sum(
-                n for kind, n in data.transitions.totals().items() if kind not in dict(labelled).values()
-            ),
-            "timed": list(data.times.series),
+            "transitions_named": labelled is wording.EXAMPLE_TRANSITIONS,
+            "transitions_other": sum(n for kind, n in totals.items() if kind not in dict(labelled).values()),
+            "timed": [declaration.status_label(name) for name in data.times.series],
             "times": [
-                (week, [(t.transitions, _span(t.median), _span(t.p90)) for t in series_at])
+                (week, [(t.transitions, wording.span(t.median), wording.span(t.p90)) for t in series_at])
                 for week, series_at in zip(
                     data.times.weeks, zip(*data.times.series.values(), strict=True), strict=True
                 )

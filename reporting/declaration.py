@@ -14,6 +14,8 @@ keys themselves live::
         "parent_key": "id",
         "parent_created": "created",          # the day a key counts in for daily reports
         "columns": [],                        # optional: more columns a latest row shows
+        "noun": "order",                      # optional: what pages call one key (else the
+        "noun_plural": "orders",              #   parent model's verbose_name(_plural))
     }
 
 Columns are database column names (a model's ``db_column``, or the field name
@@ -31,6 +33,8 @@ __all__ = [
     "Table",
     "default_status",
     "is_declared",
+    "noun",
+    "noun_plural",
     "source",
     "status_label",
     "status_parse",
@@ -71,8 +75,13 @@ KEYS = frozenset(
         "parent_created",
         "columns",
         "labels",
+        "noun",
+        "noun_plural",
     }
 )
+# What a key is called when neither the declaration nor the parent's name says.
+NEUTRAL_NOUN = ("key", "keys")
+MAX_NOUN = 60
 
 
 class DeclarationError(ValueError):
@@ -153,6 +162,9 @@ class Source:
     #: ``(status, label)``: the words people read for a status value (from the
     #: declaration's ``labels``, or the status field's choices).
     labels: tuple[tuple[str, str], ...] = ()
+    #: What pages call one key and several (``noun``/``noun_plural``); ``None``: from ``parent``.
+    noun: str | None = None
+    noun_plural: str | None = None
 
 
 def _column(entry: str, value: object) -> str:
@@ -207,6 +219,24 @@ def _exposed(value: object) -> tuple[str, ...]:
     return columns
 
 
+def _noun(entry: str, value: object) -> str | None:
+    """The ``noun`` or ``noun_plural`` entry: words people read, one line of printable text."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_NOUN
+        or not value.isprintable()
+        or value != value.strip()
+    ):
+        raise DeclarationError(
+            entry,
+            f"must be a word or two such as 'ticket' (1 to {MAX_NOUN} printable characters), not {value!r}",
+        )
+    return value
+
+
 # How to mend each entry, for a reader who has only this message (a pip install
 # has no docs folder): what the entry is and an example.
 FIXES = {
@@ -233,6 +263,8 @@ FIXES = {
     "'created'): daily reports count each key on the day it was created",
     "columns": "list more history columns each latest row shows, e.g. ['amount', 'note'], or leave "
     "the entry out",
+    "noun": "say what people call one key, e.g. 'ticket' (else the parent model's verbose_name)",
+    "noun_plural": "say what people call several keys, e.g. 'tickets'",
 }
 
 
@@ -354,6 +386,8 @@ def parse(declared: object) -> Source:
     if "statuses" in declared:
         entry("statuses", lambda: _statuses(declared["statuses"]))
     entry("labels", lambda: _labels(declared.get("labels", {})))
+    entry("noun", lambda: _noun("noun", declared.get("noun")))
+    entry("noun_plural", lambda: _noun("noun_plural", declared.get("noun_plural")))
     choices = (
         _choices(parsed["history"], parsed["status"]) if "history" in parsed and "status" in parsed else []
     )
@@ -382,6 +416,8 @@ def parse(declared: object) -> Source:
         parent_key=parsed["parent_key"],
         parent_created=parsed["parent_created"],
         columns=parsed["columns"],
+        noun=parsed["noun"],
+        noun_plural=parsed["noun_plural"],
         labels=tuple((value, labels[value]) for value in parsed["statuses"] if value in labels)
         + tuple(sorted((v, label) for v, label in labels.items() if v not in parsed["statuses"])),
     )
@@ -429,3 +465,54 @@ def is_declared(value: object) -> bool:
 def status_label(value: str) -> str:
     """How people read a status value: its label where the declaration has one, else the value."""
     return dict(source().labels).get(value, value)
+
+
+def _mid_sentence(words: str) -> str:
+    """``words`` as they read inside a sentence: "Order" becomes "order", "SKU" stays."""
+    if words[:1].isupper() and not words[1:2].isupper():
+        return words[0].lower() + words[1:]
+    return words
+
+
+def _from_table(name: str) -> tuple[str, str]:
+    """A noun and its plural from a table's name: ``support_ticket`` gives "support ticket(s)"."""
+    words = " ".join(part for part in name.replace("-", "_").split("_") if part).lower()
+    if not words or not words.replace(" ", "").isalpha():
+        return NEUTRAL_NOUN
+    if words.endswith("s") and not words.endswith("ss"):  # "tickets": already plural
+        return words[:-1], words
+    return words, words + ("es" if words.endswith(("s", "x", "z", "ch", "sh")) else "s")
+
+
+def _nouns() -> tuple[str, str]:
+    declared = source()
+    singular, plural = None, None
+    if declared.parent.model is not None:
+        from django.apps import apps
+
+        meta = apps.get_model(declared.parent.model)._meta
+        singular, plural = str(meta.verbose_name), str(meta.verbose_name_plural)
+    else:
+        singular, plural = _from_table(declared.parent.name)
+    if declared.noun is not None:
+        singular = declared.noun
+        # A declared noun without its plural: Django's own rule for verbose_name_plural.
+        plural = declared.noun_plural or f"{declared.noun}s"
+    elif declared.noun_plural is not None:
+        plural = declared.noun_plural
+    return _mid_sentence(singular), _mid_sentence(plural)
+
+
+def noun() -> str:
+    """What people call one key, inside a sentence ("order", "ticket").
+
+    ``REPORTING_SOURCE["noun"]``, else the parent model's ``verbose_name``, else
+    words from the parent table's name, else "key". Capitalise it where a
+    sentence starts.
+    """
+    return _nouns()[0]
+
+
+def noun_plural() -> str:
+    """What people call several keys, inside a sentence ("orders", "tickets"); see :func:`noun`."""
+    return _nouns()[1]

@@ -104,6 +104,9 @@ def view_sql(name: str) -> str:
 # Comments on the views and their columns, for BI tools' catalogs (Metabase and
 # Superset show them): Meta.db_table_comment and each field's db_comment, applied
 # with COMMENT ON after every view sync (reporting.services.bi.bi_comments_apply).
+# They say "order" for a key of the declared source: reporting.wording.comment puts
+# the declared noun in its place ("ticket"), so never use the word for a sequence,
+# and name no example status or what it means to a shop ("paid", "refunded").
 ORDER_ID = "The order (its key in the declared source)."
 STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
 STATUS = "The latest status: one of the declared statuses (REPORTING_SOURCE)."
@@ -479,8 +482,7 @@ class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
         managed = False
         db_table = f"{SCHEMA}.order_transitions_daily_live"
         db_table_comment = (
-            "Status changes per day (UTC) and kind, exact at query time: pending -> complete (paid), "
-            "complete -> cancelled (refunded), pending -> cancelled (failed)."
+            "Status changes per day (UTC) and kind (from_status -> to_status), exact at query time."
         )
 
 
@@ -534,7 +536,7 @@ class OrderStatusHistoryView(pg.ReadOnlyView):
     created = models.DateTimeField(db_comment="When the order entered it.")
     previous_status = models.TextField(  # noqa: DJ001 - a view's column, NULL in the data
         null=True,
-        db_comment="The status before it (empty for the first row): e.g. complete -> cancelled is a refund.",
+        db_comment="The status before it (empty for the first row).",
     )
     next_created = models.DateTimeField(
         null=True, db_comment="When the order left it (empty for the latest row)."
@@ -548,7 +550,7 @@ class OrderStatusHistoryView(pg.ReadOnlyView):
         managed = False
         db_table = f"{SCHEMA}.order_status_history"
         db_table_comment = (
-            "Every status row of every order, in the order that defines the latest status, with the status "
+            "Every status row of every order, sorted as the latest status is defined, with the status "
             "before it and the time spent in it. Filter on order_id for one order: any other filter reads "
             "the whole history first (seconds at a million orders)."
         )

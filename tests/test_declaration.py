@@ -11,7 +11,7 @@ from django.core.management.base import SystemCheckError
 from django.db import connection
 
 from reporting import checks, source_sql
-from reporting.declaration import DeclarationError, Table, parse, source
+from reporting.declaration import DeclarationError, Table, noun, noun_plural, parse, source
 from tests.helpers import sync_views
 
 # The example shop's declaration (reporting/settings.py), which the other tests run on.
@@ -49,6 +49,11 @@ EXAMPLE = dict(django_settings.REPORTING_SOURCE)
         ({"columns": ["status"]}, "cannot show a column named 'status'"),
         ({"columns": ["status_created"]}, "cannot show a column named 'status_created'"),
         ({"columns": [""]}, "['columns'] must name a column"),
+        ({"noun": ""}, "['noun'] must be a word or two"),
+        ({"noun": 7}, "['noun'] must be a word or two"),
+        ({"noun": " ticket"}, "['noun'] must be a word or two"),
+        ({"noun": "tick\net"}, "['noun'] must be a word or two"),
+        ({"noun_plural": "s" * 61}, "['noun_plural'] must be a word or two"),
     ],
 )
 def test_a_malformed_declaration_is_refused_with_the_entry_and_what_it_must_be(change, message):
@@ -63,6 +68,27 @@ def test_a_capitalised_table_in_a_schema_is_a_table_when_no_app_has_that_label()
     assert parse(EXAMPLE).history == Table(
         "public", "reporting_example_orderstatus", model="shop.OrderStatus"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "nouns"),
+    [
+        ({}, ("order", "orders")),  # the example's shop.Order: its verbose_name
+        ({"parent": "auth.User", "parent_created": "date_joined"}, ("user", "users")),
+        ({"parent": "public.support_ticket"}, ("support ticket", "support tickets")),
+        ({"parent": "public.tickets"}, ("ticket", "tickets")),
+        ({"parent": "public.box"}, ("box", "boxes")),
+        ({"parent": "public.t1"}, ("key", "keys")),  # no word to take: a neutral one
+        ({"noun": "ticket"}, ("ticket", "tickets")),
+        ({"noun": "Ticket"}, ("ticket", "tickets")),  # in a sentence, as verbose_name reads
+        ({"noun": "SKU"}, ("SKU", "SKUs")),
+        ({"noun": "person", "noun_plural": "people"}, ("person", "people")),
+        ({"noun_plural": "purchases"}, ("order", "purchases")),
+    ],
+)
+def test_the_nouns_come_from_the_declaration_else_the_parent_model_else_its_table(settings, change, nouns):
+    settings.REPORTING_SOURCE = {**EXAMPLE, **change}
+    assert (noun(), noun_plural()) == nouns
 
 
 def test_manage_check_reports_a_malformed_declaration_in_one_message(settings):

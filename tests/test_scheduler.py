@@ -204,7 +204,9 @@ def test_reporting_status_max_age_exit_codes():
     services.views_refresh()
     fresh = status("--max-age", "60")
     assert fresh.returncode == 0, fresh.stderr
-    assert "views exact as of" in fresh.stdout
+    clock = r"\d\d:\d\d:\d\d UTC"
+    assert re.search(rf"snapshot reads: as of {clock} \(\d+ s ago\); no changes since", fresh.stdout)
+    assert re.search(rf"realtime and live reads: exact now \(checked {clock}\)", fresh.stdout)
     time.sleep(1.1)
     stale = status("--max-age", "1")
     assert stale.returncode == 1

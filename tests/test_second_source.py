@@ -217,7 +217,10 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
         page = client.get(reverse("dashboard"), params)
         assert page.status_code == 200, page.content[:2000]
         html = page.content.decode()
-        assert "Stuck in ok for more than" in html and "<td>warning → alarm</td>" in html
+        assert "Stuck in ok for more than" in html
+        # Of the twelve kinds of change, those that happened in the chart's days, by their statuses.
+        for (before, after), n in selectors.order_transitions_daily(days=30).totals().items():
+            assert (f'data-transition="{before}-{after}"><td>{before} → {after}</td>' in html) == bool(n)
         assert 'colspan="3">Alarm</th>' in html
 
 

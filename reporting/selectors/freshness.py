@@ -52,12 +52,14 @@ class ReadFreshness:
         changes_since_view: changes (rows written to the source tables) since the
             views' snapshot: missing from a ``snapshot`` answer, corrected on the fly
             in a ``realtime`` one.
+        checked_at: the database's clock at the read (how old a ``snapshot`` answer is).
     """
 
     strategy: Strategy
     as_of: dt.datetime | None
     view_as_of: dt.datetime | None
     changes_since_view: int | None
+    checked_at: dt.datetime
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -73,9 +75,9 @@ def read_freshness(strategy: Strategy) -> ReadFreshness:
     # Prepared: every read asks it, and it plans longer than it runs.
     ((view_as_of, checked_at, changes_since),) = raw.rows(FRESHNESS_SQL, prepare=True)
     if strategy is Strategy.LIVE:
-        return ReadFreshness(strategy, checked_at, None, None)
+        return ReadFreshness(strategy, checked_at, None, None, checked_at)
     as_of = view_as_of if strategy is Strategy.SNAPSHOT else checked_at
-    return ReadFreshness(strategy, as_of, view_as_of, changes_since if view_as_of else None)
+    return ReadFreshness(strategy, as_of, view_as_of, changes_since if view_as_of else None, checked_at)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def readiness(*, max_age: float) -> Readiness:
         problems.append(
             "freshness: never refreshed"
             if age is None
-            else f"freshness: exact as of {age.total_seconds():.0f} s ago, more than {max_age:g} s"
+            else f"freshness: as of {age.total_seconds():.0f} s ago, more than {max_age:g} s"
         )
     problems += [f"change log: {problem}" for problem in unlogged]
     return Readiness(True, populated, fresh, age, problems, change_log=not unlogged)

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django_pgviews import view as pg
 from psycopg import sql
 
-from reporting import conf
+from reporting import conf, wording
 from reporting.bi import (
     BI_MEMBERS_SQL,
     BiRole,
@@ -135,15 +135,23 @@ def bi_comments_apply(*, using: str = "default") -> int:
                 execute(
                     cursor,
                     sql.SQL("COMMENT ON {} {} IS {}").format(
-                        kind, target, sql.Literal(model._meta.db_table_comment)
+                        kind, target, sql.Literal(wording.comment(model._meta.db_table_comment))
                     ),
                 )
                 written += 1
-            comments = {field.column or field.name: field.db_comment for field in model._meta.concrete_fields}
+            comments = {
+                field.column or field.name: wording.comment(field.db_comment or "")
+                for field in model._meta.concrete_fields
+            }
             if issubclass(model, LatestRowColumns):
                 # The columns REPORTING_SOURCE declares to show follow the model's own.
                 comments.update(
-                    (column, f"The {column} of the order's latest status row (REPORTING_SOURCE['columns']).")
+                    # The column's own name stays as declared, whatever it is.
+                    (
+                        column,
+                        f"The {column} of {wording.comment('the order')}'s latest status row "
+                        "(REPORTING_SOURCE['columns']).",
+                    )
                     for column in source().columns
                 )
             for column, comment in comments.items():

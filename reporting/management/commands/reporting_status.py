@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reporting import selectors
+from reporting import declaration, selectors, wording
+from reporting.choices import Strategy
 
 
 def _non_negative(value: str) -> float:
@@ -35,18 +36,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         fresh = selectors.freshness(runs=options["runs"])
-        if fresh.as_of is None or fresh.age is None:
-            self.stdout.write("views: never refreshed")
-        else:
-            self.stdout.write(
-                f"views exact as of {fresh.as_of.isoformat(timespec='seconds')}, "
-                f"{fresh.age.total_seconds():.1f} s ago, {fresh.changes_since:,} changes since the refresh"
-            )
+        # The words of the dashboard's banner, per strategy.
+        self.stdout.write(f"snapshot reads: {wording.views_freshness_words(fresh)}")
+        exact = wording.freshness_words(selectors.read_freshness(Strategy.REALTIME))
+        self.stdout.write(f"realtime and live reads: {exact}")
         if fresh.folded_at is not None and fresh.fold_age is not None:
             self.stdout.write(
-                f"overlay: {fresh.overlay_orders:,} orders changed since the refresh, folded as of "
-                f"{fresh.folded_at.isoformat(timespec='seconds')} "
-                f"({fresh.fold_age.total_seconds():.1f} s ago)"
+                f"overlay: {fresh.overlay_orders:,} {declaration.noun_plural()} changed since the refresh, "
+                f"folded as of {wording.clock(fresh.folded_at, today=fresh.checked_at)} "
+                f"({wording.span(fresh.fold_age)} ago)"
             )
         if fresh.as_of is not None:
             undeclared = selectors.undeclared_status_counts()
