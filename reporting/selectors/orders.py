@@ -463,7 +463,12 @@ def _in_report_order(found: Mapping[str, Any]) -> dict[str, Any]:
     declared = statuses()
     return {
         **{status: found.get(status, 0) for status in declared},
-        **{status: found[status] for status in sorted(set(found) - set(declared))},
+        # An undeclared value only where some order is in it (a real-time sum may be 0).
+        **{
+            status: found[status]
+            for status in sorted(set(found) - set(declared))
+            if (any(found[status]) if isinstance(found[status], list) else found[status])
+        },
     }
 
 
