@@ -171,6 +171,10 @@ class GrantGap:
         return f"{group()} {verb} {self.privilege} {self.target}"
 
 
+# The largest timeout PostgreSQL takes (INT_MAX milliseconds, about 24.8 days).
+MAX_TIMEOUT_MS = 2**31 - 1
+
+
 def duration_ms(value: str) -> int:
     """Milliseconds of a PostgreSQL duration such as ``500ms``, ``30s``, ``5min`` (no unit: ms)."""
     match = DURATION_RE.fullmatch(value)
@@ -213,8 +217,17 @@ def validated_settings(role_settings: RoleSettings) -> RoleSettings:
         )
     for name in ("statement_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"):
         value = getattr(role_settings, name)
-        if not isinstance(value, str) or not DURATION_RE.fullmatch(value):
-            raise InvalidParameterError(name.replace("_", " "), value, "a duration such as 500ms, 30s, 5min")
+        # PostgreSQL keeps these as milliseconds in an int: 99999999h would fail in the database.
+        if (
+            not isinstance(value, str)
+            or not DURATION_RE.fullmatch(value)
+            or duration_ms(value) > MAX_TIMEOUT_MS
+        ):
+            raise InvalidParameterError(
+                name.replace("_", " "),
+                value,
+                "a duration such as 500ms, 30s, 5min, at most 24 days (2147483647ms)",
+            )
     return role_settings
 
 

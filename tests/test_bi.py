@@ -241,6 +241,15 @@ def test_hostile_role_names_are_refused(name):
         assert cursor.fetchone()[0]
 
 
+@pytest.mark.parametrize("timeout", ["99999999h", "2147483648ms", "25d"])
+def test_a_timeout_beyond_what_postgresql_keeps_is_one_clear_line_and_no_role(role_name, timeout):
+    with pytest.raises(CommandError, match="at most 24 days"):
+        call_command("bi_role", "create", role_name, "--statement-timeout", timeout, stdout=StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [role_name])
+        assert cursor.fetchone()[0] == 0
+
+
 def test_the_group_cannot_be_taken_as_a_login_name():
     with pytest.raises(InvalidParameterError, match="role name"):
         services.bi_role_create(name=bi.group(), password=PASSWORD)

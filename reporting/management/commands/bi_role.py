@@ -73,16 +73,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _create(self, options: dict[str, Any]) -> None:
-        bi.validated_role_name(options["name"])  # before asking for a password
-        role = services.bi_role_create(
-            name=options["name"],
-            password=_password(),
-            role_settings=bi.RoleSettings(
+        # The name and the limits before asking for a password.
+        bi.validated_role_name(options["name"])
+        role_settings = bi.validated_settings(
+            bi.RoleSettings(
                 connection_limit=options["connection_limit"],
                 statement_timeout=options["statement_timeout"],
                 idle_in_transaction_session_timeout=options["idle_in_transaction_timeout"],
                 transaction_timeout=options["transaction_timeout"],
-            ),
+            )
+        )
+        role = services.bi_role_create(
+            name=options["name"], password=_password(), role_settings=role_settings
         )
         self.stdout.write(f"created {_describe(role)}")
 
