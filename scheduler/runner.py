@@ -183,6 +183,26 @@ class WatchdogJob:
             connection.close()
 
 
+class _SkippedFoldFilter(logging.Filter):
+    """Drop APScheduler's warning that a fold was skipped because the previous one still runs.
+
+    Folds run every few seconds, so a long one (a large tail after a pause) made
+    APScheduler warn at every interval, burying the log; the skip is expected and
+    harmless (the next fold takes what this one would have), and ``_on_event``
+    notes it at DEBUG. Every other job's skip stays a warning.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not (str(record.msg).startswith("Execution of job") and getattr(job, "id", None) == "fold")
+
+
+# The logger APScheduler's scheduler writes to: under this package's, so that
+# run_scheduler's console shows it, with the filter above.
+APSCHEDULER_LOGGER = logging.getLogger("scheduler.apscheduler")
+APSCHEDULER_LOGGER.addFilter(_SkippedFoldFilter())
+
+
 class SchedulerRunner:
     """Run the schedule until SIGTERM or SIGINT.
 
@@ -205,6 +225,7 @@ class SchedulerRunner:
             timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE),
             executors={"default": ThreadPoolExecutor(10), "fold": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            logger=APSCHEDULER_LOGGER,
         )
         self.scheduler.add_listener(
             self._on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES

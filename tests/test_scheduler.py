@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import signal
 import socket
@@ -286,3 +287,17 @@ def test_run_scheduler_logs_to_the_console_unless_the_project_routes_its_loggers
         assert hidden not in output, output
     if verbosity == "1":
         assert output.count("Scheduler stopped") == 1, f"each line once:\n{output}"
+
+
+def test_a_fold_skipped_while_the_previous_one_runs_is_no_warning_but_other_skips_are(caplog):
+    """A long fold made APScheduler warn at every fold interval; other jobs' skips still warn."""
+    from types import SimpleNamespace
+
+    from scheduler.runner import SchedulerRunner
+
+    aps_logger = SchedulerRunner(startup_refresh=False).scheduler._logger
+    message = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+    with caplog.at_level(logging.DEBUG, logger=aps_logger.name):
+        aps_logger.warning(message, SimpleNamespace(id="fold"), 1)
+        aps_logger.warning(message, SimpleNamespace(id="refresh"), 1)
+    assert [record.args[0].id for record in caplog.records] == ["refresh"]
