@@ -26,7 +26,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(OrderLatestStatus)
 class OrderLatestStatusAdmin(ReadOnlyAdmin):
-    list_display = ["order_id", "status", "status_created", "status_id"]
+    list_display = ["order_id", "status", "status_since", "status_created", "status_id"]
     list_filter = ["status"]
     ordering = ["-status_created", "-order"]
     search_fields = ["=order__id"]

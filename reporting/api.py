@@ -253,6 +253,7 @@ def orders(request: HttpRequest) -> HttpResponse:
                     "status_id": row.status_id,
                     "status": row.status,
                     "status_created": row.status_created.isoformat(),
+                    "status_since": row.status_since.isoformat(),
                     **{name: exports.plain_value(value) for name, value in row.columns.items()},
                 }
                 for row in page.rows
@@ -273,6 +274,7 @@ def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
         "status_id": row.status_id,
         "status": row.status,
         "status_created": row.status_created.isoformat(),
+        "status_since": row.status_since.isoformat(),
     }
 
 
@@ -320,7 +322,8 @@ def orders_stuck(request: HttpRequest) -> HttpResponse:
                 {
                     "order_id": row.order_id,
                     "status_id": row.status_id,
-                    "pending_since": row.status_created.isoformat(),
+                    # When it entered the status (a repeated pending row does not move it).
+                    "pending_since": row.status_since.isoformat(),
                 }
                 for row in stuck.oldest
             ],

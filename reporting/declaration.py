@@ -59,7 +59,7 @@ MAX_IDENTIFIER = 63
 MAX_STATUSES = 100
 MAX_COLUMNS = 32
 # The names every latest row already has, in the views, the API and the CSV.
-ROW_NAMES = frozenset({"order_id", "status_id", "status", "status_created"})
+ROW_NAMES = frozenset({"order_id", "status_id", "status", "status_created", "status_since"})
 # A sanity bound on a declared value; the reporting state stores statuses as text.
 MAX_STATUS_LENGTH = 200
 LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")

@@ -22,7 +22,8 @@ from reporting import selectors
 from reporting.declaration import source
 
 #: The columns of every file; the columns ``REPORTING_SOURCE`` declares to show follow.
-CSV_HEADER = ("order_id", "status_id", "status", "status_created")
+#: ``status_created`` is the latest row's time, ``status_since`` when the order entered the status.
+CSV_HEADER = ("order_id", "status_id", "status", "status_created", "status_since")
 
 
 def orders_csv_chunks(*, status: str, strategy: str | None = None, chunk_rows: int = 5000) -> Iterator[bytes]:
@@ -93,6 +94,7 @@ def _render(rows: Iterator[selectors.OrderRow], chunk_rows: int) -> Iterator[byt
                 # A value nobody declared is any text the history holds: guarded as any cell.
                 _cell(row.status),
                 row.status_created.isoformat(),
+                row.status_since.isoformat(),
                 *(_cell(row.columns.get(name)) for name in names),
             )
         )

@@ -110,8 +110,15 @@ def view_sql(name: str) -> str:
 ORDER_ID = "The order (its key in the declared source)."
 STATUS_ID = "The order's latest status row: the greatest (created, id) of its rows."
 STATUS = "The latest status: one of the declared statuses (REPORTING_SOURCE)."
-STATUS_CREATED = "When the order entered its latest status (that row's created time)."
-COUNT_STATUS = "A latest status, or 'none' for orders that have no status row."
+STATUS_CREATED = (
+    "The created time of the order's latest status row. A row that repeats the status before it "
+    "moves it: when the order entered the status is status_since."
+)
+STATUS_SINCE = (
+    "When the order entered its current status: the created time of the first row of its final run "
+    "of rows with this status (a repeated status row does not move it)."
+)
+COUNT_STATUS = "A latest status, or NULL (empty) for the orders that have no status row."
 ORDERS = "How many orders."
 DAY = "The day the orders were created (UTC)."
 TRANSITION_STATUS_ID = "The status row that changed the status."
@@ -127,7 +134,7 @@ TRANSITIONS = "How many status changes."
 class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
     """pgviews-redux declaration of ``reporting.order_latest_status`` (DDL and refresh)."""
 
-    sql = view_sql("order_latest_status_v1")
+    sql = view_sql("order_latest_status_v2")
     # A UNIQUE index, so REFRESH ... CONCURRENTLY works and readers are never blocked.
     concurrent_index = "order_id"
 
@@ -135,6 +142,7 @@ class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
     status_id = models.BigIntegerField(db_comment=STATUS_ID)
     status = models.CharField(max_length=16, db_comment=STATUS)
     status_created = models.DateTimeField(db_comment=STATUS_CREATED)
+    status_since = models.DateTimeField(db_comment=STATUS_SINCE)
 
     class Meta:
         managed = False
@@ -144,12 +152,14 @@ class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
             "have no row. Fastest; for exact numbers use order_latest_status_live."
         )
         indexes = [
-            # "Orders in status X, most recent status change first", keyset-paginated on
-            # (status_created, order_id). status_id is included so that a page is an
-            # index-only scan once the view has been vacuumed.
+            # "Orders in status X, most recent status row first", keyset-paginated on
+            # (status_created, order_id). status_id and status_since are included so
+            # that a page is an index-only scan once the view has been vacuumed. Lists
+            # stay in the order of status_created (the latest row's time), which this
+            # index serves; status_since is shown, not sorted on.
             models.Index(
                 fields=["status", "-status_created", "-order_id"],
-                include=["status_id"],
+                include=["status_id", "status_since"],
                 name="order_latest_status_keyset",
             ),
         ]
@@ -162,7 +172,7 @@ def _label(model: str) -> str:
 class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
     """``reporting.order_status_counts``: orders per latest status (and ``none``) as of the refresh."""
 
-    sql = view_sql("order_status_counts_v1")
+    sql = view_sql("order_status_counts_v2")
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "status"
 
@@ -178,7 +188,7 @@ class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
 class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
     """``reporting.order_daily_status``: orders per creation day (UTC) and latest status."""
 
-    sql = view_sql("order_daily_status_v1")
+    sql = view_sql("order_daily_status_v2")
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "day, status"
 
@@ -350,13 +360,14 @@ _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesVie
 class OrderLatestStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
-    sql = view_sql("order_latest_status_live_v4")
+    sql = view_sql("order_latest_status_live_v5")
     dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
     status_id = models.BigIntegerField(db_comment=STATUS_ID)
     status = models.CharField(max_length=16, db_comment=STATUS)
     status_created = models.DateTimeField(db_comment=STATUS_CREATED)
+    status_since = models.DateTimeField(db_comment=STATUS_SINCE)
 
     class Meta:
         managed = False
@@ -374,6 +385,7 @@ class LatestRowColumns(models.Model):
     order_id = models.BigIntegerField(db_comment=ORDER_ID)
     status = models.TextField(db_comment=STATUS)
     status_created = models.DateTimeField(db_comment=STATUS_CREATED)
+    status_since = models.DateTimeField(db_comment=STATUS_SINCE)
 
     class Meta:
         abstract = True
@@ -420,7 +432,7 @@ class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v3")
+    sql = view_sql("order_status_counts_live_v4")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
     status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
@@ -435,7 +447,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v3")
+    sql = view_sql("order_daily_status_live_v4")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
     day = models.DateField(primary_key=True, db_comment=DAY)
@@ -592,6 +604,7 @@ class LatestStatusRow(ReadOnlyModelMixin, models.Model):
     status_id = models.BigIntegerField()
     status = models.CharField(max_length=16)
     status_created = models.DateTimeField()
+    status_since = models.DateTimeField()
 
     objects = ReadOnlyViewManager()
 

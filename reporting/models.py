@@ -239,6 +239,8 @@ class OverlayOrder(models.Model):
     status = models.TextField(null=True)  # noqa: DJ001 - NULL: no status
     status_created = models.DateTimeField(null=True)
     day = models.DateField(null=True, help_text="The day the order was created (UTC).")
+    # When it entered its status: the first row of its final run of equal statuses.
+    status_since = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [
@@ -246,11 +248,12 @@ class OverlayOrder(models.Model):
             # and page function read them. Not led by generation: the view decides
             # a row's generation in a filter, which an index scan can check on its
             # own columns but not seek by (the overlay of an older generation lasts
-            # only until the next fold).
+            # only until the next fold). status_since is included so that a page
+            # stays an index-only scan.
             models.Index(
                 fields=["status", "-status_created", "-order_id"],
-                include=["status_id", "generation"],
-                name="overlayorder_status_keyset",
+                include=["status_id", "generation", "status_since"],
+                name="overlayorder_since_keyset",
             ),
         ]
 
@@ -285,29 +288,41 @@ class OverlayTransition(models.Model):
         return f"Order {self.order_id}: {self.from_status} -> {self.to_status}"
 
 
+# The views count the keys without rows under status NULL. These two tables cannot:
+# a primary key column cannot hold NULL, and PostgreSQL 14 has no UNIQUE NULLS NOT
+# DISTINCT, so a nullable status with a unique index would let every fold add a
+# second NULL row instead of updating the first (ON CONFLICT never fires). Nor can
+# any text stand for "no rows": a history may hold any value ('none' and '' too).
+# So a flag in the key says it: no_rows = true (with status '') is the keys without
+# rows, and readers turn it back into NULL (views_sql/overlay_fold_v4.sql and the
+# _live views that read these tables).
+
+
 class OverlayCount(models.Model):
     """What the overlay adds to ``order_status_counts``, per status (negative: fewer)."""
 
-    pk = models.CompositePrimaryKey("generation", "status")
+    pk = models.CompositePrimaryKey("generation", "no_rows", "status")
     generation = models.BigIntegerField()
+    no_rows = models.BooleanField(default=False, help_text="The keys without rows (status is then '').")
     status = models.TextField()
     orders = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.status}: {self.orders:+d}"
+        return f"{'(no rows)' if self.no_rows else self.status}: {self.orders:+d}"
 
 
 class OverlayDaily(models.Model):
     """What the overlay adds to ``order_daily_status``, per day and status."""
 
-    pk = models.CompositePrimaryKey("generation", "day", "status")
+    pk = models.CompositePrimaryKey("generation", "day", "no_rows", "status")
     generation = models.BigIntegerField()
     day = models.DateField()
+    no_rows = models.BooleanField(default=False, help_text="The keys without rows (status is then '').")
     status = models.TextField()
     orders = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.day} {self.status}: {self.orders:+d}"
+        return f"{self.day} {'(no rows)' if self.no_rows else self.status}: {self.orders:+d}"
 
 
 class OverlayTransitionDaily(models.Model):

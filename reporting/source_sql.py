@@ -174,10 +174,10 @@ KEY_TYPE_MARK = "bigint /*key_type*/"
 # signatures change with the key's type, so they are dropped (DROP_KEY_FUNCTIONS_SQL)
 # and made again.
 KEY_FUNCTIONS = (
-    "latest_status_recomputed_v3",
-    "order_latest_status_rows_v2",
-    "order_latest_status_page_v3",
-    "overlay_fold_v3",
+    "latest_status_recomputed_v4",
+    "order_latest_status_rows_v3",
+    "order_latest_status_page_v4",
+    "overlay_fold_v4",
 )
 # The maintained state's key columns: (table, column, the column's type for key type T).
 KEY_COLUMNS = (
@@ -607,11 +607,11 @@ def _install_columns(cursor: Any, statements: list[str], wanted: str) -> None:
 # The SQL functions of the machinery, at their current versions (views_sql/).
 # Migrations deploy each version; a new version is a new file and a migration.
 FUNCTIONS = (
-    "overlay_fold_v3",
-    "order_latest_status_page_v3",
-    "order_latest_status_rows_v2",
-    "latest_status_recomputed_v3",
-    "order_daily_status_computed_v1",
+    "overlay_fold_v4",
+    "order_latest_status_page_v4",
+    "order_latest_status_rows_v3",
+    "latest_status_recomputed_v4",
+    "order_daily_status_computed_v2",
 )
 
 

@@ -31,10 +31,10 @@ def statuses_create(rows: Sequence[tuple[int, dt.datetime, str]]) -> list[Status
 
 
 def brute_force_lists(
-    rows: Sequence[StatusRow], statuses: Sequence[str] = Status.values
+    rows: Sequence[StatusRow], statuses: Sequence[str] = Status.values, *, since: bool = False
 ) -> dict[str, list[tuple]]:
     """:func:`tests.brute_force.brute_force_lists`, in the example shop's statuses by default."""
-    return brute_force.brute_force_lists(rows, statuses)
+    return brute_force.brute_force_lists(rows, statuses, since=since)
 
 
 def brute_force_transitions(rows: Sequence[StatusRow]) -> dict[tuple, int]:

@@ -76,7 +76,7 @@ def test_orders_page_and_cursor(api, seeded):
     expected = [r.order_id for r in selectors.order_iter_by_status(status="cancelled", strategy="live")]
     first = get(api, "api-orders", status="cancelled", limit=10).json()
     assert [o["order_id"] for o in first["orders"]] == expected[:10]
-    assert set(first["orders"][0]) == {"order_id", "status_id", "status", "status_created"}
+    assert set(first["orders"][0]) == {"order_id", "status_id", "status", "status_created", "status_since"}
     assert first["freshness"]["strategy"] == "realtime"
     second = get(api, "api-orders", status="cancelled", limit=10, after=first["next_after"]).json()
     assert [o["order_id"] for o in second["orders"]] == expected[10:20]
@@ -377,7 +377,7 @@ def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader, monke
                 ids.append(int(line.split(b",", 1)[0]))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert header == b"order_id,status_id,status,status_created"
+    assert header == b"order_id,status_id,status,status_created,status_since"
     assert tail == b""
     assert chunks > 10, "sent in many chunks, not built whole"
     assert ids == list(range(rows, 0, -1)), "every order once, most recent first"
@@ -393,6 +393,8 @@ def test_csv_rows_parse_back(api, seeded):
     assert [int(r["order_id"]) for r in parsed] == [r.order_id for r in expected]
     assert parsed[0]["status"] == "pending"
     assert dt.datetime.fromisoformat(parsed[0]["status_created"]) == expected[0].status_created
+    since = [dt.datetime.fromisoformat(r["status_since"]) for r in parsed]
+    assert since == [r.status_since for r in expected]
 
 
 def test_the_dashboard_needs_a_login_and_the_permission(client, db):
@@ -763,23 +765,29 @@ def test_orders_stuck_in_pending_are_counted_exactly(client, reader):
     backfilled, _ = order((ago(5), "complete"))
     OrderStatus.objects.create(order=backfilled, created=ago(96), status="pending")  # older: not the latest
     Order.objects.create(created=ago(100))  # no status at all: not pending
+    # Pending for 60 hours; a second pending row an hour ago does not make it newly pending.
+    repeated, _ = order((ago(60), "pending"), (ago(1), "pending"))
     services.views_refresh()
 
     stuck = selectors.orders_stuck_pending(older_than=dt.timedelta(hours=24))
-    assert stuck.count == 2
-    assert [r.order_id for r in stuck.oldest] == [stuck_long.pk, stuck_tie.pk], "the longest stuck first"
-    assert selectors.orders_stuck_pending(older_than=dt.timedelta(hours=1)).count == 3
+    assert stuck.count == 3
+    assert [r.order_id for r in stuck.oldest] == [stuck_long.pk, repeated.pk, stuck_tie.pk], (
+        "the longest stuck first, by when they entered pending"
+    )
+    assert selectors.orders_stuck_pending(older_than=dt.timedelta(hours=1)).count == 4
 
     # After the refresh, exact: one is paid, another cancelled and pending again long ago.
     shop_services.order_status_record(order_id=stuck_long.pk, status="complete")
     OrderStatus.objects.create(order=paid, created=ago(30), status="pending")
     body = client.get(reverse("api-orders-stuck"), {"hours": "24"}).json()
-    assert (body["count"], [o["order_id"] for o in body["oldest"]]) == (2, [stuck_tie.pk, paid.pk])
+    oldest = [o["order_id"] for o in body["oldest"]]
+    assert (body["count"], oldest) == (3, [repeated.pk, stuck_tie.pk, paid.pk])
+    assert dt.datetime.fromisoformat(body["oldest"][0]["pending_since"]) == ago(60), "when it entered pending"
     assert body["freshness"]["strategy"] == "realtime"
     assert client.get(reverse("api-orders-stuck"), {"hours": "0"}).status_code == 400
     assert client.get(reverse("api-orders-stuck"), {"hours": "\u00b2"}).status_code == 400
     html = client.get(reverse("dashboard")).content.decode()
-    assert 'id="stuck" class="wide" data-count="2"' in html
+    assert 'id="stuck" class="wide" data-count="3"' in html
     assert recent.pk not in (o["order_id"] for o in body["oldest"])
 
 

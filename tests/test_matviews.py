@@ -34,7 +34,7 @@ def test_the_view_is_a_materialized_view_in_the_reporting_schema():
         "SELECT attname FROM pg_attribute WHERE attrelid = 'reporting.order_latest_status'::regclass "
         "AND attnum > 0 ORDER BY attnum"
     )
-    assert [c[0] for c in columns] == ["order_id", "status_id", "status", "status_created"]
+    assert [c[0] for c in columns] == ["order_id", "status_id", "status", "status_created", "status_since"]
 
 
 @pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_the_view_has_a_unique_index_on_order_id_and_a_keyset_index():
     unique = [d for d in indexes.values() if d.startswith("CREATE UNIQUE INDEX") and d.endswith("(order_id)")]
     assert len(unique) == 1, f"no unique index on order_id: {indexes}"
     assert (
-        "(status, status_created DESC, order_id DESC) INCLUDE (status_id)"
+        "(status, status_created DESC, order_id DESC) INCLUDE (status_id, status_since)"
         in indexes["order_latest_status_keyset"]
     )
 
@@ -108,7 +108,7 @@ def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refresh
         "unchanged SQL must leave the view alone"
     )
 
-    changed = view_sql("order_latest_status_v1").replace("AS s\n", "AS s WHERE s.id > 0\n")
+    changed = view_sql("order_latest_status_v2").replace("AS s\n", "AS s WHERE s.id > 0\n")
     monkeypatch.setattr(OrderLatestStatusView, "sql", changed)
     sync_views()
     assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] != oid_before

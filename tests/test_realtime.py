@@ -50,7 +50,7 @@ def brute_force() -> dict:
     rows = all_status_rows()
     orders = dict(Order.objects.values_list("id", "created"))
     latest = brute_force_latest(rows)
-    lists = brute_force_lists(rows)
+    lists = brute_force_lists(rows, since=True)
     counts = {status: len(lists[status]) for status in STATUSES}
     counts["none"] = len(set(orders) - set(latest))
     daily: dict[tuple, int] = {}
@@ -63,7 +63,7 @@ def brute_force() -> dict:
 
 def read(strategy: str, *, days: int = 7) -> dict:
     lists = {
-        status: [r[:4] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
+        status: [r[:5] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
         for status in STATUSES
     }
     counts = selectors.order_status_counts(strategy=strategy).as_dict()
@@ -83,7 +83,7 @@ def pages(status: str, strategy: str, limit: int) -> list[tuple]:
     after = None
     while True:
         page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
-        rows.extend(r[:4] for r in page.rows)
+        rows.extend(r[:5] for r in page.rows)
         if page.next_after is None:
             return rows
         after = page.next_after
@@ -236,7 +236,8 @@ def view_page(status: str, limit: int) -> list[tuple]:
     """A page as a BI tool asks for it: the real-time view, ORDER BY ... LIMIT."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT order_id, status_id, status, status_created FROM reporting.order_latest_status_live "
+            "SELECT order_id, status_id, status, status_created, status_since "
+            "FROM reporting.order_latest_status_live "
             "WHERE status = %s ORDER BY status_created DESC, order_id DESC LIMIT %s",
             [status, limit],
         )
@@ -260,16 +261,17 @@ def test_the_sql_view_equals_the_realtime_selector():
     with connection.cursor() as cursor:
         for status in STATUSES:
             cursor.execute(
-                "SELECT order_id, status_id, status, status_created FROM reporting.order_latest_status_live "
+                "SELECT order_id, status_id, status, status_created, status_since "
+                "FROM reporting.order_latest_status_live "
                 "WHERE status = %s ORDER BY status_created DESC, order_id DESC",
                 [status],
             )
             sql_rows = cursor.fetchall()
             assert sql_rows == [
-                r[:4] for r in selectors.order_iter_by_status(status=status, strategy="realtime")
+                r[:5] for r in selectors.order_iter_by_status(status=status, strategy="realtime")
             ], status
             assert sql_rows == brute_force()["lists"][status]
-        cursor.execute("SELECT status, orders FROM reporting.order_status_counts_live")
+        cursor.execute("SELECT coalesce(status, 'none'), orders FROM reporting.order_status_counts_live")
         sql_counts = {status: n for status, n in cursor.fetchall() if n}
     expected = {k: v for k, v in selectors.order_status_counts(strategy="realtime").as_dict().items() if v}
     assert sql_counts == expected
@@ -286,16 +288,16 @@ def test_aggregate_views_match_the_latest_status_view():
         counts = cursor.fetchall()
         cursor.execute(
             "SELECT status::text, count(*) FROM reporting.order_latest_status GROUP BY 1 "
-            "UNION ALL SELECT 'none', count(*) FROM reporting_example_order o "
+            "UNION ALL SELECT NULL, count(*) FROM reporting_example_order o "
             "WHERE NOT EXISTS (SELECT FROM reporting.order_latest_status v WHERE v.order_id = o.id) "
             "ORDER BY 1"
         )
         assert counts == cursor.fetchall()
-        assert dict(counts)["none"] == 1
+        assert dict(counts)[None] == 1, "status NULL: the orders without rows"
         cursor.execute("SELECT day, status, orders FROM reporting.order_daily_status ORDER BY 1, 2")
         daily = cursor.fetchall()
         cursor.execute(
-            "SELECT (o.created AT TIME ZONE 'UTC')::date, coalesce(v.status::text, 'none'), count(*) "
+            "SELECT (o.created AT TIME ZONE 'UTC')::date, v.status::text, count(*) "
             "FROM reporting_example_order o LEFT JOIN reporting.order_latest_status v ON v.order_id = o.id "
             "GROUP BY 1, 2 ORDER BY 1, 2"
         )
@@ -422,7 +424,8 @@ def assert_realtime_exact(what: str) -> None:
     assert read(Strategy.REALTIME, days=3660) == expected, what
     assert read(Strategy.LIVE, days=3660) == expected, what
     with connection.cursor() as cursor:
-        cursor.execute("SELECT status, orders FROM reporting.order_status_counts_live")
+        # Status NULL: the orders without rows (the brute force's "none").
+        cursor.execute("SELECT coalesce(status, 'none'), orders FROM reporting.order_status_counts_live")
         sql_counts = {status: n for status, n in cursor.fetchall() if n}
     assert sql_counts == {k: v for k, v in expected["counts"].items() if v}, what
 
@@ -537,12 +540,12 @@ def live_in_sql(conn) -> dict:
         "ORDER BY id"
     ).fetchall()
     counts = dict(
-        conn.execute(f"SELECT coalesce(status, 'none'), count(*) FROM ({latest}) x GROUP BY 1").fetchall()  # noqa: S608
+        conn.execute(f"SELECT status, count(*) FROM ({latest}) x GROUP BY 1").fetchall()  # noqa: S608
     )
     daily = {
         (day, status): n
         for day, status, n in conn.execute(
-            f"SELECT (created AT TIME ZONE 'UTC')::date, coalesce(status, 'none'), count(*) "  # noqa: S608
+            f"SELECT (created AT TIME ZONE 'UTC')::date, status, count(*) "  # noqa: S608
             f"FROM ({latest}) x GROUP BY 1, 2"
         ).fetchall()
     }

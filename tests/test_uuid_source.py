@@ -117,7 +117,7 @@ def _walk(status: str, strategy: str, limit: int) -> list[tuple]:
     after = None
     while True:
         page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
-        rows.extend(row[:4] for row in page.rows)
+        rows.extend(row[:5] for row in page.rows)
         if page.next_after is None:
             return rows
         after = page.next_after
@@ -125,7 +125,7 @@ def _walk(status: str, strategy: str, limit: int) -> list[tuple]:
 
 def _assert_exact(strategies: tuple[str, ...]) -> None:
     prices = _prices()
-    expected = brute_force_lists(prices, STATES)
+    expected = brute_force_lists(prices, STATES, since=True)
     latest = brute_force_latest(prices)
     amounts = _amounts()
     for strategy in strategies:
@@ -136,7 +136,7 @@ def _assert_exact(strategies: tuple[str, ...]) -> None:
         }, strategy
         for state in STATES:
             rows = list(selectors.order_iter_by_status(status=state, strategy=strategy))
-            assert [row[:4] for row in rows] == expected[state], (strategy, state)
+            assert [row[:5] for row in rows] == expected[state], (strategy, state)
             assert [row.columns for row in rows] == [{"amount": amounts[t[1]]} for t in expected[state]]
             assert _walk(state, strategy, limit=3) == expected[state], (strategy, state)
             assert sorted(selectors.order_ids_by_status(status=state, strategy=strategy)) == sorted(

@@ -30,13 +30,13 @@ SELECT id, status::text, created FROM reporting_orderstatus WHERE order_id = %s 
 """
 LATEST_SQL = {
     Strategy.SNAPSHOT: in_schema(
-        "SELECT order_id, status_id, status::text, status_created "
+        "SELECT order_id, status_id, status::text, status_created, status_since "
         "FROM reporting.order_latest_status WHERE order_id = %s"
     ),
     # The real-time rows in the shape that takes the order_id filter into every
     # part, the full recompute after a TRUNCATE included (the view's does not).
     Strategy.REALTIME: (
-        "SELECT order_id, status_id, status, status_created "
+        "SELECT order_id, status_id, status, status_created, status_since "
         "FROM public.reporting_latest_status_rows(NULL) WHERE order_id = %s"
     ),
 }
@@ -114,6 +114,17 @@ def order_detail(*, order_id: object) -> OrderDetail:
         return _read(connection, key)
 
 
+def _status_since(rows: list[tuple[int, str, dt.datetime]]) -> dt.datetime:
+    """When the order entered its latest status: the first row of its final run of equal statuses.
+
+    ``rows`` are ``(id, status, created)`` in the order that defines the latest.
+    """
+    first = len(rows) - 1
+    while first > 0 and rows[first - 1][1] == rows[-1][1]:
+        first -= 1
+    return rows[first][2]
+
+
 def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDetail:
     with connection.cursor() as cursor:
         # The declared keys' type: a key of the other kind names no order.
@@ -128,7 +139,10 @@ def _read(connection: BaseDatabaseWrapper, order_id: int | uuid.UUID) -> OrderDe
         cursor.execute(HISTORY_SQL, [order_id])
         rows = cursor.fetchall()
         by_strategy = {}
-        live_row = OrderRow(order_id, *rows[-1]) if rows else None
+        live_row = None
+        if rows:
+            status_id, status, created = rows[-1]
+            live_row = OrderRow(order_id, status_id, status, created, _status_since(rows))
         by_strategy[Strategy.LIVE.value] = StrategyStatus(live_row, read_freshness(Strategy.LIVE))
         for strategy in (Strategy.SNAPSHOT, Strategy.REALTIME):
             freshness = read_freshness(strategy)

@@ -15,9 +15,11 @@ The rows or counts of an answer come from one SQL statement, so even under READ
 COMMITTED they come from one MVCC snapshot (the view, the refresh log and the
 change log are read together).
 
-Lists are ordered most recent status change first, ``(status_created, order_id)``
-descending, and paginated by keyset: a page returns the cursor of its last row,
-and the next page starts after it. Large lists are read as tuples, never as
+Lists are ordered most recent latest row first, ``(status_created, order_id)``
+descending (the keyset index of the views serves that order; ``status_since``,
+when the order entered its status, is shown, not sorted on), and paginated by
+keyset: a page returns the cursor of its last row, and the next page starts
+after it. Large lists are read as tuples, never as
 model instances (270 k instances cost about 1.5 s of Python alone). Every answer
 carries its :class:`~reporting.selectors.freshness.ReadFreshness`.
 """
@@ -51,7 +53,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from psycopg import sql as pgsql
 
@@ -76,7 +78,12 @@ class OrderRow(NamedTuple):
     order_id: Any
     status_id: int
     status: str
+    #: The time of the latest row (its ``created``): what lists are ordered by.
     status_created: dt.datetime
+    #: When the order entered ``status``: the ``created`` of the first row of its
+    #: final run of rows with that status (a repeated status row moves
+    #: ``status_created``, not this).
+    status_since: dt.datetime
     #: The columns of the latest row that ``REPORTING_SOURCE["columns"]`` declares to
     #: show, by name (lists and streams; empty when none are declared).
     columns: Mapping[str, Any] = NO_COLUMNS
@@ -176,13 +183,34 @@ def _latest_status_id() -> Subquery:
     )
 
 
+def _status_since() -> Subquery:
+    """When the outer row's order entered the outer row's status, if that row is its latest.
+
+    The first ``created`` of the rows that only rows of their own status follow
+    (by ``(created, id)``): the order's final run of equal statuses.
+    """
+    other_after = HistoryRow.objects.filter(order_id=OuterRef("order_id")).exclude(status=OuterRef("status"))
+    other_after = other_after.filter(
+        Q(created__gt=OuterRef("created")) | Q(created=OuterRef("created"), id__gt=OuterRef("id"))
+    )
+    return Subquery(
+        HistoryRow.objects.filter(order_id=OuterRef("order_id"))
+        .filter(~Exists(other_after))
+        .order_by()
+        .values("order_id")
+        .annotate(first=Min("created"))
+        .values("first")
+    )
+
+
 def _live_rows(
     *, status: str, after: Cursor | None, since: dt.datetime | None = None
 ) -> QuerySet[Any, tuple[Any, ...]]:
-    """Live rows ``(order_id, status_id, status, status_created)`` in ``status``, in list order.
+    """Live rows ``(order_id, status_id, status, status_created, status_since)`` in ``status``, in list order.
 
     Status rows that are the latest of their order: the ORM's correlated subquery
-    runs once per row in the wanted status, an index lookup each.
+    runs once per row in the wanted status, an index lookup each; ``status_since``
+    one more per row shown, over the order's rows.
     """
     qs = HistoryRow.objects.using(read_database()).filter(status=status, id=_latest_status_id())
     if since is not None:
@@ -196,12 +224,16 @@ def _live_rows(
             qs = qs.filter(created__lte=after.status_created).filter(
                 Q(created__lt=after.status_created) | Q(order_id__lt=after.order_id)
             )
-    return qs.order_by("-created", "-order_id").values_list("order_id", "id", "status", "created")
+    return (
+        qs.annotate(status_since=_status_since())
+        .order_by("-created", "-order_id")
+        .values_list("order_id", "id", "status", "created", "status_since")
+    )
 
 
 # The snapshot list: the materialized view's keyset index, in list order.
 SNAPSHOT_ROWS_SQL = in_schema("""
-SELECT v.order_id, v.status_id, v.status::text, v.status_created
+SELECT v.order_id, v.status_id, v.status::text, v.status_created, v.status_since
 FROM reporting.order_latest_status AS v
 WHERE v.status = %(status)s {after} {since}
 {order} {limit}
@@ -210,16 +242,17 @@ WHERE v.status = %(status)s {after} {since}
 # reporting_latest_status_page, which reads each part of the real-time view in
 # order from its own index and merges them), not here.
 REALTIME_ROWS_SQL = """
-SELECT order_id, status_id, status, status_created
+SELECT order_id, status_id, status, status_created, status_since
 FROM public.reporting_latest_status_page(
     %(status)s, %(after_created)s, %(after_order)s, %(since)s, %(limit)s
 )
 """
 # The real-time rows in no order (whole lists): the function
 # reporting_latest_status_rows, which reads the same parts with hash joins rather
-# than row by row (views_sql/order_latest_status_rows_v1.sql).
+# than row by row (views_sql/order_latest_status_rows_v3.sql).
 REALTIME_UNORDERED_SQL = """
-SELECT order_id, status_id, status, status_created FROM public.reporting_latest_status_rows(%(status)s)
+SELECT order_id, status_id, status, status_created, status_since
+FROM public.reporting_latest_status_rows(%(status)s)
 """
 
 
@@ -352,7 +385,7 @@ def order_list_by_status(
     else:
         sql, params = _list_sql(strategy, status=status, after=after, limit=limit + 1, since=since)
         # Prepared: a page is the read a dashboard repeats, and its plan is the same
-        # for every status and cursor (views_sql/order_latest_status_page_v2.sql).
+        # for every status and cursor (views_sql/order_latest_status_page_v4.sql).
         rows = [OrderRow(*row) for row in raw.rows(sql, params, prepare=True)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     rows = _with_columns(rows[:limit]) if with_columns else rows[:limit]

@@ -18,34 +18,35 @@ from reporting import conf
 from reporting.choices import Strategy
 from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
-from reporting.matviews import in_schema
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import OrderRow
 
-# The real-time view: the materialized one, corrected for the orders changed since
-# its refresh. Pending orders older than the cutoff are one range of its keyset index.
-STUCK_SQL = in_schema("""
-SELECT order_id, status_id, status::text, status_created
-FROM reporting.order_latest_status_live
-WHERE status = %(status)s AND status_created < statement_timestamp() - %(older_than)s
-ORDER BY status_created, order_id
+# Stuck since the order entered its first status (status_since: a repeated
+# pending row does not make an order newly pending), exact: the real-time rows in
+# that status, with hash joins. status_since has no index (the lists' keyset index
+# is on status_created), so both reads go through every row in the status; their
+# cost grows with the pending orders, not with all orders.
+STUCK_SQL = """
+SELECT order_id, status_id, status, status_created, status_since
+FROM public.reporting_latest_status_rows(%(status)s)
+WHERE status_since < statement_timestamp() - %(older_than)s
+ORDER BY status_since, order_id
 LIMIT %(limit)s
-""")
-# The count reads every such row: the unordered real-time rows, with hash joins.
+"""
 COUNT_SQL = """
 SELECT count(*) FROM public.reporting_latest_status_rows(%(status)s)
-WHERE status_created < statement_timestamp() - %(older_than)s
+WHERE status_since < statement_timestamp() - %(older_than)s
 """
 
 
 @dataclass(frozen=True)
 class StuckOrders:
-    """Orders whose latest status is ``pending`` since longer than ``older_than``."""
+    """Orders in ``pending`` (they entered it: ``status_since``) for longer than ``older_than``."""
 
     older_than: dt.timedelta
     count: int
-    #: The longest stuck first, at most the ``limit`` asked for.
+    #: The longest stuck first (by ``status_since``), at most the ``limit`` asked for.
     oldest: list[OrderRow]
     freshness: ReadFreshness
 
