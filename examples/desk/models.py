@@ -35,6 +35,9 @@ class Ticket(models.Model):
     class Meta:
         verbose_name = "ticket"
 
+    def __str__(self) -> str:
+        return f"Ticket {self.pk}"
+
 
 class TicketEvent(models.Model):
     """A change of a ticket's state; no CHECK constraint, as Django makes none for choices."""
@@ -45,3 +48,6 @@ class TicketEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["ticket", "-at", "-id"], name="desk_ticketevent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} at {self.at:%Y-%m-%d %H:%M}"
