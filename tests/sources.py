@@ -22,7 +22,7 @@ from django.db import connection
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.declaration import statuses
-from tests.brute_force import StatusRow, brute_force_latest
+from tests.brute_force import StatusRow, brute_force_latest, brute_force_since
 from tests.factories import brute_force_transitions
 from tests.helpers import declared
 
@@ -73,14 +73,20 @@ class Expected:
 
     #: The latest row of every key that is a parent's key (rows of other keys are no key's).
     latest: dict[Any, StatusRow]
+    #: When each of those keys entered its latest status.
+    since: dict[Any, dt.datetime]
     #: Every declared status (zero included) in order, then the undeclared values found.
     counts: dict[str, int]
     none: int
 
     def rows(self, status: str) -> list[tuple]:
-        """``(key, row id, status, created)`` of the keys in ``status``, in list order."""
+        """``(key, row id, status, created, since)`` of the keys in ``status``, in list order."""
         return sorted(
-            [(r.order_id, r.id, r.status, r.created) for r in self.latest.values() if r.status == status],
+            [
+                (r.order_id, r.id, r.status, r.created, self.since[r.order_id])
+                for r in self.latest.values()
+                if r.status == status
+            ],
             key=lambda t: (t[3], t[0]),
             reverse=True,
         )
@@ -88,7 +94,8 @@ class Expected:
 
 def expected(shape: Shape) -> Expected:
     keys = parent_keys(shape)
-    latest = brute_force_latest([row for row in raw_rows(shape) if row.order_id in keys])
+    rows = [row for row in raw_rows(shape) if row.order_id in keys]
+    latest = brute_force_latest(rows)
     found: dict[str, int] = {}
     for row in latest.values():
         found[row.status] = found.get(row.status, 0) + 1
@@ -97,7 +104,7 @@ def expected(shape: Shape) -> Expected:
         **{status: found.get(status, 0) for status in declared},
         **{status: found[status] for status in sorted(set(found) - set(declared))},
     }
-    return Expected(latest=latest, counts=counts, none=len(keys) - len(latest))
+    return Expected(latest=latest, since=brute_force_since(rows), counts=counts, none=len(keys) - len(latest))
 
 
 def walk(status: str, strategy: str, limit: int) -> list[tuple]:
@@ -106,7 +113,7 @@ def walk(status: str, strategy: str, limit: int) -> list[tuple]:
     after = None
     while True:
         page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
-        rows.extend(tuple(row[:4]) for row in page.rows)
+        rows.extend(tuple(row[:5]) for row in page.rows)
         if page.next_after is None:
             return rows
         after = page.next_after
@@ -128,13 +135,15 @@ def assert_exact(shape: Shape, strategies: Sequence[str], *, client: Any = None)
         for status in want.counts:
             rows = want.rows(status)
             streamed = [
-                tuple(r[:4]) for r in selectors.order_iter_by_status(status=status, strategy=strategy)
+                tuple(r[:5]) for r in selectors.order_iter_by_status(status=status, strategy=strategy)
             ]
             assert streamed == rows, (shape.name, strategy, status)
             assert walk(status, strategy, limit=3) == rows, (shape.name, strategy, status)
             ids = selectors.order_ids_by_status(status=status, strategy=strategy)
             assert sorted(map(str, ids)) == sorted(str(r[0]) for r in rows), (shape.name, strategy, status)
-    latest_sql = sorted((key, row.id, row.status, row.created) for key, row in want.latest.items())
+    latest_sql = sorted(
+        (key, row.id, row.status, row.created, want.since[key]) for key, row in want.latest.items()
+    )
     counts_sql = sorted(
         [*((s, n) for s, n in want.counts.items() if n), *([(None, want.none)] if want.none else [])],
         key=repr,
@@ -143,7 +152,8 @@ def assert_exact(shape: Shape, strategies: Sequence[str], *, client: Any = None)
     if "snapshot" in strategies:
         views.append(("order_latest_status", "order_status_counts"))
     for latest_view, counts_view in views:
-        got = sorted(_sql(f"SELECT order_id, status_id, status, status_created FROM reporting.{latest_view}"))  # noqa: S608
+        columns = "order_id, status_id, status, status_created, status_since"
+        got = sorted(_sql(f"SELECT {columns} FROM reporting.{latest_view}"))  # noqa: S608
         assert got == latest_sql, (shape.name, latest_view)
         got_counts = sorted(
             _sql(f"SELECT status, orders FROM reporting.{counts_view} WHERE orders <> 0"),  # noqa: S608
@@ -189,11 +199,13 @@ def _assert_api(shape: Shape, want: Expected, client: Any) -> None:
             )
             assert answer.status_code == 200, (status, answer.content)
             body = answer.json()
-            walked += [(str(o["order_id"]), o["status_id"], o["status"]) for o in body["orders"]]
+            walked += [
+                (str(o["order_id"]), o["status_id"], o["status"], o["status_since"]) for o in body["orders"]
+            ]
             after = body["next_after"]
             if after is None:
                 break
-        assert walked == [(str(r[0]), r[1], r[2]) for r in rows], (shape.name, status)
+        assert walked == [(str(r[0]), r[1], r[2], r[4].isoformat()) for r in rows], (shape.name, status)
         exported = client.get("/api/orders.csv", {"status": status})
         assert exported.status_code == 200, exported
         table = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))
