@@ -856,3 +856,33 @@ def test_status_analytics_answer_exactly_on_the_api_and_the_dashboard(client, re
     paid_row = re.search(r'data-transition="pending-complete">.*?<td class="num">(\d+)</td>', panel)
     assert paid_row is not None and int(paid_row.group(1)) == expected[("pending", "complete")]
     assert f'data-week="{week.isoformat()}"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_since_on_the_dashboard_the_order_page_and_the_api_is_when_the_status_began(client, reader):
+    """A second cancelled row moves the latest row's time, not when the order was cancelled."""
+    client.force_login(reader)
+    now = timezone.now().replace(microsecond=0)
+    cancelled_at, again_at = now - dt.timedelta(days=20), now - dt.timedelta(hours=1)
+    order = Order.objects.create(created=cancelled_at - dt.timedelta(hours=1))
+    for at, status in ((cancelled_at - dt.timedelta(hours=1), "pending"), (cancelled_at, "cancelled")):
+        OrderStatus.objects.create(order=order, created=at, status=status)
+    services.views_refresh()
+    OrderStatus.objects.create(order=order, created=again_at, status="cancelled")
+    assert services.overlay_fold().outcome == "ok"
+    shown, latest = f"{cancelled_at:%Y-%m-%d %H:%M:%S}", f"{again_at:%Y-%m-%d %H:%M:%S}"
+
+    html = client.get(reverse("dashboard"), {"status": "cancelled"}).content.decode()
+    row = html[html.index(f'data-order="{order.pk}"') :].split("</tr>", 1)[0]
+    assert shown in row and latest not in row, row
+    page = client.get(reverse("order", args=[order.pk])).content.decode()
+    now_table = page[page.index('id="now"') :].split("</table>", 1)[0]
+    assert now_table.count(shown) == 3, "every strategy says since when"
+    assert latest not in now_table
+    body = client.get(reverse("api-orders"), {"status": "cancelled"}).json()["orders"]
+    assert [(o["status_created"], o["status_since"]) for o in body] == [
+        (again_at.isoformat(), cancelled_at.isoformat())
+    ]
+    detail = client.get(reverse("api-order", args=[order.pk])).json()["status"]
+    assert {s["status_since"] for s in detail.values()} == {cancelled_at.isoformat()}
+    assert detail["snapshot"]["status_created"] == cancelled_at.isoformat(), "as of the refresh"

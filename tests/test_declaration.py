@@ -48,6 +48,8 @@ EXAMPLE = dict(django_settings.REPORTING_SOURCE)
         ({"columns": ["note", "note"]}, "['columns'] names a column twice"),
         ({"columns": ["status"]}, "cannot show a column named 'status'"),
         ({"columns": ["status_created"]}, "cannot show a column named 'status_created'"),
+        # Every latest row has it: the BI views would have it twice.
+        ({"columns": ["status_since"]}, "cannot show a column named 'status_since'"),
         ({"columns": [""]}, "['columns'] must name a column"),
         ({"noun": ""}, "['noun'] must be a word or two"),
         ({"noun": 7}, "['noun'] must be a word or two"),

@@ -14,8 +14,8 @@
 -- pass over the index that DISTINCT ON makes: walking each order's rows newest
 -- first, a row starts a run when the row before it in time (lead(), in this
 -- descending order) has another status or there is none; status_since is the
--- latest such start. Both windows and DISTINCT ON use the index's order, so
--- there is no sort.
+-- latest such start. Both windows and DISTINCT ON want the same order, the
+-- index's, so one ordered pass (index scan or one sort) serves all three.
 -- status_created stays: it is the latest row's time, and the order of the
 -- lists (the keyset index).
 SELECT DISTINCT ON (h.order_id)
