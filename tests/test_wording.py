@@ -171,6 +171,7 @@ def test_a_support_desk_reads_tickets_everywhere(tickets, client):
     assert not EXAMPLE_WORDS.findall(_visible_text(page)), EXAMPLE_WORDS.findall(_visible_text(page))
     missing = client.get(reverse("order", args=[999]))
     assert missing.status_code == 404 and "No such ticket" in missing.content.decode()
+    assert not EXAMPLE_WORDS.findall(_visible_text(missing.content.decode()))
 
     # The BI catalog: every comment on the reporting views speaks of tickets.
     with connection.cursor() as cursor:
