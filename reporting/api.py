@@ -467,8 +467,10 @@ def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
         with selectors.read_statement_timeout(conf.web_statement_timeout()):
             detail = selectors.order_detail(order_id=order_id)
     except UnknownOrderError as exc:
-        title = f"No such {declaration.noun()}"
-        return render(request, "reporting/forbidden.html", {"title": title, "message": str(exc)}, status=404)
+        # The API's error keeps its words (a contract); the page says the declared noun.
+        noun = declaration.noun()
+        context = {"title": f"No such {noun}", "message": f"No {noun} has the key {exc.order_id}."}
+        return render(request, "reporting/forbidden.html", context, status=404)
     except DatabaseError as exc:
         logger.warning("Order page: the database could not answer: %s", exc)
         context = {"title": "Not available", "message": "The database did not answer in time; try again."}

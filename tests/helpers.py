@@ -127,3 +127,78 @@ def declared(settings, declaration: dict):
         settings.REPORTING_SOURCE = example
         source_sql.source_install()
         sync_views()
+
+
+TICKETS_DDL = """
+CREATE TABLE ticket (id integer PRIMARY KEY, opened timestamptz NOT NULL);
+CREATE TABLE ticket_event (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id integer NOT NULL REFERENCES ticket (id),
+    at timestamptz NOT NULL,
+    state text NOT NULL
+);
+CREATE INDEX ticket_event_latest ON ticket_event (ticket_id, at DESC, id DESC);
+"""
+# Eleven states, some long, none the example's: a twelve-column legend, a wide table of times.
+TICKET_STATES = [
+    "new",
+    "triaged",
+    "waiting_for_customer_reply",
+    "in_progress",
+    "escalated_to_second_level",
+    "on_hold",
+    "resolved",
+    "reopened",
+    "closed",
+    "cancelled_by_requester",
+    "merged_into_another_ticket",
+]
+TICKETS = {
+    "history": "public.ticket_event",
+    "key": "ticket_id",
+    "latest_by": ["-at", "-id"],
+    "status": "state",
+    "statuses": TICKET_STATES,
+    "parent": "public.ticket",  # no model: "ticket" and "tickets" come from the table's name
+    "parent_key": "id",
+    "parent_created": "opened",
+}
+
+
+@contextlib.contextmanager
+def ticket_desk(settings, *, tickets: int = 40, seed: int = 5):
+    """A support desk declared as the source and refreshed: ``tickets`` tickets opened and moved
+    through random states over the last twenty days, and one without any event; dropped after.
+
+    Needs a test with ``transaction=True`` (the refresh commits).
+    """
+    import datetime as dt
+    import random
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from reporting import services
+    from reporting.choices import RefreshOutcome
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(TICKETS_DDL)
+        for ticket in range(1, tickets + 1):
+            opened = now - dt.timedelta(hours=rng.randint(30, 24 * 20))
+            cursor.execute("INSERT INTO ticket VALUES (%s, %s)", [ticket, opened])
+            at = opened
+            for state in ["new", *rng.sample(TICKET_STATES[1:], rng.randint(0, 4))]:
+                cursor.execute(
+                    "INSERT INTO ticket_event (ticket_id, at, state) VALUES (%s, %s, %s)", [ticket, at, state]
+                )
+                at += dt.timedelta(minutes=rng.randint(5, 2000))
+        cursor.execute("INSERT INTO ticket VALUES (%s, %s)", [tickets + 1, now])
+    try:
+        with declared(settings, TICKETS):
+            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+            yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE ticket_event, ticket")

@@ -870,7 +870,8 @@ def test_since_on_the_dashboard_the_order_page_and_the_api_is_when_the_status_be
     services.views_refresh()
     OrderStatus.objects.create(order=order, created=again_at, status="cancelled")
     assert services.overlay_fold().outcome == "ok"
-    shown, latest = f"{cancelled_at:%Y-%m-%d %H:%M:%S}", f"{again_at:%Y-%m-%d %H:%M:%S}"
+    # Pages write a date and its time in two unbreakable spans (they wrap at the space on phones).
+    shown, latest = (f'{at:%Y-%m-%d}</span> <span class="nw">{at:%H:%M:%S}' for at in (cancelled_at, again_at))
 
     html = client.get(reverse("dashboard"), {"status": "cancelled"}).content.decode()
     row = html[html.index(f'data-order="{order.pk}"') :].split("</tr>", 1)[0]
