@@ -17,10 +17,10 @@ help: ## Show this help
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,all]'
 	@touch $@
 
-install: $(INSTALLED) ## Create .venv and install the project with its dev tools
+install: $(INSTALLED) ## Create .venv and install the project with every extra and its dev tools
 
 demo: $(INSTALLED) ## Migrate, seed 100 000 orders if empty, refresh, show the reports
 	$(BIN)/python manage.py demo

@@ -437,7 +437,12 @@ def _limited(chunks: Iterator[bytes], seconds: float) -> Iterator[bytes]:
 
 @api_view(permission="reporting.view_metrics")
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics``: Prometheus metrics, for a token (or user) with ``reporting.view_metrics``."""
+    """``GET /metrics``: Prometheus metrics, for a token (or user) with ``reporting.view_metrics``.
+
+    Without prometheus-client (the ``metrics`` extra): a 501 that says what to install.
+    """
+    if not metrics.available():
+        return _error(501, f"Prometheus metrics are not installed: {metrics.INSTALL}")
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
 

@@ -23,7 +23,10 @@ max_requests_jitter = 200
 
 def child_exit(server: object, worker: object) -> None:
     """Let the metrics of a worker that ended go (prometheus-client's multiprocess mode)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
         from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    except ImportError:  # the metrics extra is not installed: no worker kept any
+        return
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -19,46 +19,86 @@ from __future__ import annotations
 
 __all__ = [
     "API_REQUEST_SECONDS",
+    "INSTALL",
     "REFRESH_RUNS",
     "REFRESH_SECONDS",
     "WATCHDOG_ACTIONS",
     "ReportingStateCollector",
+    "available",
     "exposition",
     "serve",
 ]
 
 import logging
 import os
-from collections.abc import Iterator
-
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import REGISTRY, Collector
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from reporting import selectors
 from reporting.choices import RefreshOutcome
 
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily
+
+try:
+    import prometheus_client
+except ImportError:  # the metrics extra is not installed: nothing is measured, /metrics says so
+    prometheus_client = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
 
-REFRESH_RUNS = Counter("reporting_refresh_runs", "Refresh runs of this process, by outcome.", ["outcome"])
-REFRESH_SECONDS = Histogram(
+# What to run for metrics, in every message that says they are off.
+INSTALL = "pip install 'order-status-reporting[metrics]'"
+
+
+def available() -> bool:
+    """Whether prometheus-client (the ``metrics`` extra) is installed."""
+    return prometheus_client is not None
+
+
+class _Unmeasured:
+    """A counter or histogram without prometheus-client: it takes every call and keeps nothing."""
+
+    def labels(self, *values: str) -> _Unmeasured:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+def _counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Any:
+    if prometheus_client is None:
+        return _Unmeasured()
+    return prometheus_client.Counter(name, documentation, labels)
+
+
+def _histogram(name: str, documentation: str, labels: Sequence[str] = (), *, buckets: Sequence[float]) -> Any:
+    if prometheus_client is None:
+        return _Unmeasured()
+    return prometheus_client.Histogram(name, documentation, labels, buckets=buckets)
+
+
+REFRESH_RUNS = _counter("reporting_refresh_runs", "Refresh runs of this process, by outcome.", ["outcome"])
+REFRESH_SECONDS = _histogram(
     "reporting_refresh_duration_seconds",
     "How long refreshes that refreshed (outcome ok) took.",
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
-FOLD_SECONDS = Histogram(
+FOLD_SECONDS = _histogram(
     "reporting_fold_duration_seconds",
     "How long folds of the change log into the overlay took.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-FOLDED_ORDERS = Counter("reporting_folded_orders", "Orders folded into the overlay by this process.")
-WATCHDOG_ACTIONS = Counter(
+FOLDED_ORDERS = _counter("reporting_folded_orders", "Orders folded into the overlay by this process.")
+WATCHDOG_ACTIONS = _counter(
     "reporting_bi_watchdog_actions",
     "BI statements the watchdog cancelled and BI sessions it ended.",
     ["action"],
 )
-API_REQUEST_SECONDS = Histogram(
+API_REQUEST_SECONDS = _histogram(
     "reporting_api_request_duration_seconds",
     "API requests by endpoint and HTTP status.",
     ["endpoint", "status"],
@@ -69,7 +109,7 @@ for outcome in RefreshOutcome.values:  # every outcome from the start, at 0
     REFRESH_RUNS.labels(outcome)
 
 
-class ReportingStateCollector(Collector):
+class ReportingStateCollector:
     """The state of the reporting data, read from the database at each scrape.
 
     Args:
@@ -90,6 +130,8 @@ class ReportingStateCollector(Collector):
                 connections.close_all()
 
     def _collect(self) -> Iterator[GaugeMetricFamily]:
+        from prometheus_client.core import GaugeMetricFamily
+
         up = GaugeMetricFamily("reporting_database_up", "Whether the reporting database answered.")
         try:
             fresh = selectors.freshness(runs=0)
@@ -159,8 +201,17 @@ MAX_UNDECLARED_SERIES = 20
 
 
 def exposition() -> tuple[bytes, str]:
-    """The metrics of this process (or of all gunicorn workers) and of the reporting data, as text."""
-    from prometheus_client import CONTENT_TYPE_LATEST
+    """The metrics of this process (or of all gunicorn workers) and of the reporting data, as text.
+
+    Raises:
+        ImproperlyConfigured: prometheus-client is not installed (see :func:`available`).
+    """
+    if prometheus_client is None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"Prometheus metrics need the metrics extra: {INSTALL}")
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -169,13 +220,20 @@ def exposition() -> tuple[bytes, str]:
     else:
         body = generate_latest(REGISTRY)
     state = CollectorRegistry()
-    state.register(ReportingStateCollector())
+    state.register(ReportingStateCollector())  # type: ignore[arg-type]  # a collector by its collect()
     return body + generate_latest(state), CONTENT_TYPE_LATEST
 
 
-def serve(address: str, port: int) -> None:
-    """Serve this process's metrics and the reporting state at ``http://address:port/metrics`` (a thread)."""
-    from prometheus_client import start_http_server
+def serve(address: str, port: int) -> bool:
+    """Serve this process's metrics and the reporting state at ``http://address:port/metrics`` (a thread).
 
-    REGISTRY.register(ReportingStateCollector(close_connections=True))
+    Returns:
+        Whether it serves them: not without prometheus-client (the ``metrics`` extra).
+    """
+    if prometheus_client is None:
+        return False
+    from prometheus_client import REGISTRY, start_http_server
+
+    REGISTRY.register(ReportingStateCollector(close_connections=True))  # type: ignore[arg-type]
     start_http_server(port, addr=address, registry=REGISTRY)
+    return True

@@ -261,8 +261,14 @@ class SchedulerRunner:
                 self.job, "date", run_date=timezone.now(), args=[RefreshTrigger.STARTUP], id="startup-refresh"
             )
         if self.metrics_address is not None:
-            metrics.serve(*self.metrics_address)
-            logger.info("Metrics on http://%s:%d/metrics", *self.metrics_address)
+            if metrics.serve(*self.metrics_address):
+                logger.info("Metrics on http://%s:%d/metrics", *self.metrics_address)
+            else:
+                logger.warning(
+                    "REPORTING_SCHEDULER_METRICS_PORT is set, but metrics are not installed; the port "
+                    "stays closed: %s",
+                    metrics.INSTALL,
+                )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         logger.info("Scheduler started: %s", self.trigger)
         try:

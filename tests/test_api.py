@@ -598,6 +598,57 @@ def test_metrics_need_their_permission_and_move_with_refreshes(client, reader):
     assert moved is not None and moved > last_success
 
 
+# As in a project that installed the app without the metrics extra.
+WITHOUT_PROMETHEUS = """
+import json, socket, sys
+sys.modules["prometheus_client"] = None  # import prometheus_client now raises ImportError
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.utils import setup_test_environment
+from reporting import metrics
+from scheduler import runner  # counts its jobs through metrics
+
+setup_test_environment()
+client = Client()
+client.force_login(get_user_model().objects.create_superuser("admin", password="an admin password"))
+answers = {path: client.get(path) for path in ("/metrics", "/api/status-counts")}
+with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+print(json.dumps({
+    "metrics": [answers["/metrics"].status_code, answers["/metrics"].json()],
+    "counts": answers["/api/status-counts"].status_code,
+    "served": metrics.serve("127.0.0.1", port),
+}))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_metrics_extra_metrics_answer_501_with_the_pip_line_and_the_rest_works():
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import subprocess_env
+
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PROMETHEUS],
+        env=subprocess_env() | {"DJANGO_SETTINGS_MODULE": "reporting.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.splitlines()[-1])
+    status, body = answer["metrics"]
+    assert status == 501, body
+    assert "pip install 'order-status-reporting[metrics]'" in body["error"], body
+    assert answer["counts"] == 200, "the API works without metrics"
+    assert answer["served"] is False, "the scheduler's metrics port stays closed"
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_readyz_is_503_while_the_embedded_server_is_stopped(client):

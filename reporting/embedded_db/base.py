@@ -16,6 +16,10 @@ from django.db.backends.postgresql import base, client
 
 from reporting import embedded_db
 
+# Django loads this module when a project selects the engine: without the
+# embedded extra, that is where it learns what to install, not at its first query.
+embedded_db.require()
+
 
 class DatabaseClient(client.DatabaseClient):
     """``manage.py dbshell`` with the psql that ships with the embedded server."""

@@ -19,7 +19,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not embedded_db.server_in_use():
-            raise CommandError("DATABASE_URL is set: this project uses that server, not the embedded one")
+            engine = connection.settings_dict["ENGINE"]
+            raise CommandError(
+                "db_server runs the embedded server only, and the default database is not on it "
+                f"(ENGINE {engine!r}, for example from DATABASE_URL)"
+            )
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
