@@ -48,7 +48,6 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from django.db import connections
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from psycopg import sql as pgsql
@@ -478,7 +477,7 @@ def order_daily_counts(
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
     series = {name: [0] * days for name in [*statuses(), "none"]}
-    with connections[read_database()].cursor() as cursor:
+    with raw.cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy], [first, last])
         for day, status, n in cursor.fetchall():
             if day in index:
