@@ -179,7 +179,7 @@ def test_a_stream_holds_no_cursor_past_its_transaction(data):
     # A stream abandoned half-way (a client that hung up) ends its transaction too.
     rows = selectors.order_iter_by_status(status="cancelled", strategy="realtime", chunk_size=2)
     next(rows)
-    rows.close()
+    rows.close()  # type: ignore[attr-defined]  # a generator
     assert pg.info.transaction_status == TransactionStatus.IDLE
 
 
