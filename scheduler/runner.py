@@ -39,8 +39,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import Error as DatabaseError
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection
+from django.db import Error as DatabaseError
 from django.utils import timezone
 
 from reporting import bi, conf, metrics, services
