@@ -56,8 +56,10 @@ __all__ = [
     "execute",
     "existing_views",
     "group",
+    "home_comment",
     "members",
     "password_verifier",
+    "recorded_elsewhere",
     "recorded_settings",
     "role_exists",
     "validated_password",
@@ -128,6 +130,9 @@ class RoleSettings:
             "statement_timeout": self.statement_timeout,
             "idle_in_transaction_session_timeout": self.idle_in_transaction_session_timeout,
             "search_path": SCHEMA,
+            # Plain SQL on the real-time views plans a branch it rarely runs, whose
+            # cost makes JIT compile for longer than the query runs (docs/deployment.md).
+            "jit": "off",
         }
 
     @classmethod
@@ -291,6 +296,39 @@ def existing_views(cursor: Any, views: list[str]) -> list[str]:
 def recorded_settings(name: str, using: str) -> RoleSettings | None:
     limits = BiRoleLimits.objects.using(using).filter(name=name).first()
     return RoleSettings.of(limits) if limits else None
+
+
+# Roles are the cluster's, limits the database's: a BI role's limits are recorded
+# in the database that made it (or last repaired it), which the role's comment
+# names. Another database of the cluster with the same BI group sees the role as
+# a member, but leaves it to its own database: its check, repair and watchdog.
+# Only a superuser or a role with CREATEROLE can comment on a role.
+HOME_COMMENT_PREFIX = "BI role of the reporting app; its limits are recorded in database "
+HOME_SQL = """
+SELECT r.rolname, substr(d.description, length(%(prefix)s) + 1)
+FROM pg_roles AS r
+JOIN pg_shdescription AS d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+WHERE r.rolname = ANY(%(names)s) AND starts_with(d.description, %(prefix)s)
+  AND substr(d.description, length(%(prefix)s) + 1) <> current_database()
+  AND substr(d.description, length(%(prefix)s) + 1) IN (SELECT datname FROM pg_database)
+"""
+
+
+def home_comment(database: str) -> str:
+    """The comment that names ``database`` as the one recording a BI role's limits."""
+    return HOME_COMMENT_PREFIX + database
+
+
+def recorded_elsewhere(cursor: Any, names: list[str], using: str) -> dict[str, str]:
+    """The roles among ``names`` whose limits another database of the cluster records, with its name.
+
+    A role recorded here is this database's, whatever its comment says; a role
+    whose comment names a database that no longer exists is nobody's (``bi_role
+    repair`` adopts it).
+    """
+    local = set(BiRoleLimits.objects.using(using).filter(name__in=names).values_list("name", flat=True))
+    cursor.execute(HOME_SQL, {"names": [n for n in names if n not in local], "prefix": HOME_COMMENT_PREFIX})
+    return dict(cursor.fetchall())
 
 
 # Everything in the schema that has a name of its own: relations (a view's or

@@ -12,6 +12,7 @@ __all__ = [
     "bi_watchdog_interval",
     "dashboard_days",
     "default_strategy",
+    "pooled",
     "prepared_reads",
     "ready_max_age",
     "refresh_cron",
@@ -35,6 +36,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from reporting.routers import read_database
 
 
 def _get(name: str, default: Any) -> Any:
@@ -211,14 +214,30 @@ def web_live_for_all() -> bool:
     return _flag("REPORTING_WEB_LIVE_FOR_ALL")
 
 
+def pooled(alias: str) -> bool:
+    """Whether database ``alias`` is reached through a transaction pooler.
+
+    Django's own switch says so: ``DISABLE_SERVER_SIDE_CURSORS`` in the alias's
+    ``DATABASES`` entry, which Django's documentation asks for behind PgBouncer in
+    transaction mode. Behind such a pooler, consecutive transactions of one Django
+    connection may run in different server sessions: nothing may outlive a
+    transaction (prepared statements, cursors WITH HOLD, session settings).
+    """
+    return bool(settings.DATABASES.get(alias, {}).get("DISABLE_SERVER_SIDE_CURSORS", False))
+
+
 def prepared_reads() -> bool:
-    """Run the hot reads as prepared statements (``REPORTING_PREPARED_READS``, on).
+    """Run the hot reads as prepared statements (``REPORTING_PREPARED_READS``).
 
     The real-time page and counts take longer to plan than to run; prepared, they
-    are planned once per connection. Turn it off behind a connection pooler that
-    does not keep prepared statements across transactions (PgBouncer in
-    transaction mode before 1.21, or without ``max_prepared_statements``).
+    are planned once per connection. On by default, off by default when the read
+    database is pooled (:func:`pooled`): PgBouncer in transaction mode before 1.21,
+    or without ``max_prepared_statements``, does not keep prepared statements across
+    transactions. Set it to 1 behind a pooler that does (PgBouncer 1.21 or newer
+    with ``max_prepared_statements``).
     """
+    if _get("REPORTING_PREPARED_READS", None) in (None, ""):
+        return not pooled(read_database())
     return _flag("REPORTING_PREPARED_READS", True)
 
 

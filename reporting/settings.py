@@ -135,6 +135,10 @@ else:
         "CONN_HEALTH_CHECKS": True,
     }
 DATABASES = {"default": _default_db}
+# Behind PgBouncer in transaction mode (Django's switch for it; see "Deployment" in
+# the README): no server-side cursors, prepared statements or session settings that
+# outlive a transaction. The scheduler refuses such a connection: give it a direct one.
+_default_db["DISABLE_SERVER_SIDE_CURSORS"] = _env_flag("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 
 # Reporting reads from a streaming read replica (reporting/routers.py).
 if os.environ.get("REPORTING_DATABASE_URL"):
@@ -143,6 +147,9 @@ if os.environ.get("REPORTING_DATABASE_URL"):
     )
     # In tests the replica alias reads the primary's test database.
     DATABASES["reporting"]["TEST"] = {"MIRROR": "default"}
+    DATABASES["reporting"]["DISABLE_SERVER_SIDE_CURSORS"] = _env_flag(
+        "REPORTING_DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+    )
 DATABASE_ROUTERS = ["reporting.routers.ReportingRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

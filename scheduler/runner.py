@@ -39,8 +39,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from reporting import bi, conf, metrics, services
@@ -212,6 +212,16 @@ class SchedulerRunner:
     """
 
     def __init__(self, *, startup_refresh: bool = True) -> None:
+        if conf.pooled(DEFAULT_DB_ALIAS):
+            # Behind a transaction pooler, a stop would cancel the refresh by its
+            # server process id, which belongs to whichever client the pooler gave
+            # that server session to next; and the refresh log could not name the
+            # lock holder. The scheduler is one process: it connects directly.
+            raise ImproperlyConfigured(
+                "run_scheduler needs a direct connection to PostgreSQL, not a transaction pooler "
+                "(DISABLE_SERVER_SIDE_CURSORS is set for the database): start it with a DATABASE_URL "
+                "that points at the server itself"
+            )
         self.trigger = build_trigger()
         self.grace = conf.shutdown_grace()
         self.watchdog_interval = conf.bi_watchdog_interval()

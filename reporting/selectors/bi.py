@@ -18,6 +18,7 @@ from reporting.bi import (
     existing_views,
     group,
     members,
+    recorded_elsewhere,
     recorded_settings,
     role_exists,
 )
@@ -136,8 +137,12 @@ def bi_grants_check(*, using: str = "default") -> list[GrantGap]:
         ]
         cursor.execute(EXTRA_SCHEMA_PRIVILEGES_SQL, params)
         gaps += [GrantGap("extra", "CREATE in schema", schema) for (schema,) in cursor.fetchall()]
-        for name in members(cursor):
-            gaps += _role_drift(cursor, name, using)
+        names = members(cursor)
+        # Roles whose limits another database of the cluster records are checked there.
+        elsewhere = recorded_elsewhere(cursor, names, using)
+        for name in names:
+            if name not in elsewhere:
+                gaps += _role_drift(cursor, name, using)
     gaps += [GrantGap("foreign", "", target) for target in schema_foreign_objects(using=using)]
     return gaps
 
@@ -148,6 +153,11 @@ def bi_notes(*, using: str = "default") -> list[str]:
     with connections[using].cursor() as cursor:
         if not role_exists(cursor, group()):
             return notes
+        for name, database in sorted(recorded_elsewhere(cursor, members(cursor), using).items()):
+            notes.append(
+                f"BI role {name} is recorded in database {database}, which made it: roles are the "
+                f"cluster's, so its limits hold here too; check, repair and watch it from there"
+            )
         cursor.execute("SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", [group()])
         if cursor.fetchone()[0]:
             cursor.execute("SELECT current_database()")

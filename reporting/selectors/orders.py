@@ -52,7 +52,6 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from django.db import connections
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from psycopg import sql as pgsql
@@ -381,7 +380,10 @@ def order_list_by_status(
     freshness = read_freshness(strategy)
     # One row more than asked tells whether there is a next page.
     if strategy is Strategy.LIVE:
-        rows = [OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]]
+        with raw.read_transaction():
+            rows = [
+                OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]
+            ]
     else:
         sql, params = _list_sql(strategy, status=status, after=after, limit=limit + 1, since=since)
         # Prepared: a page is the read a dashboard repeats, and its plan is the same
@@ -415,8 +417,7 @@ def order_iter_by_status(
 
 def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
     if strategy is Strategy.LIVE:
-        live = _live_rows(status=status, after=None)
-        found: Iterator[tuple[Any, ...]] = live.iterator(chunk_size=chunk_size)
+        found: Iterator[tuple[Any, ...]] = _live_iter(status=status, chunk_size=chunk_size)
     else:
         sql, params = _list_sql(strategy, status=status, after=None, limit=None)
         found = raw.stream(sql, params, chunk_size)
@@ -426,6 +427,11 @@ def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[
     # The declared columns, a chunk at a time: memory stays bounded by the chunk.
     while chunk := [OrderRow(*row) for row in islice(found, chunk_size)]:
         yield from _with_columns(chunk)
+
+
+def _live_iter(*, status: str, chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    with raw.read_transaction():
+        yield from _live_rows(status=status, after=None).iterator(chunk_size=chunk_size)
 
 
 def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any]:
@@ -440,7 +446,8 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any
     status = status_read_parse(status)
     strategy = _strategy(strategy)
     if strategy is Strategy.LIVE:
-        return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
+        with raw.read_transaction():
+            return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
     sql, params = _list_sql(strategy, status=status, after=None, limit=None, ordered=False)
     return [row[0] for row in raw.rows(f"SELECT order_id FROM ({sql}) AS rows", params)]  # noqa: S608
 
@@ -478,7 +485,8 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
             .values("latest")
             .annotate(n=Count("*"))
         )
-        found = {row["latest"]: row["n"] for row in rows}
+        with raw.read_transaction():
+            found = {row["latest"]: row["n"] for row in rows}
     else:
         # Prepared: the real-time view takes longer to plan than to run.
         found = dict(
@@ -563,7 +571,7 @@ def order_daily_counts(
     index = {day: i for i, day in enumerate(day_list)}
     found: dict[str, list[int]] = {}
     none = [0] * days
-    with connections[read_database()].cursor() as cursor:
+    with raw.cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy], [first, last])
         for day, status, n in cursor.fetchall():
             if day in index:

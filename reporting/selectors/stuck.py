@@ -12,13 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
-
 from reporting import conf
 from reporting.choices import Strategy
 from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
-from reporting.routers import read_database
+from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import OrderRow
 
@@ -72,7 +70,7 @@ def orders_stuck_pending(*, older_than: dt.timedelta | None = None, limit: int =
         raise InvalidParameterError("limit", limit, "an integer from 0 to 1000")
     freshness = read_freshness(Strategy.REALTIME)
     params: dict[str, Any] = {"older_than": older_than, "limit": limit, "status": statuses()[0]}
-    with connections[read_database()].cursor() as cursor:
+    with raw.cursor() as cursor:
         cursor.execute(COUNT_SQL, params)
         count = cursor.fetchone()[0]
         cursor.execute(STUCK_SQL, params)

@@ -25,14 +25,13 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
-from django.db import connections
 from django.utils import timezone
 
 from reporting.choices import Strategy
 from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import in_schema, view_sql
-from reporting.routers import read_database
+from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import MAX_DAYS, _strategy, undeclared_status_counts
 
@@ -156,7 +155,7 @@ def order_transitions_daily(
     day_list = [first + dt.timedelta(days=i) for i in range(days)]
     index = {day: i for i, day in enumerate(day_list)}
     series = {kind: [0] * days for kind in transition_kinds()}
-    with connections[read_database()].cursor() as cursor:
+    with raw.cursor() as cursor:
         cursor.execute(DAILY_SQL[strategy_], {"first": first, "last": last})
         for day, before, after, n in cursor.fetchall():
             # A change from or to a value the declaration does not list is a kind of its own.
@@ -188,7 +187,7 @@ def order_transition_times(
     found: dict[tuple[dt.date, str], WeekTimes] = {}
     # The declared statuses but the first, and the undeclared ones that orders are in now.
     timed = [*timed_statuses(), *undeclared_status_counts()]
-    with connections[read_database()].cursor() as cursor:
+    with raw.cursor() as cursor:
         cursor.execute(TIMES_SQL[strategy_], {"first": week_list[0], "last": last, "timed": timed})
         for week, status, n, median, p90 in cursor.fetchall():
             found[(week, status)] = WeekTimes(n, median, p90)

@@ -35,8 +35,10 @@ from reporting.bi import (
     execute,
     existing_views,
     group,
+    home_comment,
     members,
     password_verifier,
+    recorded_elsewhere,
     recorded_settings,
     role_exists,
     validated_password,
@@ -197,6 +199,11 @@ def _apply_role_settings(cursor: Any, name: str, role_settings: RoleSettings, us
             cursor,
             sql.SQL("ALTER ROLE {} SET {} = {}").format(role, sql.Identifier(parameter), sql.Literal(value)),
         )
+    cursor.execute("SELECT current_database()")
+    execute(
+        cursor,
+        sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(home_comment(cursor.fetchone()[0]))),
+    )
     BiRoleLimits.objects.using(using).update_or_create(
         name=name,
         defaults={
@@ -282,14 +289,16 @@ def bi_roles_repair(*, using: str = "default") -> list[str]:
     """Re-apply the grants, and every BI role's recorded limits (its settings and connection limit).
 
     A role with no recorded limits (made by hand, or by an earlier version) gets
-    the defaults, which are then recorded.
+    the defaults, which are then recorded. A role whose limits another database
+    of the cluster records (the one that made it) is left to that database.
 
     Returns:
         The names of the roles whose limits were applied.
     """
     bi_grants_apply(using=using, create_group=True)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        names = members(cursor)
+        elsewhere = recorded_elsewhere(cursor, members(cursor), using)
+        names = [name for name in members(cursor) if name not in elsewhere]
         for name in names:
             _apply_role_settings(cursor, name, recorded_settings(name, using) or RoleSettings(), using)
     return names
@@ -370,7 +379,8 @@ def _judge(row: tuple[Any, ...], settings: RoleSettings, grace: float) -> tuple[
 def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> list[WatchdogAction]:
     """Hold BI sessions to their recorded limits, whatever they set for themselves.
 
-    For every session of a BI role, in any database of the cluster:
+    For every session of a BI role whose limits this database records (or that
+    no database records), in any database of the cluster:
 
     * a lock that no read takes (any mode but ACCESS SHARE on a relation of this
       database that is not its own temporary one): the session is ended;
@@ -402,6 +412,9 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
     with connections[using].cursor() as cursor:
         cursor.execute(BI_SESSIONS_SQL, [group()])
         rows = cursor.fetchall()
+        # Another database's roles: that database's watchdog holds them to the limits it records.
+        elsewhere = recorded_elsewhere(cursor, sorted({row[1] for row in rows}), using)
+        rows = [row for row in rows if row[1] not in elsewhere]
         if any(row[-1] == "<insufficient privilege>" for row in rows):
             # pg_stat_activity hides other roles' sessions from a role without
             # pg_read_all_stats: the watchdog would see nothing to stop.

@@ -98,6 +98,9 @@ def overlay_fold(*, using: str = "default") -> FoldResult:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
             cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+            # A fold reads by key what changed; JIT compilation would cost more than
+            # the fold (docs/deployment.md, "JIT").
+            cursor.execute("SET LOCAL jit = off")
             # Before the snapshot (LOCK takes none): this fold sees the previous one's commit.
             cursor.execute(f"LOCK TABLE {Fold._meta.db_table} IN EXCLUSIVE MODE")
             locked = True

@@ -200,14 +200,22 @@ class _RefreshLock:
             # Set at connection time, no round trip: the server's or the role's
             # idle-in-transaction (or, from PostgreSQL 17, transaction) timeout must
             # not end it mid-refresh.
-            options = f"-c idle_in_transaction_session_timeout=0 -c lock_timeout={LOCK_WAIT}"
+            settings = {"idle_in_transaction_session_timeout": "0", "lock_timeout": LOCK_WAIT}
             if self.connection.connection.info.server_version >= 170000:
-                options += " -c transaction_timeout=0"
-            params["options"] = f"{params['options']} {options}" if params.get("options") else options
+                settings["transaction_timeout"] = "0"
+            # A transaction pooler refuses startup options (PgBouncer: "unsupported
+            # startup parameter"): there the lock's transaction sets them itself.
+            pooled = conf.pooled(self.connection.alias)
+            if not pooled:
+                options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+                params["options"] = f"{params['options']} {options}" if params.get("options") else options
             params["application_name"] = LOCK_APPLICATION_NAME
             self.pg = self.connection.get_new_connection(params)
             try:
                 self.pg.autocommit = False
+                if pooled:
+                    for name, value in settings.items():
+                        self.pg.execute("SELECT set_config(%s, %s, true)", [name, value])
                 self.pg.execute(f"LOCK TABLE {RefreshLock._meta.db_table} IN EXCLUSIVE MODE")
             except psycopg.errors.LockNotAvailable:
                 self.release()

@@ -12,11 +12,12 @@ __all__ = ["ANALYTICS", "BASELINE", "BI_VIEW", "READS", "read_cases"]
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 
 from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors
+from reporting.bi import RoleSettings
 from reporting.choices import Strategy
 from reporting.matviews import in_schema
 
@@ -24,6 +25,15 @@ from reporting.matviews import in_schema
 def fetchall(sql: str, params: Any = None) -> list[tuple]:
     """Run ``sql`` on Django's connection and return its rows."""
     with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def bi_fetchall(sql: str, params: Any = None) -> list[tuple]:
+    """Run ``sql`` as a BI role would: with the settings ``bi_role create`` gives one (``jit`` off)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in RoleSettings().parameters().items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -111,17 +121,17 @@ def read_cases(cursor_at: selectors.Cursor) -> dict[str, dict[str, Callable[[], 
         "realtime": selector_cases(Strategy.REALTIME),
         # What a BI tool sends: plain SQL on the real-time views.
         BI_VIEW: {
-            "page of 100": lambda: fetchall(BI_PAGE + " LIMIT 100", [cancelled]),
-            "deep page of 100": lambda: fetchall(
+            "page of 100": lambda: bi_fetchall(BI_PAGE + " LIMIT 100", [cancelled]),
+            "deep page of 100": lambda: bi_fetchall(
                 BI_PAGE.replace("ORDER BY", "AND (status_created, order_id) < (%s, %s) ORDER BY")
                 + " LIMIT 100",
                 [cancelled, cursor_at.status_created, cursor_at.order_id],
             ),
-            "all cancelled ids": lambda: fetchall(
+            "all cancelled ids": lambda: bi_fetchall(
                 in_schema("SELECT order_id FROM reporting.order_latest_status_live WHERE status = %s"),
                 [cancelled],
             ),
-            "counts per status": lambda: fetchall(
+            "counts per status": lambda: bi_fetchall(
                 in_schema("SELECT status, orders FROM reporting.order_status_counts_live")
             ),
         },
