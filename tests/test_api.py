@@ -512,7 +512,12 @@ def test_healthz_and_readyz_answer_without_login_and_without_data(client, settin
     services.views_refresh()
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.json()
-    assert ready.json()["checks"] == {"database": True, "views_populated": True, "fresh": True}
+    assert ready.json()["checks"] == {
+        "database": True,
+        "views_populated": True,
+        "fresh": True,
+        "change_log": True,
+    }
     assert "orders" not in ready.content.decode() and "cancelled" not in ready.content.decode()
     # Past the bound: as if the last refresh (or check) had been an hour ago.
     RefreshRun.objects.update(snapshot_at=F("snapshot_at") - dt.timedelta(hours=1))
@@ -532,7 +537,12 @@ def test_readyz_is_503_when_the_database_does_not_answer(client, settings):
         settings.REPORTING_READ_DATABASE = "nowhere"
         response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": False, "views_populated": False, "fresh": False}
+    assert response.json()["checks"] == {
+        "database": False,
+        "views_populated": False,
+        "fresh": False,
+        "change_log": False,
+    }
     assert response.json()["problems"] == ["database: did not answer"]
 
 
@@ -922,7 +932,9 @@ def test_since_on_the_dashboard_the_order_page_and_the_api_is_when_the_status_be
     OrderStatus.objects.create(order=order, created=again_at, status="cancelled")
     assert services.overlay_fold().outcome == "ok"
     # Pages write a date and its time in two unbreakable spans (they wrap at the space on phones).
-    shown, latest = (f'{at:%Y-%m-%d}</span> <span class="nw">{at:%H:%M:%S}' for at in (cancelled_at, again_at))
+    shown, latest = (
+        f'{at:%Y-%m-%d}</span> <span class="nw">{at:%H:%M:%S}' for at in (cancelled_at, again_at)
+    )
 
     html = client.get(reverse("dashboard"), {"status": "cancelled"}).content.decode()
     row = html[html.index(f'data-order="{order.pk}"') :].split("</tr>", 1)[0]

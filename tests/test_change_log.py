@@ -76,7 +76,7 @@ def test_a_write_the_change_log_missed_is_found_said_and_recomputed(shop, client
     with pytest.raises(CommandError, match="writes bypass the change log"):
         call_command("reporting_status", stdout=StringIO())
     # The scheduler's fold mends it first: triggers on again, every key distrusted.
-    requested = []
+    requested: list[str] = []
     FoldJob(requested.append)()
     assert requested[:1] == ["the change log missed writes"], requested
     assert selectors.change_log_check() == []

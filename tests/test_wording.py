@@ -136,7 +136,9 @@ def test_transition_labels_are_the_examples_only_for_its_own_statuses(settings):
         "statuses": ["pending", "complete", "cancelled", "disputed"],
     }
     labels = dict(wording.transition_labels())
-    assert "Paid" not in labels and labels["pending → complete"] == ("pending", "complete")
+    # Named by the status field's choices where it has them, by the value where not.
+    assert "Paid" not in labels and labels["Pending → Complete"] == ("pending", "complete")
+    assert labels["Cancelled → disputed"] == ("cancelled", "disputed")
     assert len(labels) == 12
 
 

@@ -71,7 +71,7 @@ def readiness(*, max_age: float) -> Readiness:
         logger.warning("Not ready: the reporting database did not answer: %s", exc)
         # A probe must see the database come back: no broken connection kept for the next one.
         connection.close_if_unusable_or_obsolete()
-        return Readiness(False, False, False, problems=["database: did not answer"])
+        return Readiness(False, False, False, problems=["database: did not answer"], change_log=False)
     problems = []
     populated = unpopulated == 0 and found == len(names)
     if not populated:

@@ -496,7 +496,8 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
         )
     # NULL: the orders without a status row; any other value counts under itself.
     none = found.pop(None, 0)
-    return StatusCounts(counts=_in_report_order(found), none=none, freshness=freshness)
+    named = {status: n for status, n in found.items() if status is not None}
+    return StatusCounts(counts=_in_report_order(named), none=none, freshness=freshness)
 
 
 def _in_report_order(found: Mapping[str, Any]) -> dict[str, Any]:
