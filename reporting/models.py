@@ -294,7 +294,7 @@ class OverlayTransition(models.Model):
 # second NULL row instead of updating the first (ON CONFLICT never fires). Nor can
 # any text stand for "no rows": a history may hold any value ('none' and '' too).
 # So a flag in the key says it: no_rows = true (with status '') is the keys without
-# rows, and readers turn it back into NULL (views_sql/overlay_fold_v4.sql and the
+# rows, and readers turn it back into NULL (views_sql/overlay_fold_v5.sql and the
 # _live views that read these tables).
 
 

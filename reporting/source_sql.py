@@ -177,7 +177,7 @@ KEY_FUNCTIONS = (
     "latest_status_recomputed_v4",
     "order_latest_status_rows_v3",
     "order_latest_status_page_v4",
-    "overlay_fold_v4",
+    "overlay_fold_v5",
 )
 # The maintained state's key columns: (table, column, the column's type for key type T).
 KEY_COLUMNS = (
@@ -607,7 +607,7 @@ def _install_columns(cursor: Any, statements: list[str], wanted: str) -> None:
 # The SQL functions of the machinery, at their current versions (views_sql/).
 # Migrations deploy each version; a new version is a new file and a migration.
 FUNCTIONS = (
-    "overlay_fold_v4",
+    "overlay_fold_v5",
     "order_latest_status_page_v4",
     "order_latest_status_rows_v3",
     "latest_status_recomputed_v4",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ def test_the_view_is_a_materialized_view_in_the_reporting_schema():
         "WHERE schemaname = 'reporting' AND matviewname = 'order_latest_status'"
     )
     assert len(rows) == 1, "reporting.order_latest_status is missing from pg_matviews"
-    assert "DISTINCT ON (order_id)" in rows[0][0]
+    # PostgreSQL 15 deparses the key qualified by its alias ("DISTINCT ON (h.order_id)"), 18 bare.
+    assert re.search(r"DISTINCT ON \((\w+\.)?order_id\)", rows[0][0]), rows[0][0]
     columns = _fetchall(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'reporting.order_latest_status'::regclass "
         "AND attnum > 0 ORDER BY attnum"

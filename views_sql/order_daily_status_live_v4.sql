@@ -9,7 +9,7 @@
 -- refresh before a fold saw it, until the next refresh).
 --
 -- v4: status NULL counts the orders without rows (order_status_counts_v2.sql);
--- the overlay keeps them as no_rows (overlay_fold_v4.sql).
+-- the overlay keeps them as no_rows (overlay_fold_v5.sql).
 WITH st AS MATERIALIZED (
     SELECT s.generation, s.needs_full_recompute OR NOT s.daily_exact AS needed
     FROM public.reporting_snapshot_state AS s

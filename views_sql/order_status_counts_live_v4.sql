@@ -8,7 +8,7 @@
 -- lookups each), not with the number of orders or the time since the refresh.
 --
 -- v4: status NULL counts the orders without rows (order_status_counts_v2.sql);
--- the overlay keeps them as no_rows (overlay_fold_v4.sql).
+-- the overlay keeps them as no_rows (overlay_fold_v5.sql).
 WITH st AS MATERIALIZED (
     SELECT s.generation, s.needs_full_recompute AS needed FROM public.reporting_snapshot_state AS s
 ),
