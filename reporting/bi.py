@@ -21,6 +21,13 @@ What a BI role can change and what holds anyway (see "BI tools" in the README):
   can switch off, but on privileges: it has no write privilege on anything and
   CREATE on no schema. The connection limit is a role attribute that only a role
   with CREATEROLE can change.
+* Locks: PostgreSQL takes a statement's locks before it checks its privileges,
+  so a ``PREPARE``d statement holds ROW SHARE or ROW EXCLUSIVE on any table the
+  role can name (schema public is PUBLIC's) or reach through a view it reads,
+  and ``PREPARE TRANSACTION`` keeps them after the session ends. No grant stops
+  that: the watchdog ends such sessions, rolls back BI prepared transactions,
+  and locks out (``NOLOGIN``, :class:`~reporting.models.BiRoleLockout`) a role
+  ended too often (docs/deployment.md, "What a BI login cannot hold").
 * Temporary tables: PostgreSQL grants TEMPORARY on every database to PUBLIC, and
   it cannot be taken from one role while PUBLIC has it. They are private to the
   session and gone with it, and BI tools use them; so they are allowed, and
