@@ -21,6 +21,13 @@ What a BI role can change and what holds anyway (see "BI tools" in the README):
   can switch off, but on privileges: it has no write privilege on anything and
   CREATE on no schema. The connection limit is a role attribute that only a role
   with CREATEROLE can change.
+* Locks: PostgreSQL takes a statement's locks before it checks its privileges,
+  so a ``PREPARE``d statement holds ROW SHARE or ROW EXCLUSIVE on any table the
+  role can name (schema public is PUBLIC's) or reach through a view it reads,
+  and ``PREPARE TRANSACTION`` keeps them after the session ends. No grant stops
+  that: the watchdog ends such sessions, rolls back BI prepared transactions,
+  and locks out (``NOLOGIN``, :class:`~reporting.models.BiRoleLockout`) a role
+  ended too often (docs/deployment.md, "What a BI login cannot hold").
 * Temporary tables: PostgreSQL grants TEMPORARY on every database to PUBLIC, and
   it cannot be taken from one role while PUBLIC has it. They are private to the
   session and gone with it, and BI tools use them; so they are allowed, and
@@ -47,10 +54,12 @@ __all__ = [
     "BiRole",
     "ForeignSchemaObjectsError",
     "GrantGap",
+    "PreparedTransaction",
     "RoleSettings",
     "UnknownRoleError",
     "WatchdogAction",
     "WatchdogBlindError",
+    "bi_prepared_transactions",
     "declared_views",
     "duration_ms",
     "execute",
@@ -152,6 +161,8 @@ class BiRole:
     settings: list[str]
     #: The recorded transaction timeout, which the watchdog enforces (``None``: none recorded).
     transaction_timeout: str | None = None
+    #: Why and since when the watchdog locked it out (``None``: it is not).
+    locked_out: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +171,9 @@ class GrantGap:
 
     ``kind``: ``missing`` (a privilege the group lacks), ``extra`` (one it should
     not have), ``foreign`` (an object in the reporting schema that this project
-    did not create) or ``drift`` (a BI role's settings differ from its limits).
+    did not create), ``drift`` (a BI role's settings differ from its limits),
+    ``locked`` (the watchdog locked a BI role out) or ``prepared`` (a BI role's
+    prepared transaction, which holds its locks with no session).
     """
 
     kind: str
@@ -170,8 +183,10 @@ class GrantGap:
     def __str__(self) -> str:
         if self.kind == "foreign":
             return f"{self.target} is in schema {SCHEMA} but is not one of this project's views"
-        if self.kind == "drift":
+        if self.kind in ("drift", "locked"):
             return f"BI role {self.target}: {self.privilege}"
+        if self.kind == "prepared":
+            return self.privilege
         verb = "cannot" if self.kind == "missing" else "can"
         return f"{group()} {verb} {self.privilege} {self.target}"
 
@@ -371,3 +386,50 @@ class WatchdogAction:
     role: str
     reason: str
     query: str
+
+
+@dataclass(frozen=True)
+class PreparedTransaction:
+    """A transaction a BI role prepared (``PREPARE TRANSACTION``): it outlives the session, with its locks."""
+
+    gid: str
+    role: str
+    database: str
+    prepared: Any
+    here: bool  # in this database: only here can it be rolled back
+    age: float  # seconds since it was prepared
+    locks: str | None  # the relation locks it holds in this database, in words
+
+    def __str__(self) -> str:
+        held = f", holding {self.locks}" if self.locks else ""
+        return (
+            f"BI role {self.role} has a prepared transaction {self.gid!r} in database {self.database}, "
+            f"{self.age:.0f} s old{held}"
+        )
+
+
+# Prepared transactions of BI roles, in any database of the cluster. BI roles
+# are read-only: they have nothing to commit in two phases, and a prepared
+# transaction keeps its locks and its snapshot (the vacuum horizon) with no
+# session for the watchdog to end. Its locks carry no pid; its own lock on its
+# transaction id shares their virtual transaction.
+BI_PREPARED_SQL = f"""
+SELECT x.gid, x.owner, x.database, x.prepared, x.database = current_database(),
+       extract(epoch FROM clock_timestamp() - x.prepared),
+       (SELECT string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ')
+        FROM pg_locks AS t
+        JOIN pg_locks AS l ON l.virtualtransaction = t.virtualtransaction AND l.pid IS NULL
+        WHERE t.locktype = 'transactionid' AND t.transactionid = x.transaction AND t.pid IS NULL
+          AND l.locktype = 'relation'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+FROM pg_prepared_xacts AS x
+JOIN pg_roles AS r ON r.rolname = x.owner
+WHERE r.oid IN ({BI_MEMBERS_SQL})
+ORDER BY x.prepared
+"""  # noqa: S608 - a constant
+
+
+def bi_prepared_transactions(cursor: Any) -> list[PreparedTransaction]:
+    """The prepared transactions of BI roles, in every database of the cluster, oldest first."""
+    cursor.execute(BI_PREPARED_SQL, [group()])
+    return [PreparedTransaction(*row) for row in cursor.fetchall()]

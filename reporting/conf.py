@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "bi_group",
+    "bi_lockout_terminations",
+    "bi_lockout_window",
     "bi_watchdog_interval",
     "dashboard_days",
     "default_strategy",
@@ -194,6 +196,35 @@ def bi_watchdog_interval() -> float:
     role could otherwise switch off for itself. 0 turns it off.
     """
     return _seconds("REPORTING_BI_WATCHDOG_INTERVAL", 5)
+
+
+def bi_lockout_terminations() -> int:
+    """How many terminations in the window lock a BI role out (``REPORTING_BI_LOCKOUT_TERMINATIONS``).
+
+    The watchdog ends a session that holds what the product needs; a BI login
+    that reconnects as fast as it is ended would still hold it most of the
+    time. After this many of its sessions ended (or prepared transactions
+    rolled back) within ``REPORTING_BI_LOCKOUT_WINDOW`` seconds, the role is
+    made ``NOLOGIN`` until ``manage.py bi_role unlock`` lets it in again. Default
+    10; 0 never locks a role out; at most 100000.
+    """
+    value = _whole("REPORTING_BI_LOCKOUT_TERMINATIONS", 10)
+    if value > 100_000:
+        raise ImproperlyConfigured(f"REPORTING_BI_LOCKOUT_TERMINATIONS must be at most 100000, not {value!r}")
+    return value
+
+
+def bi_lockout_window() -> float:
+    """Seconds over which a BI role's terminations count for its lockout (``REPORTING_BI_LOCKOUT_WINDOW``).
+
+    Default 600; at least 1, at most a day (86400).
+    """
+    value = _seconds("REPORTING_BI_LOCKOUT_WINDOW", 600, minimum=1)
+    if value > 86_400:
+        raise ImproperlyConfigured(
+            f"REPORTING_BI_LOCKOUT_WINDOW must be at most 86400 seconds, not {value!r}"
+        )
+    return value
 
 
 def web_statement_timeout() -> float:

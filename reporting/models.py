@@ -401,6 +401,41 @@ class BiRoleLimits(models.Model):
         return f"Limits of BI role {self.name}"
 
 
+class BiTermination(models.Model):
+    """A BI session the watchdog ended, or a BI prepared transaction it rolled back.
+
+    Counted per role over ``REPORTING_BI_LOCKOUT_WINDOW`` for the lockout: a role
+    that reconnects as fast as it is ended would otherwise hold what the product
+    needs most of the time. Rows older than the window are deleted.
+    """
+
+    name = models.CharField(max_length=63, db_index=True)
+    at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+
+    def __str__(self) -> str:
+        return f"BI role {self.name} ended at {self.at}"
+
+
+class BiRoleLockout(models.Model):
+    """A BI role the watchdog locked out (``ALTER ROLE ... NOLOGIN``) after repeated terminations.
+
+    ``bi_role unlock`` lets it log in again and deletes this row.
+    """
+
+    name = models.CharField(max_length=63, unique=True)
+    locked_at = models.DateTimeField(auto_now_add=True)
+    terminations = models.PositiveIntegerField()
+    window = models.FloatField()
+    reason = models.TextField()
+
+    class Meta:
+        verbose_name = "BI role lockout"
+
+    def __str__(self) -> str:
+        return f"BI role {self.name} locked out at {self.locked_at}"
+
+
 from reporting.matviews import (  # noqa: E402
     FreshnessView,
     OrderDailyStatusLiveView,

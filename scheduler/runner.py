@@ -225,6 +225,8 @@ class SchedulerRunner:
         self.trigger = build_trigger()
         self.grace = conf.shutdown_grace()
         self.watchdog_interval = conf.bi_watchdog_interval()
+        # Read by every watchdog round: a bad value stops the start, not a round.
+        conf.bi_lockout_terminations(), conf.bi_lockout_window()
         self.fold_interval = conf.fold_interval()
         self.compaction_requested_at: float | None = None
         self.metrics_address = conf.scheduler_metrics_address()

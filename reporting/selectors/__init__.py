@@ -9,6 +9,7 @@ from reporting.selectors.freshness import (
     LockHolder,
     ReadFreshness,
     freshness,
+    lock_holder,
     read_freshness,
     refresh_lock_holder,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "cursor_after_status_row",
     "dashboard_data",
     "freshness",
+    "lock_holder",
     "order_daily_counts",
     "order_detail",
     "order_ids_by_status",

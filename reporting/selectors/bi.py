@@ -14,6 +14,7 @@ from reporting.bi import (
     SCHEMA_OBJECTS_SQL,
     BiRole,
     GrantGap,
+    bi_prepared_transactions,
     declared_views,
     existing_views,
     group,
@@ -23,6 +24,7 @@ from reporting.bi import (
     role_exists,
 )
 from reporting.matviews import SCHEMA
+from reporting.models import BiRoleLockout
 
 
 def schema_foreign_objects(*, using: str = "default") -> list[str]:
@@ -50,11 +52,21 @@ def bi_role(name: str, using: str) -> BiRole:
         )
         limit, settings = cursor.fetchone()
     recorded = recorded_settings(name, using)
+    lockout = BiRoleLockout.objects.using(using).filter(name=name).first()
     return BiRole(
         name=name,
         connection_limit=limit,
         settings=list(settings),
         transaction_timeout=recorded.transaction_timeout if recorded else None,
+        locked_out=_lockout_words(lockout) if lockout else None,
+    )
+
+
+def _lockout_words(lockout: BiRoleLockout) -> str:
+    return (
+        f"locked out (NOLOGIN) by the BI watchdog at {lockout.locked_at.isoformat(timespec='seconds')}, "
+        f"after {lockout.terminations} terminations within {lockout.window:g} s; the last for: "
+        f"{lockout.reason}; 'bi_role unlock {lockout.name}' lets it log in again"
     )
 
 
@@ -143,6 +155,17 @@ def bi_grants_check(*, using: str = "default") -> list[GrantGap]:
         for name in names:
             if name not in elsewhere:
                 gaps += _role_drift(cursor, name, using)
+        locked = BiRoleLockout.objects.using(using).filter(name__in=names).order_by("name")
+        gaps += [GrantGap("locked", _lockout_words(lockout), lockout.name) for lockout in locked]
+        gaps += [
+            GrantGap(
+                "prepared",
+                f"{prepared}: 'ROLLBACK PREPARED {prepared.gid!r}' in that database ends it (the "
+                "watchdog of this app rolls back those in its own database)",
+                prepared.role,
+            )
+            for prepared in bi_prepared_transactions(cursor)
+        ]
     gaps += [GrantGap("foreign", "", target) for target in schema_foreign_objects(using=using)]
     return gaps
 
@@ -178,6 +201,28 @@ def bi_notes(*, using: str = "default") -> list[str]:
                 f"BI roles can connect to other databases of this cluster ({names}: CONNECT is "
                 f"granted to PUBLIC there); the watchdog holds their sessions to their limits there "
                 f"too. To forbid it: REVOKE CONNECT ON DATABASE <name> FROM PUBLIC"
+            )
+        cursor.execute("SELECT current_setting('max_prepared_transactions')::int")
+        prepared_max = cursor.fetchone()[0]
+        if prepared_max > 0:
+            notes.append(
+                f"max_prepared_transactions is {prepared_max}: a BI login can PREPARE TRANSACTION, which "
+                "keeps its locks and its snapshot after its session ends; the BI watchdog rolls back "
+                "every prepared transaction of a BI role in this database (and locks out a role that "
+                "repeats it). Where nothing uses two-phase commit, set it to 0 (a restart)"
+            )
+        cursor.execute(
+            "SELECT has_schema_privilege(%s, n.oid, 'USAGE') AND has_schema_privilege('public', n.oid, "
+            "'USAGE') FROM pg_namespace AS n WHERE n.nspname = 'public'",
+            [group()],
+        )
+        if (cursor.fetchone() or (False,))[0]:
+            notes.append(
+                "BI roles can name the tables in schema public (USAGE is granted to PUBLIC): they cannot "
+                "read them, but PostgreSQL takes a statement's locks before it checks privileges, so a "
+                "PREPAREd statement holds a weak lock on them; the BI watchdog ends such sessions. To "
+                "forbid it: REVOKE USAGE ON SCHEMA public FROM PUBLIC, then GRANT USAGE ON SCHEMA "
+                "public TO the roles that need it"
             )
         cursor.execute("SELECT has_schema_privilege('public', 'public', 'CREATE')")
         if cursor.fetchone()[0]:

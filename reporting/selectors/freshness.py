@@ -8,6 +8,7 @@ __all__ = [
     "LockHolder",
     "ReadFreshness",
     "freshness",
+    "lock_holder",
     "read_freshness",
     "refresh_lock_holder",
 ]
@@ -169,38 +170,71 @@ def freshness(*, runs: int = 5) -> Freshness:
 
 @dataclass(frozen=True)
 class LockHolder:
-    """The session that holds the refresh lock."""
+    """The session, or the prepared transaction, that holds a lock a refresh or a fold needs.
 
-    pid: int
+    A prepared transaction (``PREPARE TRANSACTION``) keeps its locks with no
+    session: ``pid`` is then ``None`` and ``prepared`` is its name (its gid).
+    """
+
+    pid: int | None
     role: str
     application: str
     since: dt.datetime | None
+    state: str | None = None
+    query_start: dt.datetime | None = None
+    prepared: str | None = None
 
     def __str__(self) -> str:
         since = f", since {self.since.isoformat(timespec='seconds')}" if self.since else ""
-        return f"pid {self.pid} (role {self.role}, application {self.application!r}{since})"
+        if self.prepared is not None:
+            return (
+                f"prepared transaction {self.prepared!r} (role {self.role}{since}, no session: "
+                f"ROLLBACK PREPARED {self.prepared!r} ends it)"
+            )
+        state = f", state {self.state}" if self.state else ""
+        started = self.query_start.isoformat(timespec="seconds") if self.query_start else None
+        query = f", query started {started}" if started else ""
+        return f"pid {self.pid} (role {self.role}, application {self.application!r}{state}{since}{query})"
 
 
-# Who holds a lock on the refresh-lock table that a refresh would wait for. A
-# refresh holds EXCLUSIVE; anything else there is someone in the way.
+# Who holds a lock on a lock table that a refresh or a fold would wait for (each
+# takes EXCLUSIVE): anything but ACCESS SHARE there is someone in the way. A
+# prepared transaction holds its locks without a session (no pid); its own
+# transaction-id lock, in the same virtual transaction, names it.
 LOCK_HOLDER_SQL = """
-SELECT l.pid, coalesce(a.usename, '?'), coalesce(a.application_name, ''), a.xact_start
+SELECT l.pid, coalesce(a.usename, p.owner, '?'), coalesce(a.application_name, ''),
+       coalesce(a.xact_start, p.prepared), a.state, a.query_start, p.gid
 FROM pg_locks AS l
 LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
+LEFT JOIN LATERAL (
+    SELECT x.gid, x.owner, x.prepared
+    FROM pg_locks AS t JOIN pg_prepared_xacts AS x ON x.transaction = t.transactionid
+    WHERE l.pid IS NULL AND t.pid IS NULL AND t.locktype = 'transactionid'
+      AND t.virtualtransaction = l.virtualtransaction
+    LIMIT 1
+) AS p ON true
 WHERE l.locktype = 'relation' AND l.relation = %s::regclass AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.mode NOT IN ('AccessShareLock')
-ORDER BY a.xact_start NULLS LAST
+ORDER BY coalesce(a.xact_start, p.prepared) NULLS LAST
 LIMIT 1
 """
 
 
-def refresh_lock_holder(*, using: str = "default") -> LockHolder | None:
-    """Return the session that holds the refresh lock, or ``None`` if nobody does.
+def lock_holder(table: str, *, using: str = "default") -> LockHolder | None:
+    """Return who holds a lock on ``table`` that its EXCLUSIVE lock would wait for, or ``None``.
 
     Read on the primary: locks are not replicated.
     """
     with connections[using].cursor() as cursor:
-        cursor.execute(LOCK_HOLDER_SQL, [RefreshLock._meta.db_table])
+        cursor.execute(LOCK_HOLDER_SQL, [table])
         row = cursor.fetchone()
     return LockHolder(*row) if row else None
+
+
+def refresh_lock_holder(*, using: str = "default") -> LockHolder | None:
+    """Return the session (or prepared transaction) that holds the refresh lock, or ``None`` if nobody does.
+
+    Read on the primary: locks are not replicated.
+    """
+    return lock_holder(RefreshLock._meta.db_table, using=using)

@@ -8,16 +8,19 @@ __all__ = [
     "bi_role_create",
     "bi_role_drop",
     "bi_role_rotate_password",
+    "bi_role_unlock",
     "bi_roles_repair",
     "bi_watchdog_run",
     "reporting_schema_create",
 ]
 
+import datetime as dt
 import logging
 from typing import Any
 
 from django.apps import apps
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
 from django_pgviews import view as pg
 from psycopg import sql
 
@@ -30,6 +33,7 @@ from reporting.bi import (
     UnknownRoleError,
     WatchdogAction,
     WatchdogBlindError,
+    bi_prepared_transactions,
     declared_views,
     duration_ms,
     execute,
@@ -48,7 +52,7 @@ from reporting.bi import (
 from reporting.declaration import source
 from reporting.exceptions import ReportingError
 from reporting.matviews import SCHEMA, LatestRowColumns
-from reporting.models import BiRoleLimits
+from reporting.models import BiRoleLimits, BiRoleLockout, BiTermination
 from reporting.selectors.bi import bi_role, schema_foreign_objects
 
 logger = logging.getLogger(__name__)
@@ -204,6 +208,9 @@ def _apply_role_settings(cursor: Any, name: str, role_settings: RoleSettings, us
         cursor,
         sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(home_comment(cursor.fetchone()[0]))),
     )
+    if BiRoleLockout.objects.using(using).filter(name=name).exists():
+        # Locked out by the watchdog: a repair restores its limits, not its login.
+        execute(cursor, sql.SQL("ALTER ROLE {} NOLOGIN").format(role))
     BiRoleLimits.objects.using(using).update_or_create(
         name=name,
         defaults={
@@ -283,6 +290,28 @@ def bi_role_drop(*, name: str, using: str = "default") -> None:
             raise UnknownRoleError(name)
         execute(cursor, sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
         BiRoleLimits.objects.using(using).filter(name=name).delete()
+        BiRoleLockout.objects.using(using).filter(name=name).delete()
+        BiTermination.objects.using(using).filter(name=name).delete()
+
+
+def bi_role_unlock(*, name: str, using: str = "default") -> bool:
+    """Let a BI role that the watchdog locked out log in again, and forget its terminations.
+
+    Returns:
+        Whether it was locked out (``False``: nothing to undo; it is made LOGIN all the same).
+
+    Raises:
+        UnknownRoleError: no BI role has that name.
+    """
+    name = validated_role_name(name)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        if name not in members(cursor):
+            raise UnknownRoleError(name)
+        execute(cursor, sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(name)))
+        locked, _ = BiRoleLockout.objects.using(using).filter(name=name).delete()
+        BiTermination.objects.using(using).filter(name=name).delete()
+    logger.info("BI role %s unlocked%s", name, "" if locked else " (it was not locked out)")
+    return bool(locked)
 
 
 def bi_roles_repair(*, using: str = "default") -> list[str]:
@@ -388,8 +417,19 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
     * a statement running longer than the role's statement timeout: it is cancelled,
       and if it still runs ``grace`` seconds later (a PL/pgSQL block can catch a
       cancel), the session is ended;
-    * idle in a transaction longer than the role's idle timeout: the session is
-      ended, as PostgreSQL itself would.
+    * idle in a transaction longer than the role's idle timeout (also in an
+      aborted one): the session is ended, as PostgreSQL itself would.
+
+    Every prepared transaction of a BI role in this database (``PREPARE
+    TRANSACTION``, where ``max_prepared_transactions`` > 0) is rolled back: it
+    keeps its locks and its snapshot with no session to end, and a read-only
+    role has nothing to commit in two phases.
+
+    A role whose sessions were ended (or prepared transactions rolled back)
+    ``REPORTING_BI_LOCKOUT_TERMINATIONS`` times within ``REPORTING_BI_LOCKOUT_WINDOW``
+    seconds is locked out: made ``NOLOGIN`` (recorded in ``BiRoleLockout``;
+    ``bi_role unlock`` undoes it), and its remaining sessions are ended. A
+    reconnect loop would otherwise hold what it is ended for most of the time.
 
     Each action is logged. Needs a superuser, or a member of ``pg_signal_backend``
     and ``pg_read_all_stats``.
@@ -435,7 +475,21 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
             if cursor.fetchone():
                 action = "cancelled" if what == "cancel" else "terminated"
                 actions.append(WatchdogAction(action, pid, role, reason, row[-1]))
+        actions += _prepared_rollback(cursor)
     for act in actions:
+        _log(act)
+    locked = _lockout(actions, using)
+    for act in locked:
+        _log(act)
+    return actions + locked
+
+
+def _log(act: WatchdogAction) -> None:
+    if act.action == "rolled back":
+        logger.warning("BI watchdog rolled back %s of role %s: %s", act.query, act.role, act.reason)
+    elif act.action == "locked":
+        logger.warning("BI watchdog locked out role %s (NOLOGIN): %s", act.role, act.reason)
+    else:
         what = "the statement" if act.action == "cancelled" else "the session"
         logger.warning(
             "BI watchdog %s %s of role %s (pid %d): %s: %s",
@@ -446,4 +500,119 @@ def bi_watchdog_run(*, using: str = "default", grace: float | None = None) -> li
             act.reason,
             act.query,
         )
+
+
+def _prepared_rollback(cursor: Any) -> list[WatchdogAction]:
+    """Roll back the prepared transactions of BI roles in this database (wherever their limits are recorded).
+
+    Only a session of the same database can finish a prepared transaction: one in
+    another database is left to that database's watchdog (``bi_role check`` there,
+    and here, reports it).
+    """
+    actions = []
+    for prepared in bi_prepared_transactions(cursor):
+        if not prepared.here:
+            continue
+        held = f", holding {prepared.locks}" if prepared.locks else ""
+        reason = (
+            f"it was prepared {prepared.age:.1f} s ago{held}; a prepared transaction keeps its locks "
+            f"with no session to end, and a BI role has nothing to commit in two phases"
+        )
+        try:
+            _rollback_prepared_as(cursor, prepared.gid, prepared.role)
+        except DatabaseError as exc:
+            # Finished meanwhile (committed or rolled back by its owner), or not ours to finish.
+            logger.warning(
+                "BI watchdog could not roll back the prepared transaction %r of role %s: %s",
+                prepared.gid,
+                prepared.role,
+                str(exc).splitlines()[0],
+            )
+            continue
+        actions.append(
+            WatchdogAction("rolled back", 0, prepared.role, reason, f"prepared transaction {prepared.gid!r}")
+        )
     return actions
+
+
+def _rollback_prepared_as(cursor: Any, gid: str, role_name: str) -> None:
+    """``ROLLBACK PREPARED gid``, which only a superuser or the role that prepared it may run.
+
+    A database user that is not a superuser (but has CREATEROLE, as ``bi_role``
+    needs) becomes the BI role for that one statement: it grants itself the
+    role if it must, and takes the grant back afterwards.
+    """
+    statement = sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid))
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    if cursor.fetchone()[0]:
+        execute(cursor, statement)
+        return
+    role = sql.Identifier(role_name)
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_auth_members WHERE roleid = %s::regrole "
+        "AND member = current_user::regrole), current_setting('server_version_num')::int",
+        [role_name],
+    )
+    member, version = cursor.fetchone()
+    granted = None
+    try:
+        execute(cursor, sql.SQL("SET ROLE {}").format(role))
+    except DatabaseError:
+        # PostgreSQL 16 gives the role that made another one ADMIN OPTION on it, without SET.
+        option = sql.SQL(" WITH SET TRUE, INHERIT FALSE" if version >= 160000 else "")
+        execute(cursor, sql.SQL("GRANT {} TO CURRENT_USER{}").format(role, option))
+        granted = (
+            sql.SQL("REVOKE SET OPTION FOR {} FROM CURRENT_USER")
+            if member
+            else sql.SQL("REVOKE {} FROM CURRENT_USER")
+        ).format(role)
+        execute(cursor, sql.SQL("SET ROLE {}").format(role))
+    try:
+        execute(cursor, statement)
+    finally:
+        cursor.execute("RESET ROLE")
+        if granted is not None:
+            execute(cursor, granted)
+
+
+def _lockout(actions: list[WatchdogAction], using: str) -> list[WatchdogAction]:
+    """Record this round's terminations, and lock out the roles with too many in the window."""
+    ended = [act for act in actions if act.action in ("terminated", "rolled back")]
+    threshold, window = conf.bi_lockout_terminations(), conf.bi_lockout_window()
+    if not ended or not threshold:
+        return []
+    now = timezone.now()
+    since = now - dt.timedelta(seconds=window)
+    terminations = BiTermination.objects.using(using)
+    terminations.filter(at__lt=since).delete()
+    terminations.bulk_create([BiTermination(name=act.role, reason=act.reason) for act in ended])
+    locked: list[WatchdogAction] = []
+    with connections[using].cursor() as cursor:
+        elsewhere = recorded_elsewhere(cursor, sorted({act.role for act in ended}), using)
+        for name in sorted({act.role for act in ended} - set(elsewhere)):
+            count = terminations.filter(name=name, at__gte=since).count()
+            if count < threshold or BiRoleLockout.objects.using(using).filter(name=name).exists():
+                continue
+            try:
+                execute(cursor, sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(name)))
+            except DatabaseError as exc:
+                logger.error("BI watchdog could not lock out role %s: %s", name, str(exc).splitlines()[0])
+                continue
+            last = next(act.reason for act in reversed(ended) if act.role == name)
+            BiRoleLockout.objects.using(using).create(
+                name=name, terminations=count, window=window, reason=last
+            )
+            # Sessions it still has (the next attempt of a reconnect loop) end too.
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE usename = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+            more = cursor.fetchone()[0]
+            reason = (
+                f"{count} of its sessions or prepared transactions were ended within {window:g} s "
+                f"(REPORTING_BI_LOCKOUT_TERMINATIONS={threshold}); {more} more session(s) ended; "
+                f"the last for: {last}. 'manage.py bi_role unlock {name}' lets it log in again"
+            )
+            locked.append(WatchdogAction("locked", 0, name, reason, ""))
+    return locked

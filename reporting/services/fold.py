@@ -31,6 +31,7 @@ from django.db import connections, transaction
 
 from reporting import conf
 from reporting.models import Fold
+from reporting.selectors.freshness import lock_holder
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class FoldResult:
         changes: the rows written to the order tables that those orders' changes were.
         overlay_orders: the orders in the overlay afterwards.
         duration: how long it took.
+        holder: for ``skipped``, who held the fold lock (a session or a prepared transaction).
     """
 
     outcome: str
@@ -63,6 +65,7 @@ class FoldResult:
     changes: int = 0
     overlay_orders: int = 0
     duration: dt.timedelta = dt.timedelta(0)
+    holder: str = ""
 
     def refresh_reason(self) -> str | None:
         """Why a refresh (a compaction) should run now, or ``None``.
@@ -111,7 +114,13 @@ def overlay_fold(*, using: str = "default") -> FoldResult:
             generation, orders, changes, overlay_orders, outcome = cursor.fetchone()
     except DatabaseError as exc:
         if not locked and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-            return FoldResult("skipped", duration=dt.timedelta(seconds=time.perf_counter() - started))
+            holder = lock_holder(Fold._meta.db_table, using=using)
+            logger.info("Fold skipped: the fold lock is held by %s", holder or "a session gone since")
+            return FoldResult(
+                "skipped",
+                duration=dt.timedelta(seconds=time.perf_counter() - started),
+                holder=str(holder or ""),
+            )
         raise
     result = FoldResult(
         outcome,

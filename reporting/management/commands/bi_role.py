@@ -27,7 +27,8 @@ def _password() -> str:
 
 def _describe(role: bi.BiRole) -> str:
     limit = f", transaction timeout {role.transaction_timeout}" if role.transaction_timeout else ""
-    return f"{role.name}: {role.connection_limit} connections, {', '.join(role.settings)}{limit}"
+    locked = f"; {role.locked_out}" if role.locked_out else ""
+    return f"{role.name}: {role.connection_limit} connections, {', '.join(role.settings)}{limit}{locked}"
 
 
 class Command(BaseCommand):
@@ -55,6 +56,10 @@ class Command(BaseCommand):
         rotate.add_argument("name")
         drop = actions.add_parser("drop", help="drop a BI login role")
         drop.add_argument("name")
+        unlock = actions.add_parser(
+            "unlock", help="let a BI role that the watchdog locked out (NOLOGIN) log in again"
+        )
+        unlock.add_argument("name")
         actions.add_parser("list", help="list the BI login roles")
         actions.add_parser("grants", help="(re)apply the group's grants on this database")
         actions.add_parser(
@@ -63,7 +68,8 @@ class Command(BaseCommand):
         actions.add_parser(
             "check",
             help="exit 1 unless every reporting view is readable, nothing else is, the schema holds "
-            "nothing else, and every BI role has its recorded limits",
+            "nothing else, every BI role has its recorded limits, none is locked out and none has a "
+            "prepared transaction",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -97,6 +103,14 @@ class Command(BaseCommand):
         services.bi_role_drop(name=options["name"])
         self.stdout.write(f"dropped {options['name']}")
 
+    def _unlock(self, options: dict[str, Any]) -> None:
+        was_locked = services.bi_role_unlock(name=options["name"])
+        self.stdout.write(
+            f"unlocked {options['name']}: it can log in again"
+            if was_locked
+            else f"{options['name']} was not locked out; it can log in"
+        )
+
     def _list(self, options: dict[str, Any]) -> None:
         roles = selectors.bi_role_list()
         for role in roles:
@@ -122,8 +136,15 @@ class Command(BaseCommand):
         for note in selectors.bi_notes():
             self.stdout.write(f"note: {note}")
         if gaps:
-            raise CommandError(
-                f"{len(gaps)} gap(s); 'bi_role repair' re-applies the grants and the roles' limits "
-                "(objects of others in the schema must be moved out by hand)"
-            )
+            kinds = {gap.kind for gap in gaps}
+            remedies = []
+            if kinds & {"missing", "extra", "drift"}:
+                remedies.append("'bi_role repair' re-applies the grants and the roles' limits")
+            if "foreign" in kinds:
+                remedies.append("objects of others in the schema must be moved out by hand")
+            if "locked" in kinds:
+                remedies.append("'bi_role unlock NAME' lets a locked-out role log in again")
+            if "prepared" in kinds:
+                remedies.append("the watchdog rolls back BI prepared transactions in its database")
+            raise CommandError(f"{len(gaps)} gap(s); {'; '.join(remedies)}")
         self.stdout.write(f"ok: {bi.group()} reads every reporting view and nothing else")
