@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reporting', '0023_status_since_and_null_for_no_rows'),
+        ('reporting', '0024_fold_deletes_by_row_id'),
     ]
 
     operations = [
