@@ -214,7 +214,7 @@ class ReportingStateCollector:
             )
             yield GaugeMetricFamily(
                 "reporting_audit_last_mismatches",
-                "Keys the latest exactness audit found wrong (not 0: /readyz is degraded until one finds none).",
+                "Keys the latest exactness audit found wrong (not 0: /readyz degraded until one finds none).",
                 value=audit.mismatches,
             )
         yield GaugeMetricFamily(

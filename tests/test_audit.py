@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
-import uuid
 from io import StringIO
 
 import pytest
@@ -21,9 +20,9 @@ from reporting.models import AuditRun
 from scheduler.runner import AuditJob
 from tests.factories import orders_create, statuses_create
 from tests.helpers import raw_connect
+from tests.sources import assert_exact, parent_keys, reset, shape_declared
+from tests.test_shapes import KEYS, SHAPES, T0, TICKETS, _apply
 
-
-T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 HISTORY = "reporting_example_orderstatus"
 
 
@@ -128,7 +127,7 @@ def test_a_planted_drift_is_found_said_everywhere_and_gone_after_the_repair(shop
     out = StringIO()
     with pytest.raises(CommandError, match="the latest audit found real-time reads different"):
         call_command("reporting_status", stdout=out)
-    assert f"audit: 1 order of 41 differed from the history in real-time reads at" in out.getvalue()
+    assert "audit: 1 order of 41 differed from the history in real-time reads at" in out.getvalue()
     metrics = reader.get("/metrics").content.decode()
     assert "reporting_audit_last_mismatches 1.0" in metrics, metrics
     assert _metric(metrics, "reporting_audit_mismatches_total") >= 1
@@ -219,7 +218,7 @@ def test_audits_stay_exact_while_keys_are_deleted_under_them(shop):
 
     deleter = threading.Thread(target=delete)
     deleter.start()
-    runs = []
+    runs: list[selectors.AuditRunSummary] = []
     while not done.is_set() or len(runs) < 3:
         runs.append(services.exactness_audit(sample=1000))
         if len(runs) % 2:
@@ -277,3 +276,37 @@ def test_old_runs_are_pruned_the_latest_stays(shop, settings):
     services.exactness_audit(sample=5)
     last = services.exactness_audit(sample=5)
     assert list(AuditRun.objects.values_list("id", flat=True)) == [last.id]
+
+
+@pytest.mark.parametrize("name", ["tickets", "desk"])
+def test_other_shapes_exact_and_a_drift_found(name, transactional_db, settings):
+    """UUID keys without a foreign key (rows of keys that are not there), and integer states."""
+    shape = SHAPES[name]
+    history = shape.rows_sql.rpartition(" FROM ")[2]
+    rng = random.Random(11)
+    with shape_declared(shape, settings):
+        for _ in range(3):
+            ops = [
+                ("row", rng.randrange(KEYS), rng.choice([0, 0, 1, 60]), rng.randrange(len(shape.values)))
+                for _ in range(25)
+            ]
+            for op in [*ops, ("fold",), ("row", 0, 90, 0), ("row", 1, 0, 1)]:
+                _apply(shape, op, has_foreign_key=shape is not TICKETS)
+            run = services.exactness_audit(sample=100)
+            assert (run.outcome, run.range_keys) == (AuditOutcome.EXACT, len(parent_keys(shape))), run
+            assert run.recent_keys > 0
+        # A row the change log never sees, for a key that has rows: its latest row changes.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {history} DISABLE TRIGGER reporting_history_log_insert")
+            cursor.execute(shape.insert_row_sql, [shape.key(2), T0 + dt.timedelta(days=400), shape.values[1]])
+            cursor.execute(f"ALTER TABLE {history} ENABLE ALWAYS TRIGGER reporting_history_log_insert")
+        services.overlay_fold()
+        run = services.exactness_audit(sample=100)
+        assert (run.outcome, run.mismatched_keys) == (AuditOutcome.MISMATCH, [str(shape.key(2))]), run
+        services.overlay_fold()
+        assert services.exactness_audit(sample=100).outcome == AuditOutcome.EXACT
+        assert_exact(shape, ("live", "realtime"))
+        # Empty: nothing to check, nothing wrong.
+        reset(shape)
+        run = services.exactness_audit(sample=100)
+        assert (run.outcome, run.keys_checked) == (AuditOutcome.EXACT, 0), run
