@@ -34,6 +34,13 @@ from reporting.services.change_log import change_log_distrust
 logger = logging.getLogger(__name__)
 
 
+def _row(row: tuple | None) -> str:
+    if row is None:
+        return "no row"
+    status_id, status, created, since = row
+    return f"row {status_id} {status!r} at {created.isoformat()} since {since.isoformat()}"
+
+
 def exactness_audit(
     *, sample: int | None = None, using: str = "default", rng: random.Random | None = None
 ) -> AuditRunSummary:
@@ -80,10 +87,11 @@ def exactness_audit(
         # As long as the refresh log: the latest run always stays.
         AuditRun.objects.using(using).filter(started__lt=keep_after).exclude(pk=run.pk).delete()
     if keys:
-        listed = ", ".join(
-            f"{m.key} (real-time {m.realtime!r}, history {m.history!r})"
-            for m in found.mismatches[:MAX_LOGGED_KEYS]
-        )
+        # The first few with both rows, then the keys alone, at most MAX_LOGGED_KEYS.
+        shown = [
+            f"{m.key} (real-time {_row(m.realtime)}; history {_row(m.history)})" for m in found.mismatches[:5]
+        ]
+        shown += keys[5:MAX_LOGGED_KEYS]
         more = f" and {len(keys) - MAX_LOGGED_KEYS} more" if len(keys) > MAX_LOGGED_KEYS else ""
         logger.error(
             "Audit %d: %d of %d keys differ from the history in real-time reads; marked changed, so "
@@ -91,7 +99,7 @@ def exactness_audit(
             run.pk,
             len(keys),
             found.keys_checked,
-            listed,
+            ", ".join(shown),
             more,
         )
     else:
