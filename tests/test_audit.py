@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from hypothesis import given
 from hypothesis import settings as hsettings
 
@@ -40,13 +40,17 @@ def _write(cursor, order: int, status: str, hours: float = 1) -> None:
 
 
 def _unlogged_write(order: int, status: str, hours: float = 1) -> None:
-    """A status row the change log never sees: its trigger off for one insert, then on again."""
-    with connection.cursor() as cursor:
+    """A status row the change log never sees: its trigger off for one insert, then on again.
+
+    In one transaction, so that no other session (a scheduler's fold, which mends disabled
+    triggers) ever sees the trigger off: only the audit can find this write.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {HISTORY} DISABLE TRIGGER reporting_history_log_insert")
-        try:
-            _write(cursor, order, status, hours)
-        finally:
-            cursor.execute(f"ALTER TABLE {HISTORY} ENABLE ALWAYS TRIGGER reporting_history_log_insert")
+        _write(cursor, order, status, hours)
+        # Django's foreign keys are deferred: checked now, as ALTER TABLE wants no pending events.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {HISTORY} ENABLE ALWAYS TRIGGER reporting_history_log_insert")
 
 
 def _order_in(status: str, index: int = 0) -> int:
@@ -350,3 +354,48 @@ def test_random_histories_with_ties_backfills_and_deletes_are_found_exact(name, 
 
     with shape_declared(shape, settings):
         run()
+
+
+@pytest.mark.slow
+def test_run_scheduler_finds_a_planted_drift_has_it_recomputed_and_refreshes(shop, tmp_path):
+    from reporting.models import RefreshRun
+    from tests.helpers import subprocess_env
+    from tests.test_scheduler import scheduler_process, wait_until
+
+    generation = RefreshRun.objects.filter(outcome="ok").latest("id").pk
+    env = subprocess_env() | {
+        "REPORTING_REFRESH_INTERVAL": "3600",
+        "REPORTING_FOLD_INTERVAL": "0.2",
+        "REPORTING_AUDIT_INTERVAL": "0.5",
+        "REPORTING_BI_WATCHDOG_INTERVAL": "0",
+    }
+    order = _order_in("complete")
+    with scheduler_process(tmp_path, env):
+        wait_until(
+            lambda: RefreshRun.objects.filter(outcome__in=["ok", "unchanged"], pk__gt=generation).exists(),
+            timeout=60,
+            what="the start-up refresh",
+        )
+        wait_until(lambda: AuditRun.objects.filter(outcome="exact").exists(), timeout=60, what="an audit")
+        _unlogged_write(order, "cancelled", hours=6)
+        wait_until(
+            lambda: AuditRun.objects.filter(outcome="mismatch", mismatched_keys=[str(order)]).exists(),
+            timeout=60,
+            what="an audit that finds the drift",
+        )
+        found = AuditRun.objects.get(outcome="mismatch")
+        wait_until(
+            lambda: RefreshRun.objects.filter(outcome="ok", started__gt=found.started).exists(),
+            timeout=60,
+            what="the refresh the audit asks for",
+        )
+        wait_until(
+            lambda: AuditRun.objects.filter(outcome="exact", pk__gt=found.pk).exists(),
+            timeout=60,
+            what="an exact audit after the repair",
+        )
+    assert AuditRun.objects.filter(outcome="mismatch").count() == 1
+    assert _counts("realtime") == _counts("live") == _counts("snapshot")
+    output = (tmp_path / "scheduler.log").read_text()
+    assert "1 of 41 keys differ from the history in real-time reads; marked changed" in output, output
+    assert "Refreshing now: the audit found 1 keys wrong in real-time reads" in output, output
