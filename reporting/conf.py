@@ -319,7 +319,16 @@ def audit_interval() -> float:
     Each audit compares the real-time latest rows of a sample of keys with the
     history, in one snapshot (:func:`reporting.services.exactness_audit`). 0 turns it off.
     """
-    return _seconds("REPORTING_AUDIT_INTERVAL", 60)
+    seconds = _seconds("REPORTING_AUDIT_INTERVAL", 60)
+    if seconds > MAX_AUDIT_INTERVAL:  # also refuses inf, which no schedule can hold
+        raise ImproperlyConfigured(
+            f"REPORTING_AUDIT_INTERVAL must be at most {MAX_AUDIT_INTERVAL:g} seconds (a day), "
+            f"not {_get('REPORTING_AUDIT_INTERVAL', 60)!r}"
+        )
+    return seconds
+
+
+MAX_AUDIT_INTERVAL = 86_400.0
 
 
 # A sample is held in Python (the keys, and two rows per key): past this it would

@@ -283,6 +283,22 @@ def test_a_sample_setting_is_read(settings, value, expected):
     assert conf.audit_sample() == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("every minute", "must be a number of seconds"),
+        ("-1", "must be at least 0 seconds"),
+        ("nan", "must be at least 0 seconds"),
+        ("inf", "must be at most 86400 seconds"),
+        (10**6, "must be at most 86400 seconds"),
+    ],
+)
+def test_a_malformed_interval_is_a_clear_error(settings, value, message):
+    settings.REPORTING_AUDIT_INTERVAL = value
+    with pytest.raises(ImproperlyConfigured, match=f"REPORTING_AUDIT_INTERVAL {message}"):
+        conf.audit_interval()
+
+
 def test_a_malformed_interval_stops_the_scheduler_at_start(settings):
     from scheduler.runner import SchedulerRunner
 
