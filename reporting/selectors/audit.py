@@ -127,7 +127,7 @@ class AuditFindings:
             maintained to audit); nothing was compared.
         range_keys: the keys of the random range checked.
         recent_keys: the keys changed since the previous audit's fold (``since``) checked.
-        mismatches: the keys found wrong, in key order.
+        mismatches: the keys found wrong, sorted by their text.
         fold_snapshot: the snapshot of the overlay's latest fold; the next audit's
             recent keys are those of the changes it had not seen.
     """

@@ -56,7 +56,7 @@ def audit_problem(run: AuditRunSummary | None) -> str | None:
     return (
         f"{run.mismatches} {noun() if run.mismatches == 1 else noun_plural()} of {run.keys_checked:,} "
         f"differed from the history in real-time reads at {run.finished.isoformat(timespec='seconds')} "
-        f"({keys}{more}); marked changed and recomputed, until an audit finds them exact"
+        f"({keys}{more}): marked changed and recomputed; not ready until an audit finds every key exact"
     )
 
 
