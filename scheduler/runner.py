@@ -209,7 +209,8 @@ class AuditJob:
         metrics.AUDIT_MISMATCHES.inc(run.mismatches)
         metrics.AUDIT_SECONDS.observe(run.duration.total_seconds())
         if run.mismatches:
-            self.request_refresh(f"the audit found {run.mismatches} keys wrong in real-time reads")
+            keys = "1 key" if run.mismatches == 1 else f"{run.mismatches} keys"
+            self.request_refresh(f"the audit found {keys} wrong in real-time reads")
         return f"{run.outcome}: {run.keys_checked} keys checked, {run.mismatches} wrong"
 
 

@@ -124,7 +124,7 @@ def test_a_planted_drift_is_found_said_everywhere_and_gone_after_the_repair(shop
     run = selectors.audit_last()
     assert run is not None and run.outcome == AuditOutcome.MISMATCH, run
     assert (run.mismatches, run.mismatched_keys) == (1, [str(order)]), run
-    assert requested == ["the audit found 1 keys wrong in real-time reads"], requested
+    assert requested == ["the audit found 1 key wrong in real-time reads"], requested
     # Said: /readyz, reporting_status, /metrics.
     ready = reader.get("/readyz")
     body = ready.json()
@@ -414,4 +414,4 @@ def test_run_scheduler_finds_a_planted_drift_has_it_recomputed_and_refreshes(sho
     assert _counts("realtime") == _counts("live") == _counts("snapshot")
     output = (tmp_path / "scheduler.log").read_text()
     assert "1 of 41 keys differ from the history in real-time reads; marked changed" in output, output
-    assert "Refreshing now: the audit found 1 keys wrong in real-time reads" in output, output
+    assert "Refreshing now: the audit found 1 key wrong in real-time reads" in output, output
