@@ -254,6 +254,32 @@ def test_audits_stay_exact_while_keys_are_written_and_deleted_under_them(shop):
     assert _counts("realtime") == _counts("live")
 
 
+def test_timestamps_python_cannot_hold_do_not_stop_an_audit(shop):
+    """Rows at 'infinity' or in year 10000 are no change of status in any strategy (the history's
+    view leaves them out): the audit agrees, logged or not, and a row at 9999-12-29 is one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {HISTORY} (order_id, created, status) VALUES (%s, 'infinity', 'complete'), "  # noqa: S608
+            "(%s, '10000-01-01 00:00:00+00', 'cancelled')",
+            [shop[0], shop[1]],
+        )
+    run = services.exactness_audit(sample=1000)
+    assert (run.outcome, run.recent_keys) == (AuditOutcome.EXACT, 2), run
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {HISTORY} DISABLE TRIGGER reporting_history_log_insert")
+        cursor.execute(
+            f"INSERT INTO {HISTORY} (order_id, created, status) VALUES "  # noqa: S608
+            "(%s, 'infinity', 'pending'), (%s, '9999-12-29 23:59:59+00', 'pending')",
+            [shop[2], shop[3]],
+        )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {HISTORY} ENABLE ALWAYS TRIGGER reporting_history_log_insert")
+    found = selectors.exactness_check(sample=1000, since=None)
+    assert [(m.key, m.history[2] if m.history else None) for m in found.mismatches] == [
+        (str(shop[3]), "9999-12-29 23:59:59+00")
+    ], found.mismatches
+
+
 def test_empty_tables_and_no_refresh_yet(transactional_db):
     run = services.exactness_audit(sample=5)
     # Before the first refresh real-time reads compute every key from the history.

@@ -80,16 +80,18 @@ WINDOW = (
 )
 # What real-time reads serve for these keys (the filter reaches into every part).
 REALTIME_SQL = """
-SELECT r.order_id::text, r.status_id, r.status, r.status_created, r.status_since
+SELECT r.order_id::text, r.status_id, r.status, r.status_created::text, r.status_since::text
 FROM public.reporting_latest_status_rows(NULL::text) AS r
 WHERE r.order_id = ANY(%s::text[]::{key_type}[])
 """
+# Times are compared as PostgreSQL's text (one session, one TimeZone): a history may
+# hold timestamps Python cannot ('infinity', year 10000), which must not stop an audit.
 # The latest row of these keys from the history itself, as the materialized view
 # computes it (order_latest_status_v2.sql): an independent formula from the tail's
 # and the fold's, which find status_since from the key's index range.
 LIVE_SQL = """
-SELECT DISTINCT ON (h.order_id) h.order_id::text, h.id::bigint, h.status::text, h.created,
-    max(h.created) FILTER (WHERE h.starts_run) OVER (PARTITION BY h.order_id)
+SELECT DISTINCT ON (h.order_id) h.order_id::text, h.id::bigint, h.status::text, h.created::text,
+    (max(h.created) FILTER (WHERE h.starts_run) OVER (PARTITION BY h.order_id))::text
 FROM (
     SELECT s.order_id, s.id, s.status, s.created,
         s.status IS DISTINCT FROM lead(s.status) OVER (
@@ -101,15 +103,15 @@ FROM (
 ORDER BY h.order_id, h.created DESC, h.id DESC
 """
 
-LatestRow = tuple[int, str, dt.datetime, dt.datetime]
+LatestRow = tuple[int, str, str, str]
 
 
 @dataclass(frozen=True)
 class Mismatch:
     """A key whose real-time latest row is not the history's.
 
-    ``realtime`` and ``history``: ``(status_id, status, status_created, status_since)``,
-    or ``None`` where that side has no row.
+    ``realtime`` and ``history``: ``(status_id, status, status_created, status_since)``
+    (the times as PostgreSQL's text), or ``None`` where that side has no row.
     """
 
     key: str

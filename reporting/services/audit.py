@@ -38,7 +38,7 @@ def _row(row: tuple | None) -> str:
     if row is None:
         return "no row"
     status_id, status, created, since = row
-    return f"row {status_id} {status!r} at {created.isoformat()} since {since.isoformat()}"
+    return f"row {status_id} {status!r} at {created} since {since}"
 
 
 def exactness_audit(
