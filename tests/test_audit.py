@@ -103,14 +103,18 @@ def test_exact_data_is_found_exact_with_changes_folded_and_in_the_tail(shop):
     assert services.exactness_audit(sample=1000).recent_keys == 0
 
 
-def test_a_small_sample_is_a_range_of_consecutive_keys(shop):
-    found = selectors.exactness_check(sample=10, since=None, rng=random.Random(3))
-    keys = [int(key) for key in found.range_keys]
-    assert len(keys) == 10 and not found.mismatches
-    # Consecutive keys from a random start, wrapping round past the last key.
+def test_a_small_sample_is_a_range_of_consecutive_keys_wrapping_round(shop):
     ordered = sorted(shop)
-    start = ordered.index(keys[0])
-    assert keys == [ordered[(start + i) % len(ordered)] for i in range(10)]
+    wrapped = 0
+    for seed in range(40):
+        found = selectors.exactness_check(sample=10, since=None, rng=random.Random(seed))
+        keys = [int(key) for key in found.range_keys]
+        assert not found.mismatches
+        # Consecutive keys from a random start, wrapping round past the last key.
+        start = ordered.index(keys[0])
+        assert keys == [ordered[(start + i) % len(ordered)] for i in range(10)], (seed, keys)
+        wrapped += start > len(ordered) - 10
+    assert wrapped, "no start near the end in 40 seeds"
 
 
 def test_a_planted_drift_is_found_said_everywhere_and_gone_after_the_repair(shop, reader):
