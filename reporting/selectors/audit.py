@@ -29,7 +29,6 @@ from __future__ import annotations
 
 __all__ = ["MAX_LOGGED_KEYS", "AuditFindings", "AuditRunSummary", "Mismatch", "audit_last", "exactness_check"]
 
-import datetime as dt
 import random
 import uuid
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
-from reporting.choices import AuditOutcome
+from reporting.audit_log import AuditRunSummary
 from reporting.declaration import source
 from reporting.models import AuditRun
 from reporting.routers import read_database
@@ -236,39 +235,6 @@ def _compare(cursor: Any, key_type: str, keys: Sequence[str]) -> list[Mismatch]:
         for key in sorted(set(realtime) | set(history))
         if realtime.get(key) != history.get(key)
     ]
-
-
-@dataclass(frozen=True)
-class AuditRunSummary:
-    """One audit run, as recorded."""
-
-    id: int
-    started: dt.datetime
-    duration: dt.timedelta
-    outcome: AuditOutcome
-    keys_checked: int
-    range_keys: int
-    recent_keys: int
-    mismatches: int
-    mismatched_keys: list[str]
-
-    @property
-    def finished(self) -> dt.datetime:
-        return self.started + self.duration
-
-    @classmethod
-    def of(cls, run: AuditRun) -> AuditRunSummary:
-        return cls(
-            id=run.pk,
-            started=run.started,
-            duration=run.duration,
-            outcome=AuditOutcome(run.outcome),
-            keys_checked=run.keys_checked,
-            range_keys=run.range_keys,
-            recent_keys=run.recent_keys,
-            mismatches=run.mismatches,
-            mismatched_keys=list(run.mismatched_keys),
-        )
 
 
 def audit_last(*, using: str | None = None) -> AuditRunSummary | None:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections
 
+from reporting.audit_log import AuditRunSummary
 from reporting.declaration import noun, noun_plural, source
 from reporting.matviews import in_schema, reporting_views
 from reporting.routers import read_database
-from reporting.selectors.audit import AuditRunSummary, audit_last
+from reporting.selectors.audit import audit_last
 from reporting.source_sql import change_log_problems
 
 logger = logging.getLogger(__name__)

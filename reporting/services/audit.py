@@ -26,9 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from reporting import conf
+from reporting.audit_log import AuditRunSummary
 from reporting.choices import AuditOutcome
 from reporting.models import AuditRun
-from reporting.selectors.audit import MAX_LOGGED_KEYS, AuditRunSummary, exactness_check
+from reporting.selectors.audit import MAX_LOGGED_KEYS, exactness_check
 from reporting.services.change_log import change_log_distrust
 
 logger = logging.getLogger(__name__)
