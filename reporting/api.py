@@ -532,6 +532,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "views_populated": state.views_populated,
             "fresh": state.fresh,
             "change_log": state.change_log,
+            "audit": state.audit,
         },
         "age_seconds": round(state.age.total_seconds(), 3) if state.age is not None else None,
         "problems": state.problems,

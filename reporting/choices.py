@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ChangeSource", "RefreshOutcome", "RefreshTrigger", "Strategy"]
+__all__ = ["AuditOutcome", "ChangeSource", "RefreshOutcome", "RefreshTrigger", "Strategy"]
 
 from django.db import models
 
@@ -50,3 +50,16 @@ class ChangeSource(models.TextChoices):
     STATUS_UPDATE = "status_update", "Status row updated"
     STATUS_DELETE = "status_delete", "Status row deleted"
     TRUNCATE = "truncate", "Table truncated: every order changed"
+    # Not a write: the exactness audit found these orders' real-time rows wrong, and
+    # logs them as changed so that reads and the next fold recompute them.
+    AUDIT = "audit", "Found wrong by the audit: recomputed"
+
+
+class AuditOutcome(models.TextChoices):
+    """What one exactness audit found."""
+
+    EXACT = "exact", "Exact: every key checked agrees with the history"
+    MISMATCH = "mismatch", "Mismatch: keys whose real-time row differs from the history (recomputed)"
+    # Real-time reads compute every key from the history (no refresh yet, a TRUNCATE,
+    # views rewritten): there is no maintained state to audit until a refresh.
+    RECOMPUTING = "recomputing", "Not checked: real-time reads recompute everything from the history"

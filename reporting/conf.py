@@ -8,6 +8,8 @@ environment variables of the same name.
 from __future__ import annotations
 
 __all__ = [
+    "audit_interval",
+    "audit_sample",
     "bi_group",
     "bi_lockout_terminations",
     "bi_lockout_window",
@@ -340,3 +342,44 @@ def scheduler_metrics_address() -> tuple[str, int] | None:
 def stuck_pending_hours() -> float:
     """Hours after which a pending order counts as stuck (``REPORTING_STUCK_PENDING_HOURS``, 24)."""
     return _seconds("REPORTING_STUCK_PENDING_HOURS", 24, minimum=0.001)
+
+
+def audit_interval() -> float:
+    """Seconds between two exactness audits in the scheduler (``REPORTING_AUDIT_INTERVAL``, 60).
+
+    Each audit compares the real-time latest rows of a sample of keys with the
+    history, in one snapshot (:func:`reporting.services.exactness_audit`). 0 turns it off.
+    """
+    seconds = _seconds("REPORTING_AUDIT_INTERVAL", 60)
+    if seconds > MAX_AUDIT_INTERVAL:  # also refuses inf, which no schedule can hold
+        raise ImproperlyConfigured(
+            f"REPORTING_AUDIT_INTERVAL must be at most {MAX_AUDIT_INTERVAL:g} seconds (a day), "
+            f"not {_get('REPORTING_AUDIT_INTERVAL', 60)!r}"
+        )
+    return seconds
+
+
+MAX_AUDIT_INTERVAL = 86_400.0
+
+
+# A sample is held in Python (the keys, and two rows per key): past this it would
+# cost the scheduler's memory and the database a long snapshot, not a few milliseconds.
+MAX_AUDIT_SAMPLE = 100_000
+_COUNT_RE = re.compile(r"[0-9]{1,9}")
+
+
+def audit_sample() -> int:
+    """Keys per part of an audit (``REPORTING_AUDIT_SAMPLE``, 1000; 1 to 100 000).
+
+    An audit checks a random range of this many keys, and up to this many keys
+    changed since the previous audit (the most recent ones first).
+    """
+    value = _get("REPORTING_AUDIT_SAMPLE", 1000)
+    # Digits only: not a bool, not 2.5 (int() would truncate it), not "1e9" nor Unicode digits.
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not _COUNT_RE.fullmatch(text) or not 1 <= int(text) <= MAX_AUDIT_SAMPLE:
+        raise ImproperlyConfigured(
+            f"REPORTING_AUDIT_SAMPLE must be a whole number of keys from 1 to {MAX_AUDIT_SAMPLE:,}, "
+            f"not {value!r}"
+        )
+    return int(text)

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 __all__ = [
     "API_REQUEST_SECONDS",
+    "AUDIT_KEYS_CHECKED",
+    "AUDIT_MISMATCHES",
+    "AUDIT_SECONDS",
     "INSTALL",
     "REFRESH_RUNS",
     "REFRESH_SECONDS",
@@ -97,6 +100,20 @@ WATCHDOG_ACTIONS = _counter(
     "reporting_bi_watchdog_actions",
     "BI statements the watchdog cancelled and BI sessions it ended.",
     ["action"],
+)
+# The exactness audit (counted by the scheduler that runs it; its latest run is
+# read from the database at each scrape, below).
+AUDIT_KEYS_CHECKED = _counter(
+    "reporting_audit_keys_checked", "Keys whose real-time latest row the exactness audit compared."
+)
+AUDIT_MISMATCHES = _counter(
+    "reporting_audit_mismatches",
+    "Keys the exactness audit found different from the history in real-time reads (then recomputed).",
+)
+AUDIT_SECONDS = _histogram(
+    "reporting_audit_duration_seconds",
+    "How long exactness audits took.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 API_REQUEST_SECONDS = _histogram(
     "reporting_api_request_duration_seconds",
@@ -183,6 +200,23 @@ class ReportingStateCollector:
             for status, n in found[:MAX_UNDECLARED_SERIES]:
                 undeclared.add_metric([status], n)
             yield undeclared
+        audit = selectors.audit_last()
+        if audit is not None:
+            yield GaugeMetricFamily(
+                "reporting_audit_last_run_timestamp_seconds",
+                "When the latest exactness audit finished (Unix time).",
+                value=audit.finished.timestamp(),
+            )
+            yield GaugeMetricFamily(
+                "reporting_audit_age_seconds",
+                "How long ago the latest exactness audit finished.",
+                value=max(0.0, (fresh.checked_at - audit.finished).total_seconds()),
+            )
+            yield GaugeMetricFamily(
+                "reporting_audit_last_mismatches",
+                "Keys the latest exactness audit found wrong (not 0: /readyz degraded until one finds none).",
+                value=audit.mismatches,
+            )
         yield GaugeMetricFamily(
             "reporting_change_log_triggers_ok",
             "Whether every change-log trigger fires on every write (0: writes are missed until mended).",

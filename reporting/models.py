@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiToken",
+    "AuditRun",
     "BiRoleLimits",
     "CsvExport",
     "Fold",
@@ -55,7 +56,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from reporting.choices import ChangeSource, RefreshOutcome, RefreshTrigger
+from reporting.choices import AuditOutcome, ChangeSource, RefreshOutcome, RefreshTrigger
 
 
 class Report(models.Model):
@@ -172,6 +173,36 @@ class RefreshRun(models.Model):
 
     def __str__(self) -> str:
         return f"Refresh {self.pk} ({self.trigger}): {self.outcome}"
+
+
+class AuditRun(models.Model):
+    """One exactness audit: keys whose real-time latest row was compared with the history.
+
+    Written by :func:`reporting.services.exactness_audit`; ``/readyz``,
+    ``reporting_status`` and the metrics read the latest one.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    started = models.DateTimeField()
+    duration = models.DurationField()
+    outcome = models.CharField(max_length=16, choices=AuditOutcome.choices)
+    generation = models.BigIntegerField(null=True, blank=True, help_text="The refresh run the views are of.")
+    range_keys = models.IntegerField(default=0, help_text="Keys of the random key range checked.")
+    recent_keys = models.IntegerField(default=0, help_text="Keys changed since the previous audit checked.")
+    keys_checked = models.IntegerField(default=0, help_text="Distinct keys checked (both parts).")
+    mismatches = models.IntegerField(default=0)
+    # The first MAX_LOGGED_KEYS keys found wrong, as text (integer or UUID keys).
+    mismatched_keys = ArrayField(models.TextField(), default=list, blank=True)
+    # The snapshot of the overlay's latest fold at this audit (pg_snapshot as text):
+    # the next audit's recent keys are those of the changes it had not seen.
+    fold_snapshot = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["started"], name="auditrun_started_idx")]
+
+    def __str__(self) -> str:
+        return f"Audit {self.pk}: {self.outcome}, {self.mismatches} of {self.keys_checked} keys wrong"
 
 
 class RefreshLock(models.Model):

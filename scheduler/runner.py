@@ -9,12 +9,13 @@ Between refreshes it folds the change log into the overlay every
 ``REPORTING_FOLD_INTERVAL`` seconds (:func:`reporting.services.overlay_fold`), and
 refreshes at once when the overlay passes ``REPORTING_COMPACT_OVERLAY_ORDERS`` or a
 fold cannot go on. Next to them it runs the BI watchdog (:func:`reporting.services.bi_watchdog_run`)
-every ``REPORTING_BI_WATCHDOG_INTERVAL`` seconds.
+every ``REPORTING_BI_WATCHDOG_INTERVAL`` seconds, and the exactness audit
+(:func:`reporting.services.exactness_audit`) every ``REPORTING_AUDIT_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
 
-__all__ = ["FoldJob", "RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
+__all__ = ["AuditJob", "FoldJob", "RefreshJob", "SchedulerRunner", "WatchdogJob", "build_trigger"]
 
 import logging
 import signal
@@ -183,6 +184,36 @@ class WatchdogJob:
             connection.close()
 
 
+class AuditJob:
+    """The exactness audit's job: one audit, with Django connections closed around it.
+
+    Counts the keys checked and the mismatches (``reporting_audit_*``), and asks for a
+    refresh (a full recompute) when keys were found wrong: the audit has already had
+    them recomputed, but whatever let them drift may have touched what it did not
+    sample.
+    """
+
+    def __init__(self, request_refresh: Callable[[str], None]) -> None:
+        self.request_refresh = request_refresh
+
+    def __call__(self) -> str:
+        close_old_connections()
+        try:
+            run = services.exactness_audit()
+        except DatabaseError as exc:
+            logger.warning("Audit not run: %s", str(exc).splitlines()[0])
+            return "database unavailable"
+        finally:
+            connection.close()
+        metrics.AUDIT_KEYS_CHECKED.inc(run.keys_checked)
+        metrics.AUDIT_MISMATCHES.inc(run.mismatches)
+        metrics.AUDIT_SECONDS.observe(run.duration.total_seconds())
+        if run.mismatches:
+            keys = "1 key" if run.mismatches == 1 else f"{run.mismatches} keys"
+            self.request_refresh(f"the audit found {keys} wrong in real-time reads")
+        return f"{run.outcome}: {run.keys_checked} keys checked, {run.mismatches} wrong"
+
+
 class _SkippedFoldFilter(logging.Filter):
     """Drop APScheduler's warning that a fold was skipped because the previous one still runs.
 
@@ -228,6 +259,9 @@ class SchedulerRunner:
         # Read by every watchdog round: a bad value stops the start, not a round.
         conf.bi_lockout_terminations(), conf.bi_lockout_window()
         self.fold_interval = conf.fold_interval()
+        self.audit_interval = conf.audit_interval()
+        if self.audit_interval > 0:
+            conf.audit_sample()  # a malformed sample size stops the start, not each audit
         self.compaction_requested_at: float | None = None
         self.metrics_address = conf.scheduler_metrics_address()
         self.startup_refresh = startup_refresh
@@ -267,6 +301,13 @@ class SchedulerRunner:
                 ),
                 id="bi-watchdog",
                 name="hold BI sessions to their limits",
+            )
+        if self.audit_interval > 0:
+            self.scheduler.add_job(
+                AuditJob(self._request_refresh),
+                IntervalTrigger(seconds=self.audit_interval, timezone=zoneinfo.ZoneInfo(settings.TIME_ZONE)),
+                id="audit",
+                name="audit real-time reads against the history",
             )
         if self.startup_refresh:
             self.scheduler.add_job(
@@ -341,5 +382,5 @@ class SchedulerRunner:
             logger.error(
                 "Job %s raised %s: %s", event.job_id, type(event.exception).__name__, event.exception
             )
-        elif isinstance(event, JobExecutionEvent) and event.job_id not in ("bi-watchdog", "fold"):
+        elif isinstance(event, JobExecutionEvent) and event.job_id not in ("bi-watchdog", "fold", "audit"):
             logger.info("Job %s ran: %s", event.job_id, event.retval)

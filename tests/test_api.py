@@ -517,6 +517,7 @@ def test_healthz_and_readyz_answer_without_login_and_without_data(client, settin
         "views_populated": True,
         "fresh": True,
         "change_log": True,
+        "audit": True,
     }
     assert "orders" not in ready.content.decode() and "cancelled" not in ready.content.decode()
     # Past the bound: as if the last refresh (or check) had been an hour ago.
@@ -542,6 +543,7 @@ def test_readyz_is_503_when_the_database_does_not_answer(client, settings):
         "views_populated": False,
         "fresh": False,
         "change_log": False,
+        "audit": False,
     }
     assert response.json()["problems"] == ["database: did not answer"]
 

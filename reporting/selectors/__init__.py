@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporting.selectors.audit import AuditFindings, AuditRunSummary, Mismatch, audit_last, exactness_check
 from reporting.selectors.bi import bi_grants_check, bi_notes, bi_role, bi_role_list, schema_foreign_objects
 from reporting.selectors.dashboard import DashboardData, dashboard_data, range_days
 from reporting.selectors.freshness import (
@@ -13,7 +14,7 @@ from reporting.selectors.freshness import (
     read_freshness,
     refresh_lock_holder,
 )
-from reporting.selectors.health import Readiness, change_log_check, readiness
+from reporting.selectors.health import Readiness, audit_problem, change_log_check, readiness
 from reporting.selectors.limits import read_statement_timeout
 from reporting.selectors.order_detail import HistoryEntry, OrderDetail, order_detail
 from reporting.selectors.orders import (
@@ -48,12 +49,15 @@ from reporting.selectors.transitions import (
 __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_WEEKS",
+    "AuditFindings",
+    "AuditRunSummary",
     "Cursor",
     "DailyCounts",
     "DashboardData",
     "Freshness",
     "HistoryEntry",
     "LockHolder",
+    "Mismatch",
     "OrderDetail",
     "OrderPage",
     "OrderRow",
@@ -66,6 +70,8 @@ __all__ = [
     "TransitionTimes",
     "WeekTimes",
     "api_token_list",
+    "audit_last",
+    "audit_problem",
     "bi_grants_check",
     "bi_notes",
     "bi_role",
@@ -73,6 +79,7 @@ __all__ = [
     "change_log_check",
     "cursor_after_status_row",
     "dashboard_data",
+    "exactness_check",
     "freshness",
     "lock_holder",
     "order_daily_counts",

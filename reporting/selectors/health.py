@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Readiness", "change_log_check", "readiness"]
+__all__ = ["Readiness", "audit_problem", "change_log_check", "readiness"]
 
 import datetime as dt
 import logging
@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections
 
-from reporting.declaration import source
+from reporting.audit_log import AuditRunSummary
+from reporting.declaration import noun, noun_plural, source
 from reporting.matviews import in_schema, reporting_views
 from reporting.routers import read_database
+from reporting.selectors.audit import audit_last
 from reporting.source_sql import change_log_problems
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,25 @@ class Readiness:
     problems: list[str] = field(default_factory=list)
     #: Every change-log trigger fires on every write (a write it misses leaves real-time reads wrong).
     change_log: bool = True
+    #: The latest exactness audit found every key it checked exact (or none ran yet).
+    audit: bool = True
 
     @property
     def ready(self) -> bool:
-        return self.database and self.views_populated and self.fresh and self.change_log
+        return self.database and self.views_populated and self.fresh and self.change_log and self.audit
+
+
+def audit_problem(run: AuditRunSummary | None) -> str | None:
+    """What the latest audit found wrong, in a line, or ``None`` (nothing, or no audit yet)."""
+    if run is None or not run.mismatches:
+        return None
+    keys = ", ".join(run.mismatched_keys[:10])
+    more = f" and {run.mismatches - 10} more" if run.mismatches > 10 else ""
+    return (
+        f"{run.mismatches} {noun() if run.mismatches == 1 else noun_plural()} of {run.keys_checked:,} "
+        f"differed from the history in real-time reads at {run.finished.isoformat(timespec='seconds')} "
+        f"({keys}{more}): marked changed and recomputed; not ready until an audit finds every key exact"
+    )
 
 
 def change_log_check(*, using: str | None = None) -> list[str]:
@@ -66,12 +83,15 @@ def readiness(*, max_age: float) -> Readiness:
             cursor.execute(READINESS_SQL, [names, names])
             unpopulated, found, age = cursor.fetchone()
             unlogged = change_log_problems(cursor, source())
+        audited = audit_problem(audit_last())
     except DatabaseError as exc:
         # Anyone may ask: the cause (hosts, paths) goes to the log, not to the answer.
         logger.warning("Not ready: the reporting database did not answer: %s", exc)
         # A probe must see the database come back: no broken connection kept for the next one.
         connection.close_if_unusable_or_obsolete()
-        return Readiness(False, False, False, problems=["database: did not answer"], change_log=False)
+        return Readiness(
+            False, False, False, problems=["database: did not answer"], change_log=False, audit=False
+        )
     problems = []
     populated = unpopulated == 0 and found == len(names)
     if not populated:
@@ -84,4 +104,6 @@ def readiness(*, max_age: float) -> Readiness:
             else f"freshness: as of {age.total_seconds():.0f} s ago, more than {max_age:g} s"
         )
     problems += [f"change log: {problem}" for problem in unlogged]
-    return Readiness(True, populated, fresh, age, problems, change_log=not unlogged)
+    if audited is not None:
+        problems.append(f"audit: {audited}")
+    return Readiness(True, populated, fresh, age, problems, change_log=not unlogged, audit=audited is None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reporting.services.audit import exactness_audit
 from reporting.services.bi import (
     bi_comments_apply,
     bi_grants_apply,
@@ -13,7 +14,7 @@ from reporting.services.bi import (
     bi_watchdog_run,
     reporting_schema_create,
 )
-from reporting.services.change_log import change_log_repair
+from reporting.services.change_log import change_log_distrust, change_log_repair
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
 from reporting.services.refresh import reporting_views, views_refresh
@@ -33,8 +34,10 @@ __all__ = [
     "bi_role_unlock",
     "bi_roles_repair",
     "bi_watchdog_run",
+    "change_log_distrust",
     "change_log_repair",
     "csv_export_start",
+    "exactness_audit",
     "overlay_fold",
     "reporting_schema_create",
     "reporting_views",

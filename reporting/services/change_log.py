@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["change_log_repair"]
+__all__ = ["change_log_distrust", "change_log_repair"]
 
 import logging
 
@@ -17,6 +17,7 @@ from reporting.source_sql import (
     LOCK_TIMEOUT_MS,
     TRIGGER_STATE_SQL,
     change_log_problems,
+    declared_key_type,
     source_install,
     trigger_names,
 )
@@ -29,6 +30,37 @@ DISTRUST_SQL = sql.SQL(
     "INSERT INTO {} (order_ids, source) SELECT NULL, 'truncate' "
     "WHERE EXISTS (SELECT 1 FROM public.reporting_refreshrun WHERE outcome = 'ok')"
 ).format(CHANGE_LOG)
+
+# These keys changed, for the views of any refresh that succeeded (before one,
+# real-time reads compute every key from the history anyway).
+DISTRUST_KEYS_SQL = (
+    "INSERT INTO {log} (order_ids, source) SELECT %s::text[]::{key_type}[], 'audit' "
+    "WHERE EXISTS (SELECT 1 FROM public.reporting_refreshrun WHERE outcome = 'ok')"
+)
+
+
+def change_log_distrust(keys: list[str], *, using: str = "default") -> bool:
+    """Log ``keys`` (as text: integers or UUIDs) as changed, so that what holds them is recomputed.
+
+    The same mechanism as :func:`change_log_repair`, for some keys rather than every
+    one: an entry in the change log, as a write would have made. Real-time reads
+    recompute these keys from the history at once (they are in the tail), the next
+    fold puts their latest rows into the overlay (correcting the counts by what they
+    counted as), and the next refresh sees a change rather than ``unchanged``.
+
+    Returns:
+        Whether an entry was written (not before the first successful refresh, when
+        real-time reads recompute every key anyway, nor for no keys).
+    """
+    if not keys:
+        return False
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        key_type = declared_key_type(cursor, source())
+        cursor.execute(
+            DISTRUST_KEYS_SQL.format(log=CHANGE_LOG.as_string(cursor.connection), key_type=key_type), [keys]
+        )
+        return bool(cursor.rowcount)
 
 
 def change_log_repair(*, using: str = "default") -> list[str]:

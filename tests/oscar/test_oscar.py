@@ -96,6 +96,9 @@ def assert_exact(strategies: tuple[str, ...] = ("live", "realtime")) -> None:
         for status in STATUSES
     }
     assert {status: sorted(row[0] for row in rows) for status, rows in expected["lists"].items()} == oscar
+    # The exactness audit, over every order, agrees (and finds nothing to recompute).
+    audit = services.exactness_audit(sample=1000)
+    assert (audit.outcome, audit.range_keys) == ("exact", Order.objects.count()), audit
 
 
 def test_a_project_without_the_example_shop_has_none_of_its_tables():

@@ -35,6 +35,8 @@ def _format(value: float, unit: str) -> str:
         return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
     if unit == "MiB":
         return f"{value:,.1f} MiB"
+    if unit == "%":
+        return f"{value:,.2f} %"
     return f"{value:,.0f} {unit}"
 
 

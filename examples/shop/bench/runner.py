@@ -10,7 +10,7 @@ annotation (see the README), measured in the same run.
 
 from __future__ import annotations
 
-__all__ = ["BenchConfig", "BenchResults", "Measurement", "bench_run"]
+__all__ = ["AUDIT_SHARE", "BenchConfig", "BenchResults", "Measurement", "bench_run"]
 
 import gc
 import random
@@ -29,8 +29,8 @@ from django.db import connection
 
 from examples.shop import services as shop_services
 from examples.shop.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
-from reporting import exports, selectors, services
-from reporting.choices import RefreshOutcome
+from reporting import conf, exports, selectors, services
+from reporting.choices import AuditOutcome, RefreshOutcome
 from reporting.matviews import in_schema
 from reporting.models import RefreshRun
 
@@ -45,6 +45,8 @@ class BenchConfig:
     database: str = ""
     keep: bool = False
     replica: bool = False
+    #: Only the exactness audit (seed, refresh, then its cases): minutes at 1 M orders, not the whole run.
+    audit_only: bool = False
 
 
 @dataclass
@@ -223,6 +225,10 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
     _execute("VACUUM (ANALYZE) reporting_example_order")
     _execute("VACUUM (ANALYZE) reporting_example_orderstatus")
 
+    if config.audit_only:
+        _bench_audit(add, orders, rng, repeat, progress)
+        return
+
     rows = list(selectors.order_iter_by_status(status="cancelled", strategy="snapshot"))
     cancelled_ids = [row.order_id for row in rows]
     # The deep page starts in the middle of the list.
@@ -282,6 +288,7 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
     _bench_refresh(add, orders, rng, repeat, progress)
     _bench_writes(add, orders, rng, repeat, progress)
     _bench_export(add, orders, progress)
+    _bench_audit(add, orders, rng, repeat, progress)
     if config.replica:
         _bench_replica(add, orders, rng, repeat, progress)
 
@@ -326,6 +333,51 @@ def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: 
     ):
         size = fetchall("SELECT pg_total_relation_size(%s::regclass)", [in_schema(f"reporting.{view}")])[0][0]
         add("refresh", f"size of {view}", "MiB", [size / 2**20], unit="MiB")
+
+
+AUDIT_SAMPLES = (1000, 10_000)
+AUDIT_SHARE = "share of REPORTING_AUDIT_INTERVAL"
+
+
+def _bench_audit(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
+    """The exactness audit: its run time and keys/s, its share of a core, and a drift it finds.
+
+    As the scheduler runs it: 1 % of the orders changed since the refresh and folded
+    into the overlay, and before each audit 0.2 % more changed and folded, so that
+    its recent keys are full (``sample`` of them) and its range is random.
+    """
+    progress(f"{orders:,} orders: exactness audit")
+    services.views_refresh(force=True)
+    _change(0.01, rng, orders)
+    services.overlay_fold()
+    interval = conf.audit_interval() or 60.0
+    for sample in sorted({min(sample, orders) for sample in AUDIT_SAMPLES}):
+        services.exactness_audit(sample=sample)  # warm-up
+        durations: list[float] = []
+        keys: list[float] = []
+        for _ in range(repeat):
+            _change(0.002, rng, orders)
+            services.overlay_fold()
+            run = services.exactness_audit(sample=sample)
+            assert run.outcome == AuditOutcome.EXACT, run
+            durations.append(_ms(run.duration))
+            keys.append(run.keys_checked / run.duration.total_seconds())
+        label = f"sample {sample:,} (range + recent keys)"
+        add("audit", label, "run time", durations)
+        add("audit", label, "keys/s", keys, unit="keys/s")
+        # Wall time over the interval: an upper bound of the core it keeps busy (the
+        # database's share and Python's together, never both at once).
+        add("audit", label, AUDIT_SHARE, [ms / (interval * 1000) * 100 for ms in durations], unit="%")
+    # A drift nobody logged: 1 % of the orders written with the trigger off.
+    trigger = "reporting_history_log_insert"
+    _execute(f"ALTER TABLE reporting_example_orderstatus DISABLE TRIGGER {trigger}")
+    try:
+        planted = _change(0.01, rng, orders)
+    finally:
+        _execute(f"ALTER TABLE reporting_example_orderstatus ENABLE ALWAYS TRIGGER {trigger}")
+    found = [services.exactness_audit(sample=min(AUDIT_SAMPLES[0], orders)).mismatches for _ in range(repeat)]
+    add("audit", f"{planted:,} orders changed unlogged: found per audit", "mismatches", found, unit="keys")
+    services.views_refresh(force=True)
 
 
 def batch_rows(orders: int) -> int:

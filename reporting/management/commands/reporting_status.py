@@ -57,6 +57,18 @@ class Command(BaseCommand):
         unlogged = selectors.change_log_check()
         for problem in unlogged:
             self.stdout.write(f"change log: {problem}")
+        audit = selectors.audit_last()
+        audit_problem = selectors.audit_problem(audit)
+        if audit is None:
+            self.stdout.write("audit: none yet (run_scheduler audits every REPORTING_AUDIT_INTERVAL seconds)")
+        elif audit_problem is None:
+            self.stdout.write(
+                f"audit: {audit.outcome} as of {wording.clock(audit.finished, today=fresh.checked_at)} "
+                f"({wording.span(fresh.checked_at - audit.finished)} ago), {audit.keys_checked:,} "
+                f"{declaration.noun_plural()} checked in {audit.duration.total_seconds() * 1000:.0f} ms"
+            )
+        else:
+            self.stdout.write(f"audit: {audit_problem}")
         holder = selectors.refresh_lock_holder()
         if holder is not None:
             self.stdout.write(f"refresh lock held by {holder}")
@@ -74,6 +86,11 @@ class Command(BaseCommand):
             raise CommandError(
                 "writes bypass the change log, so real-time reads may be wrong; run_scheduler mends it at "
                 "its next fold (or run manage.py migrate)"
+            )
+        if audit_problem is not None:
+            raise CommandError(
+                "the latest audit found real-time reads different from the history; the keys are being "
+                "recomputed, and run_scheduler's next audit says whether they are exact"
             )
         max_age = options["max_age"]
         if max_age is not None:
