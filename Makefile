@@ -33,7 +33,7 @@ serve: $(INSTALLED) ## Run the dashboard with gunicorn on http://127.0.0.1:$(POR
 	@metrics=$$(mktemp -d); \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null; rm -rf "$$metrics"' EXIT INT TERM; \
 	$(BIN)/python manage.py run_scheduler & scheduler=$$!; \
-	PROMETHEUS_MULTIPROC_DIR=$$metrics $(BIN)/gunicorn reporting.wsgi --config reporting/gunicorn_conf.py --bind 127.0.0.1:$(PORT)
+	PROMETHEUS_MULTIPROC_DIR=$$metrics $(BIN)/gunicorn demo_project.wsgi --config demo_project/gunicorn_conf.py --bind 127.0.0.1:$(PORT)
 
 dev: $(INSTALLED) ## Django's development server with DEBUG on, reloading on changes (never in production)
 	$(BIN)/python manage.py migrate --verbosity 0
@@ -47,7 +47,7 @@ test: $(INSTALLED) ## Run the test suite against real PostgreSQL (then the djang
 lint: $(INSTALLED) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy reporting scheduler examples tests
+	$(BIN)/mypy reporting scheduler demo_project examples tests
 
 format: $(INSTALLED) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -647,7 +647,7 @@ def test_without_the_metrics_extra_metrics_answer_501_with_the_pip_line_and_the_
 
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_PROMETHEUS],
-        env=subprocess_env() | {"DJANGO_SETTINGS_MODULE": "reporting.settings"},
+        env=subprocess_env() | {"DJANGO_SETTINGS_MODULE": "demo_project.settings"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -64,7 +64,7 @@ def test_an_undeclared_value_gets_a_style_no_declared_status_has(settings):
 def test_an_undeclared_value_has_the_same_style_in_another_process(settings):
     """A hash of the value, not Python's per-process hash(): every worker draws it alike."""
     code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'reporting.settings'; django.setup(); "
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'demo_project.settings'; django.setup(); "
         "from reporting import charts; print(charts.pattern('escalated'))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,7 +14,7 @@ from reporting import checks, source_sql
 from reporting.declaration import DeclarationError, Table, noun, noun_plural, parse, source
 from tests.helpers import sync_views
 
-# The example shop's declaration (reporting/settings.py), which the other tests run on.
+# The example shop's declaration (demo_project/settings.py), which the other tests run on.
 EXAMPLE = dict(django_settings.REPORTING_SOURCE)
 
 

@@ -196,7 +196,7 @@ def test_without_the_embedded_extra_its_engine_says_what_to_install_and_the_app_
         env["DATABASE_URL"] = database_url
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_EMBEDDED_POSTGRES],
-        env=env | {"DJANGO_SETTINGS_MODULE": "reporting.settings"},
+        env=env | {"DJANGO_SETTINGS_MODULE": "demo_project.settings"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -249,7 +249,7 @@ def test_the_jobs_count_what_they_do_for_the_metrics():
         (NO_LOGGING, "0", None, " INFO "),
         (NO_LOGGING, "2", " DEBUG reporting.services.fold: Fold ", None),
         # This repository's LOGGING routes both loggers: its handler is kept, and no second one added.
-        ("reporting.settings", "1", "INFO scheduler.runner: Job startup-refresh ran: ok", None),
+        ("demo_project.settings", "1", "INFO scheduler.runner: Job startup-refresh ran: ok", None),
     ],
 )
 def test_run_scheduler_logs_to_the_console_unless_the_project_routes_its_loggers(

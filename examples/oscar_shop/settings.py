@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from oscar.defaults import *  # noqa: F403
 
-from reporting.settings import *  # noqa: F403
-from reporting.settings import DATABASES, INSTALLED_APPS
+from demo_project.settings import *  # noqa: F403
+from demo_project.settings import DATABASES, INSTALLED_APPS
 
 # The Oscar apps an order needs (its lines, addresses, products, partners,
 # vouchers and offers), without the storefront and its search.

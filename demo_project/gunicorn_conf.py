@@ -1,4 +1,6 @@
-"""gunicorn's settings for this project (``gunicorn reporting.wsgi --config reporting/gunicorn_conf.py``).
+"""gunicorn's settings for this project.
+
+``gunicorn demo_project.wsgi --config demo_project/gunicorn_conf.py`` (make serve, the Procfile).
 
 Each can be changed from the environment: ``WEB_CONCURRENCY`` (workers),
 ``WEB_TIMEOUT`` (seconds), and gunicorn's own ``GUNICORN_CMD_ARGS``.

@@ -107,8 +107,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "reporting.root_urls"
-WSGI_APPLICATION = "reporting.wsgi.application"
+ROOT_URLCONF = "demo_project.urls"
+WSGI_APPLICATION = "demo_project.wsgi.application"
 
 TEMPLATES = [
     {
