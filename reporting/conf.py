@@ -1,7 +1,7 @@
 """Settings of this project, read lazily with defaults (``REPORTING_*``).
 
 Each function reads ``django.conf.settings`` when called, so tests can override
-a setting with ``settings`` fixtures. ``reporting/settings.py`` fills them from
+a setting with ``settings`` fixtures. this repository's ``demo_project/settings.py`` fills them from
 environment variables of the same name.
 """
 
