@@ -1,8 +1,8 @@
 """Settings of this project, read lazily with defaults (``REPORTING_*``).
 
 Each function reads ``django.conf.settings`` when called, so tests can override
-a setting with ``settings`` fixtures. this repository's ``demo_project/settings.py`` fills them from
-environment variables of the same name.
+a setting with ``settings`` fixtures. This repository's project
+(``demo_project/settings.py``) fills them from environment variables of the same name.
 """
 
 from __future__ import annotations
