@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 .DEFAULT_GOAL := help
 PORT ?= 8000
 
-.PHONY: help install demo serve dev test lint format bench clean
+.PHONY: help install demo serve dev test lint docs format bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test: $(INSTALLED) ## Run the test suite against real PostgreSQL (then the djang
 	$(BIN)/pytest
 	$(BIN)/pytest --ds=examples.oscar_shop.settings tests/oscar
 
+docs: $(INSTALLED) ## Build the manual (docs/) into site/, strictly: a broken link or a page outside the nav fails
+	$(BIN)/mkdocs build --strict --quiet
+
 lint: $(INSTALLED) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -57,4 +60,4 @@ bench: $(INSTALLED) ## Benchmark every strategy at 1 000 000 orders (BENCH_ARGS=
 	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and the embedded database's data
-	rm -rf $(VENV) .pgdata staticfiles
+	rm -rf $(VENV) .pgdata staticfiles site

@@ -18,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # DJANGO_ENV: "development" (the default: demo, tests, make serve) or "production".
 # Production refuses to start without its own secret key and turns on secure
-# cookies, HTTPS redirects and HSTS (see "Deployment" in the README).
+# cookies, HTTPS redirects and HSTS (see docs/operations.md).
 ENVIRONMENT = os.environ.get("DJANGO_ENV", "development")
 if ENVIRONMENT not in ("development", "production"):
     raise ImproperlyConfigured(f"DJANGO_ENV must be development or production, not {ENVIRONMENT!r}")
@@ -135,8 +135,8 @@ else:
         "CONN_HEALTH_CHECKS": True,
     }
 DATABASES = {"default": _default_db}
-# Behind PgBouncer in transaction mode (Django's switch for it; see "Deployment" in
-# the README): no server-side cursors, prepared statements or session settings that
+# Behind PgBouncer in transaction mode (Django's switch for it; see
+# docs/deployment.md): no server-side cursors, prepared statements or session settings that
 # outlive a transaction. The scheduler refuses such a connection: give it a direct one.
 _default_db["DISABLE_SERVER_SIDE_CURSORS"] = _env_flag("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 
@@ -180,7 +180,7 @@ LOGGING = {
 }
 
 # pgviews-redux: when a view's SQL changed, drop and recreate it on migrate
-# (see "Changing a view" in the README for how a new version is rolled out).
+# (see docs/changing-views.md for how a new version is rolled out).
 MATERIALIZED_VIEWS_CHECK_SQL_CHANGED = True
 
 # The REPORTING_* settings, from the environment; reporting/conf.py reads and

@@ -8,7 +8,7 @@ with a read-only default transaction, a statement timeout, an idle-in-
 transaction timeout and a connection limit. The plain views run with their
 owner's rights, so real-time views work without any grant on the source tables.
 
-What a BI role can change and what holds anyway (see "BI tools" in the README):
+What a BI role can change and what holds anyway (see docs/bi.md):
 
 * PostgreSQL lets every role change its own settings, in its session
   (``SET statement_timeout = 0``) and as its defaults (``ALTER ROLE <self> SET``).

@@ -8,7 +8,7 @@ from django.db import models
 
 
 class Strategy(models.TextChoices):
-    """How a read is answered: one contract, three costs (see "Reading" in the README)."""
+    """How a read is answered: one contract, three costs (see docs/reading.md)."""
 
     LIVE = "live", "Live: computed from the status history, exact, slow"
     SNAPSHOT = "snapshot", "Snapshot: the materialized view, as fresh as its last refresh"

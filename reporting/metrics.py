@@ -12,7 +12,7 @@ Two sources:
   same: how old the exact state is, changes pending, the last successful
   refresh, whether the refresh lock is held, whether reads recompute everything.
 
-Alert rules we recommend are in the README ("Metrics").
+Alert rules we recommend are in docs/operations.md ("Metrics").
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def test_the_orm_goes_from_a_key_to_its_latest_status_and_back(refreshed):
 
 @pytest.mark.django_db
 def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refreshed):
-    """pgviews-redux drops and recreates a materialized view whose SQL changed (see the README)."""
+    """pgviews-redux drops and recreates a materialized view whose SQL changed (see docs/changing-views.md)."""
     (order,) = orders_create(1)
     statuses_create([(order, EPOCH, "pending")])
     refreshed()

@@ -10,7 +10,7 @@ for a refresh (a full recompute) too. ``/readyz``, ``reporting_status`` and the
 metrics say so until an audit finds every key it checks exact again.
 
 Its cost follows the sample (``REPORTING_AUDIT_SAMPLE``), not the data: a few
-index lookups per key (README, "The exactness audit").
+index lookups per key (docs/refreshing.md, "The exactness audit").
 """
 
 from __future__ import annotations

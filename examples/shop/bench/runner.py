@@ -5,7 +5,7 @@ at the end), so it never touches the user's data. For each size it seeds the
 orders, refreshes, and times each measurement ``repeat`` times after a warm-up,
 interleaving the approaches so that the machine's noise spreads over all of
 them. It reports medians and p95 and ratios against the ``Subquery``
-annotation (see the README), measured in the same run.
+annotation (see docs/performance.md), measured in the same run.
 """
 
 from __future__ import annotations
