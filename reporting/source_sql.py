@@ -289,6 +289,9 @@ def _retype_keys(cursor: Any, key_type: str) -> None:
         cursor.execute(
             f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {pattern.format(key_type)} USING NULL"
         )
+    # A new type brings its default storage: the change log's key arrays stay out of
+    # line and uncompressed (migration 0002 says why), whatever their type.
+    cursor.execute("ALTER TABLE public.reporting_orderchange ALTER COLUMN order_ids SET STORAGE EXTERNAL")
     # Their bodies read views the view sync makes only after migrate.
     cursor.execute("SET LOCAL check_function_bodies = off")
     for name in KEY_FUNCTIONS:

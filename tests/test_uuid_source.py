@@ -217,3 +217,13 @@ def test_the_api_the_order_page_and_the_dashboard_take_uuid_keys(prices, client)
     assert dashboard.status_code == 200, dashboard.content[:2000]
     # Linked as they are: no thousands separators in the digits a UUID starts with.
     assert f'href="{reverse("order", args=[product])}">{product}</a>' in dashboard.content.decode()
+
+
+def test_retyped_keys_keep_the_change_log_uncompressed(prices):
+    """A retype brings the new type's default storage; the change log's key arrays stay EXTERNAL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format_type(atttypid, atttypmod), attstorage FROM pg_attribute "
+            "WHERE attrelid = 'reporting_orderchange'::regclass AND attname = 'order_ids'"
+        )
+        assert cursor.fetchone() == ("uuid[]", "e")
