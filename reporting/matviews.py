@@ -23,6 +23,7 @@ and grant on every change of the SQL.
 from __future__ import annotations
 
 __all__ = [
+    "FROZEN_SQL_DIR",
     "SCHEMA",
     "VIEWS_SQL_DIR",
     "FreshnessView",
@@ -45,6 +46,7 @@ __all__ = [
     "OrdersView",
     "PendingChangesView",
     "SnapshotStateView",
+    "frozen_sql",
     "in_schema",
     "reporting_views",
     "view_sql",
@@ -90,7 +92,7 @@ def reporting_views() -> list[type[pg.MaterializedView]]:
 
 
 def view_sql(name: str) -> str:
-    """Return the SQL of one versioned view file, such as ``order_latest_status_v1``.
+    """Return the current SQL of one object of ``views_sql/``, such as ``order_latest_status``.
 
     Args:
         name: the file name in ``views_sql/`` without ``.sql``.
@@ -99,6 +101,19 @@ def view_sql(name: str) -> str:
         The query, without a trailing semicolon, in the schema of ``REPORTING_SCHEMA``.
     """
     return in_schema((VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
+
+
+# What a migration deploys is frozen there, as it was: views_sql/ has only the
+# current version of each object, edited in place (docs/architecture.md, "Changing the SQL").
+FROZEN_SQL_DIR = Path(__file__).resolve().parent / "migrations" / "sql"
+
+
+def frozen_sql(name: str) -> str:
+    """Return what a migration deploys: ``reporting/migrations/sql/<name>.sql`` (``overlay_fold_v5``).
+
+    Like :func:`view_sql`, in the schema of ``REPORTING_SCHEMA``.
+    """
+    return in_schema((FROZEN_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
 
 
 # Comments on the views and their columns, for BI tools' catalogs (Metabase and
@@ -134,7 +149,7 @@ TRANSITIONS = "How many status changes."
 class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
     """pgviews-redux declaration of ``reporting.order_latest_status`` (DDL and refresh)."""
 
-    sql = view_sql("order_latest_status_v2")
+    sql = view_sql("order_latest_status")
     # A UNIQUE index, so REFRESH ... CONCURRENTLY works and readers are never blocked.
     concurrent_index = "order_id"
 
@@ -172,7 +187,7 @@ def _label(model: str) -> str:
 class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
     """``reporting.order_status_counts``: orders per latest status (and ``none``) as of the refresh."""
 
-    sql = view_sql("order_status_counts_v2")
+    sql = view_sql("order_status_counts")
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "status"
 
@@ -188,7 +203,7 @@ class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
 class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
     """``reporting.order_daily_status``: orders per creation day (UTC) and latest status."""
 
-    sql = view_sql("order_daily_status_v2")
+    sql = view_sql("order_daily_status")
     dependencies = [_label("OrderLatestStatusView")]
     concurrent_index = "day, status"
 
@@ -226,7 +241,7 @@ class TransitionColumns(models.Model):
 class OrderStatusTransitionsView(TransitionColumns, pg.ReadOnlyMaterializedView):  # type: ignore[misc]
     """``reporting.order_status_transitions``: every change of an order's status, as of the refresh."""
 
-    sql = view_sql("order_status_transitions_v1")
+    sql = view_sql("order_status_transitions")
     concurrent_index = "status_id"
 
     class Meta:
@@ -249,7 +264,7 @@ class OrderStatusTransitionsView(TransitionColumns, pg.ReadOnlyMaterializedView)
 class OrderTransitionsDailyView(pg.ReadOnlyMaterializedView):
     """``reporting.order_transitions_daily``: status changes per day and kind, as of the refresh."""
 
-    sql = view_sql("order_transitions_daily_v1")
+    sql = view_sql("order_transitions_daily")
     dependencies = [_label("OrderStatusTransitionsView")]
     concurrent_index = "day, from_status, to_status"
 
@@ -274,7 +289,7 @@ class OrderTransitionsDailyView(pg.ReadOnlyMaterializedView):
 class SnapshotStateView(pg.ReadOnlyView):
     """``reporting_snapshot_state``: the snapshot the materialized views hold (one row)."""
 
-    sql = view_sql("snapshot_state_v3")
+    sql = view_sql("snapshot_state")
     # It names the materialized views' files, so it is built after them.
     dependencies = [
         _label("OrderLatestStatusView"),
@@ -294,7 +309,7 @@ class SnapshotStateView(pg.ReadOnlyView):
 class PendingChangesView(pg.ReadOnlyView):
     """``reporting_pending_changes``: the orders changed since that snapshot."""
 
-    sql = view_sql("pending_changes_v3")
+    sql = view_sql("pending_changes")
     dependencies = [_label("SnapshotStateView"), _label("OrderLatestStatusView")]
 
     order_id = models.BigIntegerField(primary_key=True)
@@ -307,7 +322,7 @@ class PendingChangesView(pg.ReadOnlyView):
 class FreshnessView(pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
-    sql = view_sql("freshness_v3")
+    sql = view_sql("freshness")
     dependencies = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
     as_of = models.DateTimeField(
@@ -360,7 +375,7 @@ _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesVie
 class OrderLatestStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
-    sql = view_sql("order_latest_status_live_v5")
+    sql = view_sql("order_latest_status_live")
     dependencies = [_label("OrderLatestStatusView"), *_REALTIME_DEPENDENCIES]
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
@@ -402,7 +417,7 @@ class OrderLatestRowView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[mis
     (``OrderRow.columns``).
     """
 
-    sql = view_sql("order_latest_row_v1")
+    sql = view_sql("order_latest_row")
     dependencies = [_label("OrderLatestStatusView")]
 
     class Meta:
@@ -417,7 +432,7 @@ class OrderLatestRowView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[mis
 class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[misc]
     """``reporting.order_latest_row_live``: the same over ``order_latest_status_live`` (exact)."""
 
-    sql = view_sql("order_latest_row_live_v1")
+    sql = view_sql("order_latest_row_live")
     dependencies = [_label("OrderLatestStatusLiveView")]
 
     class Meta:
@@ -432,7 +447,7 @@ class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore
 class OrderStatusCountsLiveView(pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
-    sql = view_sql("order_status_counts_live_v4")
+    sql = view_sql("order_status_counts_live")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderStatusCountsView"), *_REALTIME_DEPENDENCIES]
 
     status = models.TextField(primary_key=True, db_comment=COUNT_STATUS)
@@ -447,7 +462,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
 class OrderDailyStatusLiveView(pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
-    sql = view_sql("order_daily_status_live_v4")
+    sql = view_sql("order_daily_status_live")
     dependencies = [_label("OrderLatestStatusView"), _label("OrderDailyStatusView"), *_REALTIME_DEPENDENCIES]
 
     day = models.DateField(primary_key=True, db_comment=DAY)
@@ -463,7 +478,7 @@ class OrderDailyStatusLiveView(pg.ReadOnlyView):
 class OrderStatusTransitionsLiveView(TransitionColumns, pg.ReadOnlyView):  # type: ignore[misc]
     """``reporting.order_status_transitions_live``: every change of an order's status, exact."""
 
-    sql = view_sql("order_status_transitions_live_v1")
+    sql = view_sql("order_status_transitions_live")
     dependencies = [_label("OrderStatusTransitionsView"), *_REALTIME_DEPENDENCIES]
 
     class Meta:
@@ -478,7 +493,7 @@ class OrderStatusTransitionsLiveView(TransitionColumns, pg.ReadOnlyView):  # typ
 class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
     """``reporting.order_transitions_daily_live``: status changes per day and kind, exact."""
 
-    sql = view_sql("order_transitions_daily_live_v1")
+    sql = view_sql("order_transitions_daily_live")
     dependencies = [
         _label("OrderStatusTransitionsView"),
         _label("OrderTransitionsDailyView"),
@@ -501,7 +516,7 @@ class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
 class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
     """``reporting.order_transition_times_weekly_live``: time to reach each status per week, exact."""
 
-    sql = view_sql("order_transition_times_weekly_live_v2")
+    sql = view_sql("order_transition_times_weekly_live")
     dependencies = [_label("OrderStatusTransitionsLiveView")]
 
     week = models.DateField(primary_key=True, db_comment=WEEK)
@@ -522,7 +537,7 @@ class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
 class OrdersView(pg.ReadOnlyView):
     """``reporting.orders``: every order and its day, for BI reports per order."""
 
-    sql = view_sql("orders_v1")
+    sql = view_sql("orders")
 
     order_id = models.BigIntegerField(primary_key=True, db_comment=ORDER_ID)
     created = models.DateTimeField(db_comment="When the order was created.")
@@ -540,7 +555,7 @@ class OrdersView(pg.ReadOnlyView):
 class OrderStatusHistoryView(pg.ReadOnlyView):
     """``reporting.order_status_history``: every status row with the status before it and the time in it."""
 
-    sql = view_sql("order_status_history_v1")
+    sql = view_sql("order_status_history")
 
     status_id = models.BigIntegerField(primary_key=True, db_comment="The status row.")
     order_id = models.BigIntegerField(db_comment=ORDER_ID)

@@ -155,7 +155,7 @@ class RefreshRun(models.Model):
     # (pg_relation_filenode). Readers compare them with the files now: another
     # file means the views were rewritten since (a plain REFRESH whose commit the
     # reader's snapshot does not see, a rebuild by migrate), and that the change
-    # log cannot correct them (views_sql/snapshot_state_v2.sql).
+    # log cannot correct them (views_sql/snapshot_state.sql).
     view_filenodes = ArrayField(models.BigIntegerField(), null=True, blank=True)
     error = models.TextField(blank=True, default="", help_text="Why it failed, was skipped or was abandoned.")
     # The server process that ran it: a later run marks a run still "running"
@@ -230,7 +230,7 @@ class RefreshLock(models.Model):
 #
 # Every row belongs to a *generation*: the refresh run whose materialized views it
 # corrects. A refresh (a compaction) starts a new generation with an empty overlay;
-# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold_v2.sql.
+# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold.sql.
 
 
 class Fold(models.Model):
@@ -325,7 +325,7 @@ class OverlayTransition(models.Model):
 # second NULL row instead of updating the first (ON CONFLICT never fires). Nor can
 # any text stand for "no rows": a history may hold any value ('none' and '' too).
 # So a flag in the key says it: no_rows = true (with status '') is the keys without
-# rows, and readers turn it back into NULL (views_sql/overlay_fold_v5.sql and the
+# rows, and readers turn it back into NULL (views_sql/overlay_fold.sql and the
 # _live views that read these tables).
 
 

@@ -170,14 +170,14 @@ INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 KEY_TYPES = INTEGER_KEYS | {"uuid"}
 # How the SQL functions in views_sql/ spell the key's type; migrations deploy it as is.
 KEY_TYPE_MARK = "bigint /*key_type*/"
-# The functions that carry keys, at their current versions (views_sql/); their
+# The functions that carry keys (views_sql/); their
 # signatures change with the key's type, so they are dropped (DROP_KEY_FUNCTIONS_SQL)
 # and made again.
 KEY_FUNCTIONS = (
-    "latest_status_recomputed_v4",
-    "order_latest_status_rows_v3",
-    "order_latest_status_page_v4",
-    "overlay_fold_v5",
+    "latest_status_recomputed",
+    "order_latest_status_rows",
+    "order_latest_status_page",
+    "overlay_fold",
 )
 # The maintained state's key columns: (table, column, the column's type for key type T).
 KEY_COLUMNS = (
@@ -607,14 +607,15 @@ def _install_columns(cursor: Any, statements: list[str], wanted: str) -> None:
     )
 
 
-# The SQL functions of the machinery, at their current versions (views_sql/).
-# Migrations deploy each version; a new version is a new file and a migration.
+# The SQL functions of the machinery (views_sql/, edited in place). A migration
+# deploys each change from a copy frozen in reporting/migrations/sql/ (a test checks
+# that the latest copy is the file: an edit without its migration fails it).
 FUNCTIONS = (
-    "overlay_fold_v5",
-    "order_latest_status_page_v4",
-    "order_latest_status_rows_v3",
-    "latest_status_recomputed_v4",
-    "order_daily_status_computed_v2",
+    "overlay_fold",
+    "order_latest_status_page",
+    "order_latest_status_rows",
+    "latest_status_recomputed",
+    "order_daily_status_computed",
 )
 
 

@@ -217,7 +217,7 @@ def test_the_role_still_reads_a_view_rebuilt_by_a_new_sql_version(role_name, dat
     monkeypatch.setattr(
         OrderLatestStatusView,
         "sql",
-        view_sql("order_latest_status_v2").replace("AS s\n", "AS s WHERE s.id > 0\n"),
+        view_sql("order_latest_status").replace("AS s\n", "AS s WHERE s.id > 0\n"),
     )
     try:
         sync_views()

@@ -7,10 +7,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.apps import apps
 from django.db import connection
+from django_pgviews import view as pg
 
 from reporting import services
-from reporting.matviews import KeyRow, OrderLatestStatus, OrderLatestStatusView, view_sql
+from reporting.matviews import (
+    FROZEN_SQL_DIR,
+    VIEWS_SQL_DIR,
+    KeyRow,
+    OrderLatestStatus,
+    OrderLatestStatusView,
+    view_sql,
+)
+from reporting.source_sql import FUNCTIONS
 from tests.factories import EPOCH, orders_create, statuses_create
 from tests.helpers import raw_connect, subprocess_env, sync_views
 
@@ -99,7 +109,7 @@ def test_the_orm_goes_from_a_key_to_its_latest_status_and_back(refreshed):
 
 @pytest.mark.django_db
 def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refreshed):
-    """pgviews-redux drops and recreates a materialized view whose SQL changed (see docs/changing-views.md)."""
+    """pgviews-redux drops and recreates a materialized view whose SQL changed (docs/changing-views.md)."""
     (order,) = orders_create(1)
     statuses_create([(order, EPOCH, "pending")])
     refreshed()
@@ -110,7 +120,7 @@ def test_a_new_version_of_the_sql_rebuilds_the_view_on_sync(monkeypatch, refresh
         "unchanged SQL must leave the view alone"
     )
 
-    changed = view_sql("order_latest_status_v2").replace("AS s\n", "AS s WHERE s.id > 0\n")
+    changed = view_sql("order_latest_status").replace("AS s\n", "AS s WHERE s.id > 0\n")
     monkeypatch.setattr(OrderLatestStatusView, "sql", changed)
     sync_views()
     assert _fetchall("SELECT 'reporting.order_latest_status'::regclass::oid")[0][0] != oid_before
@@ -168,3 +178,31 @@ def test_another_schema_name_is_used_everywhere():
         with raw_connect(dbname="postgres") as admin:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_views_sql_holds_one_current_file_per_object_and_each_function_is_migrated():
+    """views_sql/ is edited in place; what migrations deploy is frozen in reporting/migrations/sql/.
+
+    Every file of views_sql/ is read (by a view's model or as a function), and each
+    function's newest frozen copy is its current file: an edit of a function
+    without the migration that deploys it fails here.
+    """
+    files = {p.stem for p in VIEWS_SQL_DIR.glob("*.sql")}
+    assert not {name for name in files if re.search(r"_v\d+$", name)}, "one unversioned file per object"
+    read_by_views = {
+        name
+        for model in apps.get_models()
+        if isinstance(model, type) and issubclass(model, pg.View)
+        for name in files
+        if getattr(model, "sql", None) == view_sql(name)
+    }
+    assert files == read_by_views | set(FUNCTIONS), (
+        f"read by nothing: {files - read_by_views - set(FUNCTIONS)}"
+    )
+    for name in FUNCTIONS:
+        versions = [p for p in FROZEN_SQL_DIR.glob(f"{name}_v*.sql") if re.fullmatch(rf"{name}_v\d+", p.stem)]
+        newest = max(versions, key=lambda p: int(p.stem.rpartition("_v")[2]))
+        assert newest.read_text() == (VIEWS_SQL_DIR / f"{name}.sql").read_text(), (
+            f"views_sql/{name}.sql differs from {newest.name}: freeze it as the next version and deploy it "
+            "in a migration (docs/architecture.md)"
+        )

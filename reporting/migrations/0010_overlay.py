@@ -2,12 +2,12 @@
 
 from django.db import migrations, models
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # The fold and the real-time page, from their versioned files (a new version of a
 # function is a new file and a new migration).
-FOLD_FUNCTION = view_sql("overlay_fold_v1")
-PAGE_FUNCTION = view_sql("order_latest_status_page_v1")
+FOLD_FUNCTION = frozen_sql("overlay_fold_v1")
+PAGE_FUNCTION = frozen_sql("order_latest_status_page_v1")
 
 
 

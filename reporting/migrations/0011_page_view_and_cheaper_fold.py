@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # New versions of SQL functions (a new version is a new file and a new migration):
 # - the fold, v2: deletes the previous generation's overlay only when there is one
@@ -10,10 +10,10 @@ from reporting.matviews import view_sql
 #   the migrations, so the function must exist by then;
 # - reporting_latest_status_rows(), the real-time rows in no order, for whole
 #   lists and point lookups (the view v4 is written for pages).
-FOLD_V1 = view_sql("overlay_fold_v1")
-FOLD_V2 = view_sql("overlay_fold_v2")
-RECOMPUTED = view_sql("latest_status_recomputed_v1")
-ROWS = view_sql("order_latest_status_rows_v1")
+FOLD_V1 = frozen_sql("overlay_fold_v1")
+FOLD_V2 = frozen_sql("overlay_fold_v2")
+RECOMPUTED = frozen_sql("latest_status_recomputed_v1")
+ROWS = frozen_sql("order_latest_status_rows_v1")
 
 
 class Migration(migrations.Migration):

@@ -1,11 +1,11 @@
 from django.db import migrations
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # reporting_latest_status_page() v2: one plan for every call, so that the
-# selectors can run it as a prepared statement (views_sql/order_latest_status_page_v2.sql).
-PAGE_V1 = view_sql("order_latest_status_page_v1")
-PAGE_V2 = view_sql("order_latest_status_page_v2")
+# selectors can run it as a prepared statement (reporting/migrations/sql/order_latest_status_page_v2.sql).
+PAGE_V1 = frozen_sql("order_latest_status_page_v1")
+PAGE_V2 = frozen_sql("order_latest_status_page_v2")
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # Statuses of any length: the overlay stores them as text, and so does the full
 # recompute of the real-time view (v2); the generated view over the declared
@@ -14,8 +14,8 @@ DROP VIEW IF EXISTS public.reporting_pending_changes CASCADE;
 DROP VIEW IF EXISTS public.reporting_orderstatus, public.reporting_order CASCADE;
 DROP FUNCTION IF EXISTS public.reporting_latest_status_recomputed() CASCADE;
 """
-RECOMPUTED_V1 = view_sql("latest_status_recomputed_v1")
-RECOMPUTED_V2 = view_sql("latest_status_recomputed_v2")
+RECOMPUTED_V1 = frozen_sql("latest_status_recomputed_v1")
+RECOMPUTED_V2 = frozen_sql("latest_status_recomputed_v2")
 
 
 class Migration(migrations.Migration):

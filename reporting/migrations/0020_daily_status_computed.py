@@ -1,11 +1,11 @@
 from django.db import migrations
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # The live strategy's daily counts, moved from a query string in the selectors to
-# a versioned SQL function (views_sql/order_daily_status_computed_v1.sql), next to
+# a versioned SQL function (reporting/migrations/sql/order_daily_status_computed_v1.sql), next to
 # every other read.
-DAILY = view_sql("order_daily_status_computed_v1")
+DAILY = frozen_sql("order_daily_status_computed_v1")
 
 
 class Migration(migrations.Migration):

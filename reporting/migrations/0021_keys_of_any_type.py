@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # The functions that carry keys spell the key's type "bigint /*key_type*/": deployed
 # here as bigint, and again for another type (uuid) when a declared source has keys
@@ -31,7 +31,7 @@ OLD = ["overlay_fold_v2", "order_latest_status_page_v2", "order_latest_status_ro
 def _deploy(names: list[str]) -> list[str]:
     # Their bodies read the views generated from REPORTING_SOURCE, which migrate
     # installs when it ends: not checked now.
-    return ["SET LOCAL check_function_bodies = off", *map(view_sql, names), "RESET check_function_bodies"]
+    return ["SET LOCAL check_function_bodies = off", *map(frozen_sql, names), "RESET check_function_bodies"]
 
 
 class Migration(migrations.Migration):

@@ -1,10 +1,10 @@
 from django.db import migrations
 
-from reporting.matviews import view_sql
+from reporting.matviews import frozen_sql
 
 # The fold deletes the folded orders' overlay transitions by the row ids that one
 # index range per order finds: on PostgreSQL 15, "order_id = ANY (array)" read the
-# whole generation of a small overlay (views_sql/overlay_fold_v5.sql says more).
+# whole generation of a small overlay (reporting/migrations/sql/overlay_fold_v5.sql says more).
 # Same signature and result: replaced in place, for the key type the overlay keeps
 # now (bigint, or the declared keys' type, such as uuid).
 
@@ -23,7 +23,7 @@ def _deploy(name: str):
             # Its body reads the views generated from REPORTING_SOURCE, which migrate
             # installs when it ends: not checked now.
             cursor.execute("SET LOCAL check_function_bodies = off")
-            cursor.execute(view_sql(name).replace(KEY_TYPE_MARK, key_type))
+            cursor.execute(frozen_sql(name).replace(KEY_TYPE_MARK, key_type))
             cursor.execute("RESET check_function_bodies")
 
     return deploy

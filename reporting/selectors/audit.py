@@ -7,7 +7,7 @@ in production, on a sample, in one MVCC snapshot (a ``REPEATABLE READ, READ ONLY
 transaction): for each key of the sample it reads the latest row the real-time
 strategy serves (``reporting_latest_status_rows``: the materialized view, the
 overlay and the tail) and computes the latest row from the history directly,
-as the materialized view's SQL does (``order_latest_status_v2.sql``), restricted
+as the materialized view's SQL does (``order_latest_status.sql``), restricted
 to those keys. Any difference in ``status_id``, ``status``, ``status_created`` or
 ``status_since``, or a row on one side only, is a mismatch.
 
@@ -86,7 +86,7 @@ WHERE r.order_id = ANY(%s::text[]::{key_type}[])
 # Times are compared as PostgreSQL's text (one session, one TimeZone): a history may
 # hold timestamps Python cannot ('infinity', year 10000), which must not stop an audit.
 # The latest row of these keys from the history itself, as the materialized view
-# computes it (order_latest_status_v2.sql): an independent formula from the tail's
+# computes it (order_latest_status.sql): an independent formula from the tail's
 # and the fold's, which find status_since from the key's index range.
 LIVE_SQL = """
 SELECT DISTINCT ON (h.order_id) h.order_id::text, h.id::bigint, h.status::text, h.created::text,

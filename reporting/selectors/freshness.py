@@ -29,7 +29,7 @@ from reporting.selectors import sql as raw
 # The application_name of the connection that holds the refresh lock.
 LOCK_APPLICATION_NAME = "reporting refresh lock"
 
-# The same view that BI dashboards read (views_sql/freshness_v1.sql).
+# The same view that BI dashboards read (views_sql/freshness.sql).
 FRESHNESS_SQL = in_schema("SELECT as_of, checked_at, changes_since FROM reporting.freshness")
 REPLICA_FRESHNESS_SQL = in_schema(
     "SELECT as_of, checked_at, changes_since, on_replica, replay_lag, snapshot_at, folded_at, overlay_orders "

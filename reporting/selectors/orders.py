@@ -248,7 +248,7 @@ FROM public.reporting_latest_status_page(
 """
 # The real-time rows in no order (whole lists): the function
 # reporting_latest_status_rows, which reads the same parts with hash joins rather
-# than row by row (views_sql/order_latest_status_rows_v3.sql).
+# than row by row (views_sql/order_latest_status_rows.sql).
 REALTIME_UNORDERED_SQL = """
 SELECT order_id, status_id, status, status_created, status_since
 FROM public.reporting_latest_status_rows(%(status)s)
@@ -387,7 +387,7 @@ def order_list_by_status(
     else:
         sql, params = _list_sql(strategy, status=status, after=after, limit=limit + 1, since=since)
         # Prepared: a page is the read a dashboard repeats, and its plan is the same
-        # for every status and cursor (views_sql/order_latest_status_page_v4.sql).
+        # for every status and cursor (views_sql/order_latest_status_page.sql).
         rows = [OrderRow(*row) for row in raw.rows(sql, params, prepare=True)]
     next_after = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     rows = _with_columns(rows[:limit]) if with_columns else rows[:limit]
@@ -543,7 +543,7 @@ DAILY_SQL = {
     Strategy.REALTIME: in_schema(
         "SELECT day, status, orders FROM reporting.order_daily_status_live WHERE day >= %s AND day <= %s"
     ),
-    # Computed from the history at query time (views_sql/order_daily_status_computed_v1.sql).
+    # Computed from the history at query time (views_sql/order_daily_status_computed.sql).
     Strategy.LIVE: "SELECT day, status, orders FROM public.reporting_order_daily_status_computed(%s, %s)",
 }
 

@@ -90,7 +90,7 @@ TIMES_SQL = {
         "WHERE to_status = ANY(%(timed)s) AND week >= %(first)s AND week <= %(last)s"
     ),
     # Every change, computed from the history now: the definition of the materialized view.
-    Strategy.LIVE: _TIMES_SQL.format(source=f"({view_sql('order_status_transitions_v1')})"),
+    Strategy.LIVE: _TIMES_SQL.format(source=f"({view_sql('order_status_transitions')})"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Between two refreshes, the materialized views are carried forward by the
 *overlay*: the orders changed since the views' snapshot, as of the latest fold,
-with what they add to each count. A fold (``views_sql/overlay_fold_v2.sql``)
+with what they add to each count. A fold (``views_sql/overlay_fold.sql``)
 takes the *tail*, the orders changed since the previous fold, recomputes each
 from its status history (one index range), and commits the result with its
 snapshot. Real-time reads then recompute only the tail. A refresh is the

@@ -26,7 +26,7 @@ In each phase the same threads run against the database:
   reader does not time reads while it runs.
 
 The old design's reads are rebuilt in a schema ``bench_old`` of the bench
-database from the versioned SQL it used (``pending_changes_v2`` and the ``_v2``
+database from the SQL it used (``bench/sql/``: ``pending_changes_v2`` and the ``_v2``
 real-time views), and its page query is the one its selector ran.
 
 Maintenance cost is the CPU time of the database server process that runs the
@@ -61,6 +61,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -71,7 +72,7 @@ from examples.shop import services as shop_services
 from examples.shop.models import Status
 from reporting import conf, selectors, services
 from reporting.bi import RoleSettings
-from reporting.matviews import in_schema, view_sql
+from reporting.matviews import in_schema
 
 Progress = Callable[[str], None]
 PHASES = ("refresh", "overlay")
@@ -163,13 +164,21 @@ ORDER BY 4 DESC, 1 DESC LIMIT 100
 """)
 
 
+# The old design's SQL, as it was (bench/sql/): the app keeps only its current SQL.
+OLD_SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def _old_sql(name: str) -> str:
+    return in_schema((OLD_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
+
+
 def _old_views_create(cursor: Any) -> None:
     cursor.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
     cursor.execute(f"CREATE SCHEMA {OLD_SCHEMA}")
     pending = "bench_old.pending_changes"
-    cursor.execute(f"CREATE VIEW {pending} AS {view_sql('pending_changes_v2')}")
+    cursor.execute(f"CREATE VIEW {pending} AS {_old_sql('pending_changes_v2')}")
     for name in ("order_latest_status_live_v2", "order_status_counts_live_v2"):
-        sql = view_sql(name).replace("public.reporting_pending_changes", pending)
+        sql = _old_sql(name).replace("public.reporting_pending_changes", pending)
         cursor.execute(f"CREATE VIEW {OLD_SCHEMA}.{name.removesuffix('_v2')} AS {sql}")
 
 

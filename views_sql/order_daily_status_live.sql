@@ -7,6 +7,9 @@
 -- Everything is recounted instead (needs_full_recompute, or the day an order
 -- counted on is not known: its order row was deleted or updated since the
 -- refresh before a fold saw it, until the next refresh).
+--
+-- v4: status NULL counts the orders without rows (order_status_counts.sql);
+-- the overlay keeps them as no_rows (overlay_fold.sql).
 WITH st AS MATERIALIZED (
     SELECT s.generation, s.needs_full_recompute OR NOT s.daily_exact AS needed
     FROM public.reporting_snapshot_state AS s
@@ -21,11 +24,11 @@ full_recompute AS MATERIALIZED (
         AS needed
 ),
 delta AS (
-    SELECT t.day_then AS day, coalesce(t.status_then, 'none') AS status, -1 AS orders
+    SELECT t.day_then AS day, t.status_then AS status, -1 AS orders
     FROM tail AS t
     WHERE t.existed
     UNION ALL
-    SELECT (o.created AT TIME ZONE 'UTC')::date, coalesce(latest.status::text, 'none'), 1
+    SELECT (o.created AT TIME ZONE 'UTC')::date, latest.status::text, 1
     FROM tail AS t
     JOIN public.reporting_order AS o ON o.id = t.order_id
     LEFT JOIN LATERAL (
@@ -41,13 +44,13 @@ FROM (
     SELECT d.day, d.status, d.orders FROM reporting.order_daily_status AS d
     WHERE NOT (SELECT needed FROM full_recompute)
     UNION ALL
-    SELECT d.day, d.status, d.orders FROM public.reporting_overlaydaily AS d
+    SELECT d.day, CASE WHEN NOT d.no_rows THEN d.status END, d.orders FROM public.reporting_overlaydaily AS d
     WHERE d.generation = (SELECT generation FROM st) AND NOT (SELECT needed FROM full_recompute)
     UNION ALL
     SELECT delta.day, delta.status, delta.orders FROM delta
     WHERE NOT (SELECT needed FROM full_recompute)
     UNION ALL
-    SELECT (o.created AT TIME ZONE 'UTC')::date, coalesce(latest.status::text, 'none'), 1
+    SELECT (o.created AT TIME ZONE 'UTC')::date, latest.status::text, 1
     FROM public.reporting_order AS o
     LEFT JOIN LATERAL (
         SELECT s.status

@@ -1,6 +1,9 @@
 -- reporting_latest_status_recomputed(): the latest status row of every order,
--- from the whole history. The part of the real-time view
--- (order_latest_status_live_v4) used only when the change log cannot say what
+-- from the whole history. v2: the status as text (v1: varchar(16)), like every
+-- other part of the real-time view now, so that a declared status of any length
+-- passes, and the parts of the view keep one type (PostgreSQL appends the parts
+-- of a UNION ALL in order only when their column types are the same). The part of the real-time view
+-- (order_latest_status_live) used only when the change log cannot say what
 -- changed (needs_full_recompute: after a TRUNCATE, or before the first refresh).
 --
 -- A plpgsql function declared to return one row: PostgreSQL does not inline it,
@@ -14,7 +17,7 @@
 -- and reads the status history through reporting.order_status_history, which
 -- BI roles may read: so it shows nobody anything they could not already see.
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_recomputed()
-RETURNS TABLE (order_id bigint, status_id bigint, status varchar(16), status_created timestamptz)
+RETURNS TABLE (order_id bigint, status_id bigint, status text, status_created timestamptz)
 LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
@@ -22,7 +25,7 @@ ROWS 1
 AS $recomputed$
 BEGIN
     RETURN QUERY
-    SELECT h.order_id, h.status_id, h.status::varchar(16), h.created
+    SELECT h.order_id, h.status_id, h.status, h.created
     FROM reporting.order_status_history AS h
     WHERE h.latest;
 END

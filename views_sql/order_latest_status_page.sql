@@ -30,7 +30,7 @@
 -- bigint; a declared source whose keys are of another type (uuid) has it
 -- deployed with that type instead (reporting/source_sql.py).
 -- v4: status_since, when the order entered its current status, in every part
--- (order_latest_status_live_v5.sql says how the tail finds it). The pages stay in
+-- (order_latest_status_live.sql says how the tail finds it). The pages stay in
 -- the order of status_created, the latest row's time, which every part's index
 -- serves; p_since bounds status_created too.
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_page(
@@ -115,7 +115,7 @@ UNION ALL
 UNION ALL
 (SELECT everything.order_id, everything.id, everything.status::text, everything.created, everything.status_since
  FROM (
-     -- As order_latest_status_v2.sql computes it.
+     -- As order_latest_status.sql computes it.
      SELECT DISTINCT ON (h.order_id) h.order_id, h.id, h.status, h.created,
          max(h.created) FILTER (WHERE h.starts_run) OVER (PARTITION BY h.order_id) AS status_since
      FROM (

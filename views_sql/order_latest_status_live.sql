@@ -19,13 +19,13 @@
 -- one relation each, and what each keeps is decided in the outer WHERE, by
 -- part, which PostgreSQL hands down to each part as a filter on its index scan
 -- (part 1 looks each row up in the overlay, an index probe). Part 3 is small and
--- orders its own rows; part 4 is a function (latest_status_recomputed_v4.sql)
+-- orders its own rows; part 4 is a function (latest_status_recomputed.sql)
 -- that PostgreSQL plans as costing nothing. (The snapshot state and the tail are
 -- written out in each part that reads them: shared as CTEs, they cost the page
 -- its Merge Append.)
 --
 -- v5: status_since, when the order entered its current status (the created time
--- of the first row of its final run of equal statuses: order_latest_status_v2.sql)
+-- of the first row of its final run of equal statuses: order_latest_status.sql)
 -- in every part. The tail finds it from the order's index range: the latest row
 -- of another status ("other"), then the row right after it, or the order's first
 -- row when it never had another status. That reads the final run and one row

@@ -11,7 +11,7 @@
 -- bigint; a declared source whose keys are of another type (uuid) has it
 -- deployed with that type instead (reporting/source_sql.py).
 -- v3: status_since, when the order entered its current status, in every part
--- (order_latest_status_live_v5.sql says how the tail finds it).
+-- (order_latest_status_live.sql says how the tail finds it).
 CREATE OR REPLACE FUNCTION public.reporting_latest_status_rows(p_status text)
 RETURNS TABLE (
     order_id bigint /*key_type*/, status_id bigint, status text, status_created timestamptz,
@@ -76,7 +76,7 @@ WHERE (p_status IS NULL OR latest.status = p_status)
 UNION ALL
 SELECT everything.order_id, everything.id, everything.status::text, everything.created, everything.status_since
 FROM (
-    -- As order_latest_status_v2.sql computes it.
+    -- As order_latest_status.sql computes it.
     SELECT DISTINCT ON (h.order_id) h.order_id, h.id, h.status, h.created,
         max(h.created) FILTER (WHERE h.starts_run) OVER (PARTITION BY h.order_id) AS status_since
     FROM (

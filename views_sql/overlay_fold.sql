@@ -23,7 +23,7 @@
 -- Its temporary tables live as long as the session: one made for keys of
 -- another type is made again.
 -- v4: status_since, when each folded order entered its current status (as the
--- tail of order_latest_status_live_v5.sql finds it), kept in the overlay. Keys
+-- tail of order_latest_status_live.sql finds it), kept in the overlay. Keys
 -- without rows count under status NULL: reporting_overlaycount and
 -- reporting_overlaydaily keep them as no_rows = true (and status ''), since a
 -- primary key cannot hold NULL (see reporting/models.py). A temporary table an

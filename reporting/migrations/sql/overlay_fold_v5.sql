@@ -23,11 +23,15 @@
 -- Its temporary tables live as long as the session: one made for keys of
 -- another type is made again.
 -- v4: status_since, when each folded order entered its current status (as the
--- tail of order_latest_status_live_v5.sql finds it), kept in the overlay. Keys
+-- tail of order_latest_status_live.sql finds it), kept in the overlay. Keys
 -- without rows count under status NULL: reporting_overlaycount and
 -- reporting_overlaydaily keep them as no_rows = true (and status ''), since a
 -- primary key cannot hold NULL (see reporting/models.py). A temporary table an
 -- earlier version made in this session (without status_since) is made again.
+-- v5: the folded orders' transitions are deleted by the row ids that one index
+-- lookup per order finds, not by "order_id = ANY (array)" on the table: on
+-- PostgreSQL 15 that plan read the whole generation whenever the table was a few
+-- dozen pages (its cost model prices ten index probes above such a scan).
 CREATE OR REPLACE FUNCTION public.reporting_overlay_fold(
     OUT generation bigint, OUT orders bigint, OUT changes bigint, OUT overlay_orders bigint, OUT outcome text
 )
@@ -231,14 +235,25 @@ BEGIN
         ON CONFLICT (generation, day, from_status, to_status)
         DO UPDATE SET transitions = t.transitions + excluded.transitions;
 
-        -- The folded orders as an array, so that the delete is one index scan on
-        -- (generation, order_id) for them. Joined, PostgreSQL may read the whole
-        -- generation instead: its statistics lag behind the overlay (right after a
-        -- compaction they say the new generation is empty, and autovacuum is busy
-        -- with the big tables), and at 10 M orders that cost 350 ms a fold.
+        -- The folded orders' rows, found as above by one index range per order and
+        -- deleted by their row ids (a TID scan). Joined, or as "order_id = ANY
+        -- (array)", PostgreSQL may read the whole generation instead: its
+        -- statistics lag behind the overlay (right after a compaction they say the
+        -- new generation is empty, and autovacuum is busy with the big tables; at
+        -- 10 M orders that cost 350 ms a fold), and PostgreSQL 15 prices a scan of
+        -- a small table below the array's index probes. Nothing else writes these
+        -- rows while this fold holds its lock, so their row ids stay put.
         DELETE FROM public.reporting_overlaytransition AS x
-        WHERE x.generation = st.generation
-          AND x.order_id = ANY (ARRAY(SELECT f.order_id FROM pg_temp.reporting_fold_orders AS f WHERE f.in_overlay));
+        WHERE x.ctid = ANY (ARRAY(
+            SELECT y.ctid
+            FROM pg_temp.reporting_fold_orders AS f
+            CROSS JOIN LATERAL (
+                SELECT y.ctid FROM public.reporting_overlaytransition AS y
+                WHERE y.generation = st.generation AND y.order_id = f.order_id
+                OFFSET 0
+            ) AS y
+            WHERE f.in_overlay
+        ));
         INSERT INTO public.reporting_overlaytransition
             (generation, status_id, order_id, from_status, to_status, created, week, since_first)
         SELECT st.generation, n.status_id, n.order_id, n.from_status, n.to_status, n.created, n.week, n.since_first

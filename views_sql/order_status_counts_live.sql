@@ -6,6 +6,9 @@
 --
 -- Its cost grows with the orders changed since the latest fold (two index
 -- lookups each), not with the number of orders or the time since the refresh.
+--
+-- v4: status NULL counts the orders without rows (order_status_counts.sql);
+-- the overlay keeps them as no_rows (overlay_fold.sql).
 WITH st AS MATERIALIZED (
     SELECT s.generation, s.needs_full_recompute AS needed FROM public.reporting_snapshot_state AS s
 ),
@@ -18,13 +21,13 @@ FROM (
     SELECT c.status, c.orders FROM reporting.order_status_counts AS c
     WHERE NOT (SELECT needed FROM st)
     UNION ALL
-    SELECT d.status, d.orders FROM public.reporting_overlaycount AS d
+    SELECT CASE WHEN NOT d.no_rows THEN d.status END, d.orders FROM public.reporting_overlaycount AS d
     WHERE d.generation = (SELECT generation FROM st) AND NOT (SELECT needed FROM st)
     UNION ALL
-    SELECT coalesce(t.status_then, 'none'), -1 FROM tail AS t
+    SELECT t.status_then, -1 FROM tail AS t
     WHERE t.existed AND NOT (SELECT needed FROM st)
     UNION ALL
-    SELECT coalesce(latest.status::text, 'none'), 1
+    SELECT latest.status::text, 1
     FROM tail AS t
     JOIN public.reporting_order AS o ON o.id = t.order_id
     LEFT JOIN LATERAL (
@@ -36,7 +39,7 @@ FROM (
     ) AS latest ON true
     WHERE NOT (SELECT needed FROM st)
     UNION ALL
-    SELECT coalesce(latest.status::text, 'none'), 1
+    SELECT latest.status::text, 1
     FROM public.reporting_order AS o
     LEFT JOIN LATERAL (
         SELECT s.status

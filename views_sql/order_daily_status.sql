@@ -1,6 +1,6 @@
 -- Orders per day of creation (UTC) and latest status, as of the refresh; status
 -- NULL counts the orders without any status row. For charts of the last N days.
--- v2: NULL, not the text 'none', for orders without rows (order_status_counts_v2.sql
+-- v2: NULL, not the text 'none', for orders without rows (order_status_counts.sql
 -- says why).
 SELECT
     (o.created AT TIME ZONE 'UTC')::date AS day,

@@ -5,7 +5,7 @@
 -- always; its cost grows with the orders of the days asked for. The same answer as
 -- reporting.order_daily_status_live for those days.
 -- SQL and STABLE, so PostgreSQL inlines it into the caller's query.
--- v2: NULL, not the text 'none', for orders without rows (order_status_counts_v2.sql
+-- v2: NULL, not the text 'none', for orders without rows (order_status_counts.sql
 -- says why).
 CREATE OR REPLACE FUNCTION public.reporting_order_daily_status_computed(p_first date, p_last date)
 RETURNS TABLE (day date, status text, orders bigint)
