@@ -87,8 +87,8 @@ from psycopg import sql
 
 from reporting import conf
 from reporting.exceptions import InvalidParameterError, ReportingError
-from reporting.matviews import SCHEMA
 from reporting.models import BiRoleLimits
+from reporting.sql_files import SCHEMA
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""Read-only models over the reporting views, whose SQL lives in ``views_sql/``.
+"""The reporting views, declared for pgviews-redux, with their comments for BI catalogs.
+
+Their SQL is in ``views_sql/`` (:mod:`reporting.sql_files` reads it); the models
+the ORM queries are in :mod:`reporting.read_models`.
 
 Why two models for one view: pgviews-redux pastes
 ``db_table`` into its DDL unquoted, so only ``reporting.order_latest_status``
@@ -23,16 +26,9 @@ and grant on every change of the SQL.
 from __future__ import annotations
 
 __all__ = [
-    "FROZEN_SQL_DIR",
-    "SCHEMA",
-    "VIEWS_SQL_DIR",
     "FreshnessView",
-    "HistoryRow",
-    "KeyRow",
     "OrderDailyStatusLiveView",
     "OrderDailyStatusView",
-    "OrderLatestStatus",
-    "OrderLatestStatusLive",
     "OrderLatestStatusLiveView",
     "OrderLatestStatusView",
     "OrderStatusCountsLiveView",
@@ -46,40 +42,13 @@ __all__ = [
     "OrdersView",
     "PendingChangesView",
     "SnapshotStateView",
-    "frozen_sql",
-    "in_schema",
     "reporting_views",
-    "view_sql",
 ]
-
-import re
-from pathlib import Path
-from typing import Any, NoReturn
 
 from django.db import models
 from django_pgviews import view as pg
-from django_pgviews.managers import ReadOnlyViewManager
 
-import views_sql
-from reporting import conf
-
-VIEWS_SQL_DIR = Path(views_sql.__file__).resolve().parent
-
-# The PostgreSQL schema that holds every reporting view, and what BI roles see
-# (REPORTING_SCHEMA). Read once, here: a model's db_table is fixed when it is declared.
-SCHEMA = conf.schema()
-
-# The view files name the schema "reporting", so that each of them reads (and runs
-# in psql) as it is deployed by default; another REPORTING_SCHEMA replaces it.
-_SCHEMA_IN_SQL = re.compile(r"\breporting\.(?=[a-z_])")
-
-
-def in_schema(sql: str) -> str:
-    """Return ``sql`` with the reporting views in the schema of ``REPORTING_SCHEMA``.
-
-    SQL in this project names them ``reporting.<view>``, as deployed by default.
-    """
-    return _SCHEMA_IN_SQL.sub(f"{SCHEMA}.", sql) if SCHEMA != "reporting" else sql
+from reporting.sql_files import SCHEMA, view_sql
 
 
 def reporting_views() -> list[type[pg.MaterializedView]]:
@@ -89,31 +58,6 @@ def reporting_views() -> list[type[pg.MaterializedView]]:
 
     views = [m for m in apps.get_models() if isinstance(m, type) and issubclass(m, pg.MaterializedView)]
     return [v for v in reorder_by_dependencies(views) if issubclass(v, pg.MaterializedView)]
-
-
-def view_sql(name: str) -> str:
-    """Return the current SQL of one object of ``views_sql/``, such as ``order_latest_status``.
-
-    Args:
-        name: the file name in ``views_sql/`` without ``.sql``.
-
-    Returns:
-        The query, without a trailing semicolon, in the schema of ``REPORTING_SCHEMA``.
-    """
-    return in_schema((VIEWS_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
-
-
-# What a migration deploys is frozen there, as it was: views_sql/ has only the
-# current version of each object, edited in place (docs/architecture.md, "Changing the SQL").
-FROZEN_SQL_DIR = Path(__file__).resolve().parent / "migrations" / "sql"
-
-
-def frozen_sql(name: str) -> str:
-    """Return what a migration deploys: ``reporting/migrations/sql/<name>.sql`` (``overlay_fold_v5``).
-
-    Like :func:`view_sql`, in the schema of ``REPORTING_SCHEMA``.
-    """
-    return in_schema((FROZEN_SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";"))
 
 
 # Comments on the views and their columns, for BI tools' catalogs (Metabase and
@@ -581,133 +525,3 @@ class OrderStatusHistoryView(pg.ReadOnlyView):
             "before it and the time spent in it. Filter on order_id for one order: any other filter reads "
             "the whole history first (seconds at a million orders)."
         )
-
-
-class KeyField(models.Field):  # type: ignore[type-arg]
-    """A declared key (``REPORTING_SOURCE["key"]``): an integer, or a uuid.
-
-    Its values go to PostgreSQL as they are, where an integer field's lookups
-    would turn a uuid into a number; the ORM's lookups (``=``, ``<``, ``__in``)
-    then compare keys of either kind. Only on models over views: it makes no
-    column.
-    """
-
-    def get_internal_type(self) -> str:
-        return "KeyField"
-
-    def db_type(self, connection: Any) -> None:
-        return None
-
-
-class ReadOnlyModelMixin:
-    """Refuse writes through model instances; the queryset refuses bulk writes."""
-
-    def save(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise NotImplementedError(
-            f"{type(self).__name__} is a read-only view; write OrderStatus rows instead"
-        )
-
-    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise NotImplementedError(
-            f"{type(self).__name__} is a read-only view; write OrderStatus rows instead"
-        )
-
-
-class LatestStatusRow(ReadOnlyModelMixin, models.Model):
-    """The columns of ``order_latest_status`` and its real-time twin, for the ORM (read-only)."""
-
-    status_id = models.BigIntegerField()
-    status = models.CharField(max_length=16)
-    status_created = models.DateTimeField()
-    status_since = models.DateTimeField()
-
-    objects = ReadOnlyViewManager()
-
-    class Meta:
-        abstract = True
-        managed = False
-        base_manager_name = "objects"
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id}: {self.status}"  # type: ignore[attr-defined]
-
-
-class HistoryRow(ReadOnlyModelMixin, models.Model):
-    """One row of the declared history, through the view generated from ``REPORTING_SOURCE``.
-
-    ``public.reporting_orderstatus`` (reporting/source_sql.py) shows whatever table
-    the project declared with these four columns; the ``live`` strategy reads it.
-    """
-
-    id = models.BigIntegerField(primary_key=True)
-    order_id = KeyField()
-    status = models.TextField()
-    created = models.DateTimeField()
-
-    objects = ReadOnlyViewManager()
-
-    class Meta:
-        managed = False
-        db_table = "reporting_orderstatus"
-
-    def __str__(self) -> str:
-        return f"{self.order_id}: {self.status} at {self.created:%Y-%m-%d %H:%M:%S}"
-
-
-class KeyRow(ReadOnlyModelMixin, models.Model):
-    """One key of the declared source (an order), through the generated ``public.reporting_order``."""
-
-    id = KeyField(primary_key=True)
-    created = models.DateTimeField()
-
-    objects = ReadOnlyViewManager()
-
-    class Meta:
-        managed = False
-        db_table = "reporting_order"
-
-    def __str__(self) -> str:
-        return f"{self.pk}"
-
-
-class OrderLatestStatus(LatestStatusRow):
-    """The latest status of each order, as of the last refresh (read-only).
-
-    Orders without any status row have no row here.
-    """
-
-    # No database constraint: a materialized view cannot carry a foreign key.
-    order = models.OneToOneField(
-        KeyRow,
-        primary_key=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="latest_status",
-    )
-
-    class Meta(LatestStatusRow.Meta):
-        # Quoted by the ORM into "reporting"."order_latest_status".
-        db_table = f'{SCHEMA}"."order_latest_status'
-        verbose_name = "order latest status"
-        verbose_name_plural = "order latest statuses"
-
-
-class OrderLatestStatusLive(LatestStatusRow):
-    """The latest status of each order, exact at query time (read-only; ``realtime`` reads).
-
-    The ORM's mapping of ``reporting.order_latest_status_live``: the materialized
-    view corrected by the change log. Same columns as :class:`OrderLatestStatus`.
-    """
-
-    order = models.OneToOneField(
-        KeyRow,
-        primary_key=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="latest_status_live",
-    )
-
-    class Meta(LatestStatusRow.Meta):
-        db_table = f'{SCHEMA}"."order_latest_status_live'
-        verbose_name = "order latest status (real-time)"
-        verbose_name_plural = "order latest statuses (real-time)"

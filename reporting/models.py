@@ -2,9 +2,10 @@
 API tokens and BI limits; and the reports' permissions.
 
 The history it reports on is the project's (``REPORTING_SOURCE``); this
-repository's example shop is the app ``examples.shop``. The read-only models
-over the reporting views live in :mod:`reporting.matviews` and are re-exported
-here so that Django registers them with the app.
+repository's example shop is the app ``examples.shop``. The reporting views'
+declarations (:mod:`reporting.matviews`) and the read-only models the ORM queries
+(:mod:`reporting.read_models`) are imported here so that Django registers them
+with the app.
 """
 
 from __future__ import annotations
@@ -473,8 +474,6 @@ from reporting.matviews import (  # noqa: E402
     OrderDailyStatusView,
     OrderLatestRowLiveView,
     OrderLatestRowView,
-    OrderLatestStatus,
-    OrderLatestStatusLive,
     OrderLatestStatusLiveView,
     OrderLatestStatusView,
     OrderStatusCountsLiveView,
@@ -489,3 +488,4 @@ from reporting.matviews import (  # noqa: E402
     PendingChangesView,
     SnapshotStateView,
 )
+from reporting.read_models import OrderLatestStatus, OrderLatestStatusLive  # noqa: E402

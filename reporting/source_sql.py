@@ -231,7 +231,7 @@ def stored_key_type(column_type: str) -> str:
 
 def key_function_sql(name: str, key_type: str = "bigint") -> str:
     """The SQL of a function in ``KEY_FUNCTIONS`` for keys stored as ``key_type``."""
-    from reporting.matviews import view_sql
+    from reporting.sql_files import view_sql
 
     return view_sql(name).replace(KEY_TYPE_MARK, key_type)
 
@@ -635,7 +635,7 @@ def installation_sql() -> list[tuple[str, str]]:
         _concurrent_index_name,
     )
 
-    from reporting import matviews
+    from reporting.sql_files import view_sql
 
     statements: list[tuple[str, str]] = []
     src = source()
@@ -669,6 +669,6 @@ def installation_sql() -> list[tuple[str, str]]:
             else:
                 statements.append((f"view {table}", f"CREATE OR REPLACE VIEW {table} AS {model.sql}"))
     for name in FUNCTIONS:
-        text = key_function_sql(name, key_type) if name in KEY_FUNCTIONS else matviews.view_sql(name)
+        text = key_function_sql(name, key_type) if name in KEY_FUNCTIONS else view_sql(name)
         statements.append((f"function (views_sql/{name}.sql)", text))
     return statements

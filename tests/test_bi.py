@@ -26,9 +26,10 @@ from examples.shop import services as shop_services
 from reporting import bi, selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
-from reporting.matviews import OrderLatestStatusView, view_sql
+from reporting.matviews import OrderLatestStatusView
 from reporting.models import BiRoleLimits, BiRoleLockout
 from reporting.services.bi import _rollback_prepared_as as rollback_prepared_as
+from reporting.sql_files import view_sql
 from tests.factories import EPOCH
 from tests.helpers import extra_connection, raw_connect, subprocess_env, sync_views, wait_for_sql
 

@@ -22,9 +22,9 @@ from psycopg.pq import TransactionStatus
 
 from examples.shop import services as shop_services
 from reporting import conf, selectors, services
-from reporting.matviews import in_schema
 from reporting.selectors import sql as raw
 from reporting.selectors.orders import REALTIME_COUNTS_SQL
+from reporting.sql_files import in_schema
 from tests.factories import EPOCH
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,15 +12,10 @@ from django.db import connection
 from django_pgviews import view as pg
 
 from reporting import services
-from reporting.matviews import (
-    FROZEN_SQL_DIR,
-    VIEWS_SQL_DIR,
-    KeyRow,
-    OrderLatestStatus,
-    OrderLatestStatusView,
-    view_sql,
-)
+from reporting.matviews import OrderLatestStatusView
+from reporting.read_models import KeyRow, OrderLatestStatus
 from reporting.source_sql import FUNCTIONS
+from reporting.sql_files import FROZEN_SQL_DIR, VIEWS_SQL_DIR, view_sql
 from tests.factories import EPOCH, orders_create, statuses_create
 from tests.helpers import raw_connect, subprocess_env, sync_views
 

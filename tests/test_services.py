@@ -8,8 +8,8 @@ from django.db import IntegrityError, connection, transaction
 from examples.shop import services as shop_services
 from examples.shop.models import Order, OrderStatus
 from reporting.exceptions import InvalidParameterError, InvalidStatusError, UnknownOrderError
-from reporting.matviews import HistoryRow, KeyRow
 from reporting.models import OrderLatestStatus
+from reporting.read_models import HistoryRow, KeyRow
 from tests.factories import EPOCH
 
 

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.utils.timezone
 import django_pgviews.db.migrations.operations
-import reporting.matviews
+import reporting.read_models
 from django.db import migrations, models
 
 
@@ -15,7 +15,7 @@ def create_schema(apps, schema_editor):
 
 
 def drop_schema(apps, schema_editor):
-    from reporting.matviews import SCHEMA
+    from reporting.sql_files import SCHEMA
 
     schema_editor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
 
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                 'managed': False,
                 'base_manager_name': 'objects',
             },
-            bases=(reporting.matviews.ReadOnlyModelMixin, models.Model),
+            bases=(reporting.read_models.ReadOnlyModelMixin, models.Model),
         ),
         migrations.AddField(
             model_name='orderstatus',

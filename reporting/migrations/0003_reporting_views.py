@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django_pgviews.db.migrations.operations
-import reporting.matviews
+import reporting.read_models
 from django.db import migrations, models
 
 
@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 'managed': False,
                 'base_manager_name': 'objects',
             },
-            bases=(reporting.matviews.ReadOnlyModelMixin, models.Model),
+            bases=(reporting.read_models.ReadOnlyModelMixin, models.Model),
         ),
         migrations.CreateModel(
             name='OrderLatestStatusLiveView',

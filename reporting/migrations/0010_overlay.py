@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # The fold and the real-time page, from their versioned files (a new version of a
 # function is a new file and a new migration).

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # New versions of SQL functions (a new version is a new file and a new migration):
 # - the fold, v2: deletes the previous generation's overlay only when there is one

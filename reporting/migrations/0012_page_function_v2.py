@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # reporting_latest_status_page() v2: one plan for every call, so that the
 # selectors can run it as a prepared statement (reporting/migrations/sql/order_latest_status_page_v2.sql).

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # Statuses of any length: the overlay stores them as text, and so does the full
 # recompute of the real-time view (v2); the generated view over the declared

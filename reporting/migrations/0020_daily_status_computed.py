@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # The live strategy's daily counts, moved from a query string in the selectors to
 # a versioned SQL function (reporting/migrations/sql/order_daily_status_computed_v1.sql), next to

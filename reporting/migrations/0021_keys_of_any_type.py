@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # The functions that carry keys spell the key's type "bigint /*key_type*/": deployed
 # here as bigint, and again for another type (uuid) when a declared source has keys

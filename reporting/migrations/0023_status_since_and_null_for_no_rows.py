@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # Two changes to the maintained state (issue 22):
 #

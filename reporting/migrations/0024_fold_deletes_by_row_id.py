@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from reporting.matviews import frozen_sql
+from reporting.sql_files import frozen_sql
 
 # The fold deletes the folded orders' overlay transitions by the row ids that one
 # index range per order finds: on PostgreSQL 15, "order_id = ANY (array)" read the

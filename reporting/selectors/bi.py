@@ -23,8 +23,8 @@ from reporting.bi import (
     recorded_settings,
     role_exists,
 )
-from reporting.matviews import SCHEMA
 from reporting.models import BiRoleLockout
+from reporting.sql_files import SCHEMA
 
 
 def schema_foreign_objects(*, using: str = "default") -> list[str]:

@@ -20,11 +20,11 @@ from django.db import connections
 
 from reporting import conf, refresh_log
 from reporting.choices import Strategy
-from reporting.matviews import in_schema
 from reporting.models import RefreshLock, RefreshRun
 from reporting.refresh_log import RefreshRunSummary
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
+from reporting.sql_files import in_schema
 
 # The application_name of the connection that holds the refresh lock.
 LOCK_APPLICATION_NAME = "reporting refresh lock"

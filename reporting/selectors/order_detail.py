@@ -15,11 +15,11 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from reporting.choices import Strategy
 from reporting.exceptions import UnknownOrderError
-from reporting.matviews import in_schema
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import NO_COLUMNS, OrderRow, columns_by_status_id
 from reporting.source_sql import COLUMN_TYPE_SQL
+from reporting.sql_files import in_schema
 
 MAX_ORDER_ID = 2**63 - 1
 

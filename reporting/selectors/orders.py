@@ -60,11 +60,12 @@ from reporting import conf
 from reporting.choices import Strategy
 from reporting.declaration import source, statuses
 from reporting.exceptions import InvalidParameterError, InvalidStatusError
-from reporting.matviews import HistoryRow, KeyRow, in_schema
+from reporting.read_models import HistoryRow, KeyRow
 from reporting.routers import read_database
 from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.source_sql import COLUMNS_VIEW
+from reporting.sql_files import in_schema
 
 MAX_PAGE_SIZE = 1000
 MAX_DAYS = 3660

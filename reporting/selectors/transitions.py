@@ -30,10 +30,10 @@ from django.utils import timezone
 from reporting.choices import Strategy
 from reporting.declaration import statuses
 from reporting.exceptions import InvalidParameterError
-from reporting.matviews import in_schema, view_sql
 from reporting.selectors import sql as raw
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import MAX_DAYS, _strategy, undeclared_status_counts
+from reporting.sql_files import in_schema, view_sql
 
 
 def transition_kinds() -> list[tuple[str, str]]:

@@ -51,9 +51,10 @@ from reporting.bi import (
 )
 from reporting.declaration import source
 from reporting.exceptions import ReportingError
-from reporting.matviews import SCHEMA, LatestRowColumns
+from reporting.matviews import LatestRowColumns
 from reporting.models import BiRoleLimits, BiRoleLockout, BiTermination
 from reporting.selectors.bi import bi_role, schema_foreign_objects
+from reporting.sql_files import SCHEMA
 
 logger = logging.getLogger(__name__)
 

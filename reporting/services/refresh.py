@@ -43,10 +43,11 @@ from django_pgviews import view as pg
 
 from reporting import conf
 from reporting.choices import RefreshOutcome, RefreshTrigger
-from reporting.matviews import OrderLatestStatusView, in_schema, reporting_views
+from reporting.matviews import OrderLatestStatusView, reporting_views
 from reporting.models import RefreshLock, RefreshRun
 from reporting.refresh_log import RefreshRunSummary
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME, refresh_lock_holder
+from reporting.sql_files import in_schema
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors
 from reporting.bi import RoleSettings
 from reporting.choices import Strategy
-from reporting.matviews import in_schema
+from reporting.sql_files import in_schema
 
 
 def fetchall(sql: str, params: Any = None) -> list[tuple]:

@@ -31,8 +31,8 @@ from examples.shop import services as shop_services
 from examples.shop.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
 from reporting import conf, exports, selectors, services
 from reporting.choices import AuditOutcome, RefreshOutcome
-from reporting.matviews import in_schema
 from reporting.models import RefreshRun
+from reporting.sql_files import in_schema
 
 Progress = Callable[[str], None]
 

@@ -72,7 +72,7 @@ from examples.shop import services as shop_services
 from examples.shop.models import Status
 from reporting import conf, selectors, services
 from reporting.bi import RoleSettings
-from reporting.matviews import in_schema
+from reporting.sql_files import in_schema
 
 Progress = Callable[[str], None]
 PHASES = ("refresh", "overlay")
