@@ -43,9 +43,9 @@ def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) ->
     first = next(app for app in apps.get_app_configs() if app.models_module is not None)
     if sender is not first:
         return
-    from reporting import checks, source_sql
+    from reporting import checks, source_install
 
-    if source_sql.earlier_layout(using):
+    if source_install.earlier_layout(using):
         # Migrated back before 0014: the example's tables have the generated views' names.
         logger.warning("Not installing REPORTING_SOURCE: the tables of an earlier version are in place")
         return
@@ -53,7 +53,7 @@ def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) ->
     if errors:
         error = errors[0]
         raise CommandError(f"{error.msg}{f' ({error.hint})' if error.hint else ''}")
-    source_sql.source_install(using=using)
+    source_install.source_install(using=using)
 
 
 class ReportingConfig(AppConfig):

@@ -23,16 +23,18 @@ from django.db.utils import Error as DatabaseError
 from psycopg import sql
 
 from reporting.declaration import MAX_IDENTIFIER, DeclarationError, Source, Table, source
-from reporting.source_sql import (
+from reporting.source_install import (
     COLUMN_TYPE_SQL,
-    EARLIEST,
-    KEY_TYPES,
-    LATEST,
     VIEW_READS_SQL,
     columns_view_current,
     installed_fingerprints,
     keys_checked,
     parent_foreign_key,
+)
+from reporting.source_sql import (
+    EARLIEST,
+    KEY_TYPES,
+    LATEST,
     stored_key_type,
 )
 

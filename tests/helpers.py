@@ -115,17 +115,17 @@ def sync_views() -> None:
 def declared(settings, declaration: dict):
     """``declaration`` as ``REPORTING_SOURCE``, installed and the views rebuilt over it as migrate
     would; the example's declaration again afterwards, installed the same way."""
-    from reporting import source_sql
+    from reporting import source_install
 
     example = settings.REPORTING_SOURCE
     settings.REPORTING_SOURCE = declaration
     try:
-        assert source_sql.source_install()
+        assert source_install.source_install()
         sync_views()
         yield
     finally:
         settings.REPORTING_SOURCE = example
-        source_sql.source_install()
+        source_install.source_install()
         sync_views()
 
 

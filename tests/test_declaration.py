@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 
-from reporting import checks, source_sql
+from reporting import checks, source_install, source_sql
 from reporting.declaration import DeclarationError, Table, noun, noun_plural, parse, source
 from tests.helpers import sync_views
 
@@ -241,11 +241,11 @@ def test_a_history_table_swapped_in_under_the_declared_name_is_reported_and_rein
     assert columns.id == "reporting.W003"
     # Warnings: an error would stop the migrate that mends them.
     assert error.id == "reporting.W002" and not error.is_serious() and not columns.is_serious()
-    assert source_sql.source_install(), "the oid is part of the fingerprint: migrate installs again"
+    assert source_install.source_install(), "the oid is part of the fingerprint: migrate installs again"
     assert checks.source_errors("default") == []
     with connection.cursor() as cursor:
         cursor.execute("SELECT 'public.reporting_orderstatus'::regclass")
-        cursor.execute(source_sql.INSTALLED_TRIGGERS_SQL)
+        cursor.execute(source_install.INSTALLED_TRIGGERS_SQL)
         tables = {table for _, table in cursor.fetchall()}
     assert tables == {"reporting_example_order", "reporting_example_orderstatus"}, tables
 
@@ -292,7 +292,7 @@ def test_identifiers_are_quoted_so_a_hostile_table_name_is_only_a_name(settings)
     assert _declared_errors() == []
     statements = [s.as_string(connection.connection) for s in source_sql.source_statements()]
     assert f'FROM "public".{quoted} AS s' in statements[0]
-    assert source_sql.source_install(force=True)
+    assert source_install.source_install(force=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('public.reporting_example_order') IS NOT NULL")
         assert cursor.fetchone()[0], "the example's table is still there"
@@ -321,7 +321,7 @@ def test_a_hostile_column_to_show_is_only_a_name(settings):
         status_id = cursor.fetchone()[0]
     settings.REPORTING_SOURCE = {**EXAMPLE, "columns": [hostile]}
     assert _declared_errors() == []
-    assert source_sql.source_install()
+    assert source_install.source_install()
     assert columns_by_status_id([status_id]) == {status_id: {hostile: "x"}}
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('public.reporting_example_order') IS NOT NULL")
@@ -342,7 +342,7 @@ def test_reporting_sql_prints_what_is_installed():
         )
         triggers = {row[0] for row in cursor.fetchall()}
     with connection.cursor() as cursor:
-        checked = source_sql.keys_checked(cursor, source())
+        checked = source_install.keys_checked(cursor, source())
     assert checked, "the example's history has a foreign key to its orders"
     generated = [
         s.as_string(connection.connection) for s in source_sql.source_statements(keys_checked=checked)
@@ -352,7 +352,7 @@ def test_reporting_sql_prints_what_is_installed():
     ]
     # The statements printed are the ones installed: their digest is the views' comment.
     with connection.cursor() as cursor:
-        assert source_sql.wanted_fingerprint(cursor, source(), core) == installed
+        assert source_install.wanted_fingerprint(cursor, source(), core) == installed
     for statement in generated:
         assert statement in text
     assert all(f'CREATE TRIGGER "{name}"' in text for name in triggers), triggers
@@ -388,14 +388,14 @@ def test_changing_only_the_columns_to_show_keeps_the_change_log_and_mends_a_miss
     assert not _needs_full_recompute()
     try:
         settings.REPORTING_SOURCE = {**EXAMPLE, "columns": ["created"]}
-        assert source_sql.source_install()
+        assert source_install.source_install()
         assert not _needs_full_recompute(), "only the shown columns changed"
         with connection.cursor() as cursor:
             cursor.execute("SELECT created FROM public.reporting_exposedcolumns LIMIT 0")
             cursor.execute("DROP VIEW public.reporting_exposedcolumns CASCADE")
         (warning,) = checks.source_errors("default")
         assert warning.id == "reporting.W003" and "reporting_exposedcolumns" in warning.msg
-        assert source_sql.source_install(), "a missing view is installed again"
+        assert source_install.source_install(), "a missing view is installed again"
         assert checks.source_errors("default") == []
         # Replaced by hand, its comment kept: it reads another table, which is seen and mended.
         with connection.cursor() as cursor:
@@ -406,7 +406,7 @@ def test_changing_only_the_columns_to_show_keeps_the_change_log_and_mends_a_miss
             )
         (warning,) = checks.source_errors("default")
         assert warning.id == "reporting.W003"
-        assert source_sql.source_install()
+        assert source_install.source_install()
         assert checks.source_errors("default") == []
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE decoy")
@@ -417,7 +417,7 @@ def test_changing_only_the_columns_to_show_keeps_the_change_log_and_mends_a_miss
         assert not _needs_full_recompute()
     finally:
         settings.REPORTING_SOURCE = EXAMPLE
-        source_sql.source_install()
+        source_install.source_install()
         sync_views()
 
 

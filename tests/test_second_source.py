@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from reporting import selectors, services, source_sql
+from reporting import selectors, services, source_install
 from reporting.choices import RefreshOutcome
 from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
 from tests.helpers import declared, sync_views
@@ -243,7 +243,7 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
     # "items": a name a template would take for the mapping's method.
     columns = ["until", "spec", "ratio", "span", "opens", "seen", "items", "delta", "raw"]
     settings.REPORTING_SOURCE = {**SENSORS, "columns": columns}
-    assert source_sql.source_install()
+    assert source_install.source_install()
     sync_views()
     user = get_user_model().objects.create_user("sensors", password="sensors-password-1")
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_reports", "read_live"]))

@@ -20,7 +20,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
 
-from reporting import selectors, services, source_sql
+from reporting import selectors, services, source_install
 from reporting.choices import RefreshOutcome
 from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
 from tests.helpers import declared
@@ -102,13 +102,13 @@ def prices(transactional_db, settings):
     try:
         with declared(settings, PRICES):
             with connection.cursor() as cursor:
-                assert source_sql.installed_key_types(cursor) == {"uuid"}
+                assert source_install.installed_key_types(cursor) == {"uuid"}
             assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
             yield rng
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE price, product")
-            assert source_sql.installed_key_types(cursor) == {"bigint"}
+            assert source_install.installed_key_types(cursor) == {"bigint"}
 
 
 def _walk(status: str, strategy: str, limit: int) -> list[tuple]:

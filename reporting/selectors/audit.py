@@ -41,7 +41,7 @@ from reporting.audit_log import AuditRunSummary
 from reporting.declaration import source
 from reporting.models import AuditRun
 from reporting.routers import read_database
-from reporting.source_sql import declared_key_type
+from reporting.source_install import declared_key_type
 
 # The keys an audit run records and logs; a mismatch of more is counted, not listed.
 MAX_LOGGED_KEYS = 100

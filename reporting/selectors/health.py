@@ -15,7 +15,7 @@ from reporting.declaration import noun, noun_plural, source
 from reporting.matviews import reporting_views
 from reporting.routers import read_database
 from reporting.selectors.audit import audit_last
-from reporting.source_sql import change_log_problems
+from reporting.source_install import change_log_problems
 from reporting.sql_files import in_schema
 
 logger = logging.getLogger(__name__)

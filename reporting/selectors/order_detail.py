@@ -18,7 +18,7 @@ from reporting.exceptions import UnknownOrderError
 from reporting.routers import read_database
 from reporting.selectors.freshness import ReadFreshness, read_freshness
 from reporting.selectors.orders import NO_COLUMNS, OrderRow, columns_by_status_id
-from reporting.source_sql import COLUMN_TYPE_SQL
+from reporting.source_install import COLUMN_TYPE_SQL
 from reporting.sql_files import in_schema
 
 MAX_ORDER_ID = 2**63 - 1

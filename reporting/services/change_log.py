@@ -10,15 +10,17 @@ from django.db import connections, transaction
 from psycopg import sql
 
 from reporting.declaration import source
-from reporting.source_sql import (
-    CHANGE_LOG,
-    HISTORY_TRIGGERS,
-    KEY_TRIGGERS,
+from reporting.source_install import (
     LOCK_TIMEOUT_MS,
     TRIGGER_STATE_SQL,
     change_log_problems,
     declared_key_type,
     source_install,
+)
+from reporting.source_sql import (
+    CHANGE_LOG,
+    HISTORY_TRIGGERS,
+    KEY_TRIGGERS,
     trigger_names,
 )
 

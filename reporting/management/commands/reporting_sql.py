@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from reporting.source_sql import installation_sql
+from reporting.source_install import installation_sql
 
 
 class Command(BaseCommand):
