@@ -14,9 +14,10 @@ One run of :func:`views_refresh`:
    refresh left them. Such a run records when it checked: the views were exact
    then too, so freshness moves on while nothing changes;
 4. in one REPEATABLE READ transaction, records the MVCC snapshot and its time,
-   refreshes every view in dependency order (``CONCURRENTLY`` when the view has
-   rows; PostgreSQL refuses it for a view that was never populated, and it is
-   wasted on an empty one), counts what it absorbed, records the files the views
+   refreshes every view in dependency order (``CONCURRENTLY`` whenever the view
+   is populated, even empty; plainly only a view that was never populated, which
+   PostgreSQL refuses to refresh concurrently, in short tries that never keep
+   readers queued, see :func:`_refresh_plainly`), counts what it absorbed, records the files the views
    are now stored in, and marks the run ``ok``, all in that snapshot, so the
    views' contents and the snapshot their run records commit together. A
    failure rolls all of it back: the previous data stays in place, and the run
@@ -32,11 +33,12 @@ __all__ = ["reporting_views", "views_refresh"]
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import psycopg
 from django.db import Error as DatabaseError
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_pgviews import view as pg
@@ -110,7 +112,8 @@ def views_refresh(
     Args:
         trigger: what asked for it: ``schedule``, ``manual`` or ``startup``.
         concurrently: ``REFRESH ... CONCURRENTLY`` (readers never blocked). A view
-            that is empty or was never populated is filled plainly, whatever this says.
+            that was never populated is filled plainly, whatever this says; a
+            plain refresh waits for its lock in short tries (:func:`_refresh_plainly`).
         force: refresh even when nothing changed since the last refresh.
         using: the database alias (always the primary: refreshes write).
 
@@ -310,10 +313,10 @@ def _refresh(
                 # Our own statement rather than pgviews' refresh(): it runs on this
                 # connection and transaction, and it never falls back to a blocking
                 # refresh silently (pgviews does without strict=True).
-                if concurrently and _has_rows(connection, view):
+                if concurrently and _is_populated(connection, view):
                     cursor.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {_qualified(connection, view)}")
                 else:
-                    cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+                    _refresh_plainly(connection, view)
             cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
             rows = cursor.fetchone()[0]
             cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
@@ -435,20 +438,52 @@ def _is_populated(connection: BaseDatabaseWrapper, view: type[pg.MaterializedVie
     return bool(row and row[0])
 
 
-def _has_rows(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> bool:
-    """Populated and not empty: the views that CONCURRENTLY is for.
+# One try of a plain refresh waits this long for its lock at most, and the tries
+# pause between them (doubling up to PLAIN_PAUSE_MAX), so that readers queued
+# behind the waiting ACCESS EXCLUSIVE request get their turn.
+PLAIN_TRY = 0.2
+PLAIN_PAUSE = 0.05
+PLAIN_PAUSE_MAX = 1.0
 
-    A never-populated view cannot be refreshed concurrently. An empty one can, but
-    CONCURRENTLY would then build the new contents aside, diff them against
-    nothing and insert every row through the indexes, where a plain refresh
-    writes the table and builds its indexes once; readers would only see the
-    view empty meanwhile.
+
+def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> None:
+    """``REFRESH MATERIALIZED VIEW`` (not concurrently), in short tries for its lock.
+
+    A plain refresh needs ACCESS EXCLUSIVE, which waits for every reader in an
+    open transaction (a BI session within its limits), and every later reader
+    queues behind the waiting request: one long wait would lock all readers out
+    for as long as the first one stays. So each try waits ``PLAIN_TRY`` at most,
+    rolls back to its savepoint and pauses, letting the queue drain; the tries
+    go on until ``REPORTING_REFRESH_LOCK_TIMEOUT`` is spent, then the lock
+    timeout fails the refresh as any other would. Only views that were never
+    populated (or a refresh asked for with ``concurrently=False``) come here:
+    a populated view, even an empty one, is refreshed concurrently, which no
+    reader blocks.
+
+    Raises:
+        django.db.Error: the refresh failed, or its lock was not free within the
+            refresh's lock timeout.
     """
-    if not _is_populated(connection, view):
-        return False
+    alias = connection.alias
+    deadline = time.monotonic() + conf.refresh_lock_timeout()
+    pause = PLAIN_PAUSE
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT FROM {_qualified(connection, view)})")  # noqa: S608
-        return bool(cursor.fetchone()[0])
+        while True:
+            try_for = min(PLAIN_TRY, max(0.0, deadline - time.monotonic()))
+            try:
+                with transaction.atomic(using=alias):  # a savepoint: a timed-out try undoes only itself
+                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_ms(try_for)])
+                    cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+                    break
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise
+                if time.monotonic() + pause >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(PLAIN_PAUSE_MAX, pause * 2)
+        # The savepoint's release kept the short timeout: back to the refresh's own.
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_ms(conf.refresh_lock_timeout())])
 
 
 def _qualified(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> str:
