@@ -309,3 +309,21 @@ def scheduler_metrics_address() -> tuple[str, int] | None:
 def stuck_pending_hours() -> float:
     """Hours after which a pending order counts as stuck (``REPORTING_STUCK_PENDING_HOURS``, 24)."""
     return _seconds("REPORTING_STUCK_PENDING_HOURS", 24, minimum=0.001)
+
+
+# The most history rows an order's page or API answer may show.
+MAX_ORDER_HISTORY_ROWS = 10_000
+
+
+def order_history_rows() -> int:
+    """History rows an order's page and API answer show: its latest ones (``REPORTING_ORDER_HISTORY_ROWS``).
+
+    Default 1000, from 1 to ``MAX_ORDER_HISTORY_ROWS``: one order's history has no
+    bound of its own, and a page of 300,000 rows was 98 MB of HTML.
+    """
+    rows = _whole("REPORTING_ORDER_HISTORY_ROWS", 1000)
+    if not 1 <= rows <= MAX_ORDER_HISTORY_ROWS:
+        raise ImproperlyConfigured(
+            f"REPORTING_ORDER_HISTORY_ROWS must be from 1 to {MAX_ORDER_HISTORY_ROWS}, not {rows!r}"
+        )
+    return rows
