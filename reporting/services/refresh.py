@@ -29,10 +29,11 @@ One run of :func:`views_refresh`:
 
 from __future__ import annotations
 
-__all__ = ["reporting_views", "views_refresh"]
+__all__ = ["compaction_at_start_reason", "refresh_cancel", "reporting_views", "views_refresh"]
 
 import datetime as dt
 import logging
+import threading
 import time
 from typing import Any
 
@@ -98,6 +99,52 @@ ABANDONED_ERROR = (
     "its process stopped before it recorded an outcome (killed, or the database restarted); "
     "it rolled back, so nothing of it was kept"
 )
+CANCELLED_ERROR = "cancelled on request (the scheduler stopping, or pg_cancel_backend); it rolled back"
+
+# The server processes whose refresh this process asked to cancel (refresh_cancel):
+# their run is recorded "cancelled", not "failed".
+_cancel_requested: set[int] = set()
+_cancel_lock = threading.Lock()
+
+
+class RefreshCancelledError(DatabaseError):
+    """A refresh stopped between two statements because it was asked to cancel."""
+
+
+def refresh_cancel(backend_pid: int, *, using: str = "default") -> bool:
+    """Cancel the refresh that the server process ``backend_pid`` runs for this process.
+
+    It rolls back, and its run is recorded ``cancelled``. For the scheduler's stop
+    (SIGTERM after the grace period); ``pg_cancel_backend`` from elsewhere is
+    recorded ``cancelled`` as well.
+
+    Returns:
+        Whether the server found the process.
+    """
+    with _cancel_lock:
+        _cancel_requested.add(backend_pid)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_cancel_backend(%s)", [backend_pid])
+        return bool(cursor.fetchone()[0])
+
+
+def _cancel_was_requested(connection: BaseDatabaseWrapper) -> bool:
+    pid = connection.connection.info.backend_pid if connection.connection is not None else None
+    with _cancel_lock:
+        return pid in _cancel_requested
+
+
+def _was_cancelled(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
+    """Whether the refresh stopped because someone asked it to, not because it failed.
+
+    Asked by this process (:func:`refresh_cancel`), or by anyone with
+    ``pg_cancel_backend`` ("due to user request": a statement timeout raises the
+    same SQLSTATE, 57014, with another message).
+    """
+    if isinstance(exc, RefreshCancelledError) or _cancel_was_requested(connection):
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.QueryCanceled) and "user request" in str(cause)
 
 
 def views_refresh(
@@ -174,6 +221,57 @@ def views_refresh(
         )
     finally:
         lock.release()
+        with _cancel_lock:
+            _cancel_requested.discard(
+                connection.connection.info.backend_pid if connection.connection else None
+            )
+
+
+# What the scheduler needs to know at start: can the overlay carry the views, and
+# how much would the folds have to catch up (change-log rows since the latest
+# fold: an upper bound of the orders, counted by the index on xid)?
+START_STATE_SQL = """
+SELECT st.generation IS NULL OR st.needs_full_recompute,
+       st.overlay_orders,
+       (SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)
+        FROM public.reporting_orderchange AS c
+        WHERE c.xid >= pg_snapshot_xmin(st.fold_snapshot)
+          AND NOT pg_visible_in_snapshot(c.xid, st.fold_snapshot))
+FROM public.reporting_snapshot_state AS st
+"""
+
+
+def compaction_at_start_reason(*, using: str = "default") -> str | None:
+    """Why the scheduler should refresh (compact) when it starts, or ``None`` if it need not.
+
+    A compaction costs minutes at 10 M orders, and the overlay already carries the
+    views forward: the folds catch up on whatever changed while no scheduler ran,
+    in time proportional to it. So a start compacts only when the overlay cannot
+    carry the views: folding is off (``REPORTING_FOLD_INTERVAL`` 0), a view is not
+    populated, no refresh has succeeded, a TRUNCATE or a rewrite of the views
+    (real-time reads recompute everything), or the overlay with what the folds
+    have to catch up would reach ``REPORTING_COMPACT_OVERLAY_ORDERS``, where the
+    first fold would ask for a compaction anyway.
+    """
+    connection = connections[using]
+    if conf.fold_interval() <= 0:
+        return "folding is off (REPORTING_FOLD_INTERVAL is 0)"
+    if not _all_populated(connection, reporting_views()):
+        return "a view is not populated"
+    with connection.cursor() as cursor:
+        cursor.execute(START_STATE_SQL)
+        full_recompute, overlay_orders, tail = cursor.fetchone()
+    if full_recompute:
+        return (
+            "the views cannot be corrected by the change log (no refresh yet, a TRUNCATE, or views rewritten)"
+        )
+    limit = conf.compact_overlay_orders()
+    if limit and overlay_orders + tail >= limit:
+        return (
+            f"the overlay holds {overlay_orders} orders and {tail} changes are to fold "
+            f"(REPORTING_COMPACT_OVERLAY_ORDERS {limit})"
+        )
+    return None
 
 
 class _RefreshLock:
@@ -336,6 +434,16 @@ def _refresh(
             lock.check()
     except DatabaseError as exc:
         error = str(exc).strip()
+        if _was_cancelled(connection, exc):
+            logger.warning("Refresh %s cancelled: %s", run.pk, error)
+            run.outcome, run.error = RefreshOutcome.CANCELLED, f"{CANCELLED_ERROR} ({error})"
+            run.snapshot, run.snapshot_at, run.rows, run.changes_absorbed = "", None, None, None
+            _finish(run)
+            try:
+                run.save()
+            except DatabaseError:
+                logger.exception("Could not record the cancellation of refresh %s", run.pk)
+            return RefreshRunSummary.of(run)
         if LOCK_LOST not in error and lock.lost():
             # The loss is the cause; what failed then (a run marked abandoned meanwhile
             # by the refresh that took the lock, say) is its consequence.
@@ -480,6 +588,8 @@ def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.Materialized
                     raise
                 if time.monotonic() + pause >= deadline:
                     raise
+            if _cancel_was_requested(connection):  # a cancel that came between two tries
+                raise RefreshCancelledError("canceling statement due to user request")
             time.sleep(pause)
             pause = min(PLAIN_PAUSE_MAX, pause * 2)
         # The savepoint's release kept the short timeout: back to the refresh's own.
