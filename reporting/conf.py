@@ -327,3 +327,22 @@ def order_history_rows() -> int:
             f"REPORTING_ORDER_HISTORY_ROWS must be from 1 to {MAX_ORDER_HISTORY_ROWS}, not {rows!r}"
         )
     return rows
+
+
+def realtime_live_tail() -> tuple[int, float]:
+    """When a real-time read takes the live path: the tail's size, in changes, at or above both
+    ``REPORTING_REALTIME_LIVE_TAIL_MIN`` (10000; 0 means never) and
+    ``REPORTING_REALTIME_LIVE_TAIL_FRACTION`` (0.2) of the orders."""
+    minimum = _whole("REPORTING_REALTIME_LIVE_TAIL_MIN", 10_000)
+    fraction = _get("REPORTING_REALTIME_LIVE_TAIL_FRACTION", 0.2)
+    try:
+        fraction = float(fraction)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"REPORTING_REALTIME_LIVE_TAIL_FRACTION must be a number, not {fraction!r}"
+        ) from None
+    if not fraction >= 0:
+        raise ImproperlyConfigured(
+            f"REPORTING_REALTIME_LIVE_TAIL_FRACTION must be 0 or more, not {fraction!r}"
+        )
+    return minimum, fraction
