@@ -375,7 +375,7 @@ def test_csv_export_of_200k_rows_streams_in_bounded_memory(client, reader, monke
         chunks += 1
         if chunks == 1:
             assert fetched["rows"] <= 2 * 5000, f"{fetched['rows']} rows read for the first chunk"
-        lines = (tail + chunk).split(b"\n")
+        lines = (tail + chunk).split(b"\r\n")
         tail = lines.pop()
         for line in lines:
             if header is None:
