@@ -471,6 +471,37 @@ def test_a_quiet_shop_stays_fresh_the_checks_that_found_nothing_move_as_of():
     assert refreshed is not None and refreshed > check.snapshot_at
 
 
+def snapshot_state() -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generation, snapshot_at, confirmed_at, as_of FROM public.reporting_snapshot_state"
+        )
+        return cursor.fetchone()
+
+
+def test_a_check_confirms_only_the_refresh_before_it_not_the_next_one():
+    """confirmed_at is the latest "unchanged" check since the latest "ok" refresh: an
+    "ok" that follows a check starts with no confirmation of its own."""
+    seed(20)
+    first = services.views_refresh()
+    check = services.views_refresh()
+    assert (first.outcome, check.outcome) == (RefreshOutcome.OK, RefreshOutcome.UNCHANGED)
+    assert snapshot_state() == (first.id, first.snapshot_at, check.snapshot_at, check.snapshot_at)
+
+    statuses_create([(1, EPOCH, "cancelled")])
+    second = services.views_refresh()
+    assert second.outcome == RefreshOutcome.OK
+    # The earlier check confirmed the previous refresh, not this one.
+    assert snapshot_state() == (second.id, second.snapshot_at, None, second.snapshot_at)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT confirmed_at, as_of FROM reporting.freshness")
+        assert cursor.fetchone() == (None, second.snapshot_at)
+
+    again = services.views_refresh()
+    assert again.outcome == RefreshOutcome.UNCHANGED
+    assert snapshot_state() == (second.id, second.snapshot_at, again.snapshot_at, again.snapshot_at)
+
+
 def test_a_refresh_absorbs_exactly_what_its_snapshot_saw_while_it_waited_for_a_lock():
     """A deterministic race: changes committed while the refresh is blocked after its snapshot.
 
