@@ -38,6 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
         parser.add_argument(
+            "--tail-only",
+            action="store_true",
+            help="only the reads with a large unfolded tail (half the orders changed since the latest fold)",
+        )
+        parser.add_argument(
             "--replica",
             action="store_true",
             help="also start a hot standby (embedded server) and measure how soon a refresh reaches it",
@@ -102,6 +107,7 @@ class Command(BaseCommand):
                 database=options["database"],
                 keep=options["keep"],
                 replica=options["replica"],
+                tail_only=options["tail_only"],
             )
             with console.status("starting") as status:
                 results = bench.bench_run(config, progress=lambda text: status.update(text))
