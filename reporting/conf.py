@@ -332,9 +332,9 @@ def order_history_rows() -> int:
 def realtime_live_tail() -> tuple[int, float]:
     """When a real-time read takes the live path: the tail's size, in changes, at or above both
     ``REPORTING_REALTIME_LIVE_TAIL_MIN`` (10000; 0 means never) and
-    ``REPORTING_REALTIME_LIVE_TAIL_FRACTION`` (0.2) of the orders."""
+    ``REPORTING_REALTIME_LIVE_TAIL_FRACTION`` (0.1) of the orders."""
     minimum = _whole("REPORTING_REALTIME_LIVE_TAIL_MIN", 10_000)
-    fraction = _get("REPORTING_REALTIME_LIVE_TAIL_FRACTION", 0.2)
+    fraction = _get("REPORTING_REALTIME_LIVE_TAIL_FRACTION", 0.1)
     try:
         fraction = float(fraction)
     except (TypeError, ValueError):
