@@ -95,6 +95,8 @@ class SteadyConfig:
     database: str = ""
     keep: bool = False
     reuse: bool = False
+    #: Seconds the overlay design's workload goes on after its compaction.
+    after_seconds: float = 60.0
 
 
 @dataclass
@@ -116,6 +118,8 @@ class PhaseResult:
     design: str
     steady: Window = field(default_factory=Window)
     compacting: Window = field(default_factory=Window)
+    #: The overlay design right after its compaction (issue 24: reads spiked then).
+    after: Window = field(default_factory=Window)
     changes: int = 0
     checks: int = 0
     mismatches: list[str] = field(default_factory=list)
@@ -286,13 +290,16 @@ class _Phase:
         self.commits: list[tuple[float, int]] = []  # (wall time after commit, xid)
         self.snapshots: list[tuple[float, str]] = []  # (wall time after commit, snapshot) of maintenance
         self.compacting = threading.Event()
+        self.after_compaction = threading.Event()
         self.checking = threading.Event()
         self.compaction_window = (float("inf"), float("inf"))  # monotonic start and end
         self.maintenance_pid: int | None = None
 
     def window(self) -> Window:
         """Where what happens now is counted."""
-        return self.result.compacting if self.compacting.is_set() else self.result.steady
+        if self.compacting.is_set():
+            return self.result.compacting
+        return self.result.after if self.after_compaction.is_set() else self.result.steady
 
     def guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -468,6 +475,16 @@ class _Phase:
             cpu_compacting = self._cpu()
             if cpu_steady is not None and cpu_compacting is not None:
                 self.result.compacting.maintenance_cpu_s = cpu_compacting - cpu_steady
+            # The same workload right after: the first fold of the new generation,
+            # the views' new statistics and plans.
+            self.after_compaction.set()
+            self.compacting.clear()
+            after_started = time.monotonic()
+            self.stop.wait(self.config.after_seconds)
+            self.result.after.seconds = time.monotonic() - after_started
+            cpu_after = self._cpu()
+            if cpu_compacting is not None and cpu_after is not None:
+                self.result.after.maintenance_cpu_s = cpu_after - cpu_compacting
         self.stop.set()
         for thread in running:
             thread.join()
@@ -484,7 +501,12 @@ class _Phase:
             while first < len(snapshots) and snapshots[first][0] < committed:
                 first += 1
             start, end = self.compaction_window
-            window = self.result.compacting if start <= committed < end else self.result.steady
+            if start <= committed < end:
+                window = self.result.compacting
+            elif committed >= end:
+                window = self.result.after
+            else:
+                window = self.result.steady
             for done, snapshot in snapshots[first:]:
                 if _visible(xid, snapshot):
                     window.lag_s.append(done - committed)
@@ -509,7 +531,7 @@ def steady_run(config: SteadyConfig, progress: Progress) -> SteadyResults:
         return SteadyResults(config=config, phases=phases, setup=setup)
 
 
-COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction")
+COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction", "overlay, after it")
 
 
 def maintenance(w: Window) -> tuple[float | None, float | None]:
@@ -539,7 +561,7 @@ def compaction_share(p: PhaseResult) -> float | None:
 
 def _windows(report: SteadyResults) -> list[Window]:
     by = {p.design: p for p in report.phases}
-    return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting]
+    return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting, by["overlay"].after]
 
 
 def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
@@ -595,7 +617,7 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         if overlay.compaction_s is not None
         else "did not run"
     )
-    rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction))
+    rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction, ""))
     steady_share, added_share = shares[1][1], compaction_share(overlay)
     rows.append(
         (
@@ -603,14 +625,16 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
             "",
             fmt(steady_share + added_share) if steady_share is not None and added_share is not None else "",
             "",
+            "",
         )
     )
     by = {p.design: p for p in report.phases}
-    rows.append(("changes written", f"{by['refresh'].changes:,}", f"{overlay.changes:,}", ""))
+    rows.append(("changes written", f"{by['refresh'].changes:,}", f"{overlay.changes:,}", "", ""))
     rows.append(
         (
             "exactness checks (whole phase): mismatches / checks",
             *(f"{len(by[d].mismatches)} / {by[d].checks}" for d in PHASES),
+            "",
             "",
         )
     )

@@ -61,6 +61,12 @@ class Command(BaseCommand):
             default=120.0,
             help="seconds per design (120); the overlay design then runs a compaction as long as it takes",
         )
+        steady.add_argument(
+            "--after-seconds",
+            type=float,
+            default=60.0,
+            help="seconds the overlay design runs on after its compaction, measured apart (60)",
+        )
         steady.add_argument("--fold-interval", type=float, default=0.5, help="seconds between folds (0.5)")
         steady.add_argument(
             "--refresh-interval",
@@ -91,6 +97,7 @@ class Command(BaseCommand):
                 seconds=options["seconds"],
                 fold_interval=options["fold_interval"],
                 refresh_interval=options["refresh_interval"],
+                after_seconds=options["after_seconds"],
                 seed=options["seed"],
                 database=options["database"],
                 keep=options["keep"],
