@@ -97,6 +97,8 @@ class SteadyConfig:
     reuse: bool = False
     #: Seconds the overlay design's workload goes on after its compaction.
     after_seconds: float = 60.0
+    #: Changes to existing orders spread over all of them, not the newest 5 %.
+    spread: bool = False
 
 
 @dataclass
@@ -321,7 +323,8 @@ class _Phase:
             next_tick = time.monotonic()
             while not self.stop.is_set():
                 new = sum(rng.random() < 0.3 for _ in range(per_tick))
-                existing = [rng.randint(int(top * 0.95), top) for _ in range(per_tick - new)]
+                low = 1 if self.config.spread else int(top * 0.95)
+                existing = [rng.randint(low, top) for _ in range(per_tick - new)]
                 with conn.transaction():
                     rows = conn.execute(
                         "INSERT INTO reporting_example_order (created) SELECT now() FROM "

@@ -67,6 +67,11 @@ class Command(BaseCommand):
             default=60.0,
             help="seconds the overlay design runs on after its compaction, measured apart (60)",
         )
+        steady.add_argument(
+            "--spread",
+            action="store_true",
+            help="changes to existing orders spread over all of them (default: the newest 5%%)",
+        )
         steady.add_argument("--fold-interval", type=float, default=0.5, help="seconds between folds (0.5)")
         steady.add_argument(
             "--refresh-interval",
@@ -98,6 +103,7 @@ class Command(BaseCommand):
                 fold_interval=options["fold_interval"],
                 refresh_interval=options["refresh_interval"],
                 after_seconds=options["after_seconds"],
+                spread=options["spread"],
                 seed=options["seed"],
                 database=options["database"],
                 keep=options["keep"],
