@@ -127,6 +127,8 @@ class PhaseResult:
     mismatches: list[str] = field(default_factory=list)
     compaction_s: float | None = None
     compaction_cpu_s: float | None = None
+    #: The first fold of the compaction's generation: seconds, orders folded.
+    first_fold: tuple[float, int] | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -354,6 +356,7 @@ class _Phase:
             self.maintenance_pid = cursor.fetchone()[0]
         interval = self.config.fold_interval if self.design == "overlay" else self.config.refresh_interval
         next_run = time.monotonic()
+        generation = None
         while not self.stop.is_set():
             started = time.perf_counter()
             window = self.window()
@@ -365,6 +368,9 @@ class _Phase:
                     )
                     row = cursor.fetchone()
                 orders = fold.orders
+                if generation is not None and fold.generation != generation:
+                    self.result.first_fold = (fold.duration.total_seconds(), fold.orders)
+                generation = fold.generation or generation
             else:
                 run = services.views_refresh(force=False)
                 with connection.cursor() as cursor:
@@ -592,9 +598,10 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         )
     rows.append(
         (
-            "maintenance runs (median duration)",
+            "maintenance runs (median / max duration)",
             *(
-                f"{len(w.maintenance_runs)} ({statistics.median(s for s, _ in w.maintenance_runs):.2f} s)"
+                f"{len(w.maintenance_runs)} ({statistics.median(s for s, _ in w.maintenance_runs):.2f} / "
+                f"{max(s for s, _ in w.maintenance_runs):.2f} s)"
                 if w.maintenance_runs
                 else ""
                 for w in windows
@@ -621,6 +628,16 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         else "did not run"
     )
     rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction, ""))
+    first = overlay.first_fold
+    rows.append(
+        (
+            "first fold of the compaction's generation: duration, orders",
+            "",
+            "",
+            f"{first[0]:.2f} s, {first[1]:,} orders" if first else "",
+            "",
+        )
+    )
     steady_share, added_share = shares[1][1], compaction_share(overlay)
     rows.append(
         (
