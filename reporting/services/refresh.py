@@ -262,9 +262,7 @@ def compaction_at_start_reason(*, using: str = "default") -> str | None:
         cursor.execute(START_STATE_SQL)
         full_recompute, overlay_orders, tail = cursor.fetchone()
     if full_recompute:
-        return (
-            "the views cannot be corrected by the change log (no refresh yet, a TRUNCATE, or views rewritten)"
-        )
+        return "the change log cannot correct the views (no refresh yet, a TRUNCATE, or views rewritten)"
     limit = conf.compact_overlay_orders()
     if limit and overlay_orders + tail >= limit:
         return (
