@@ -278,10 +278,17 @@ def _row(row: selectors.OrderRow | None) -> dict[str, Any] | None:
     }
 
 
-@api_view()
+@api_view("limit")
 def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
-    """``GET /api/orders/<id>``: an order, its status history, its status by every strategy."""
-    detail = selectors.order_detail(order_id=order_id)
+    """``GET /api/orders/<id>?limit=``: an order, its latest history rows, its status by every strategy.
+
+    ``history`` holds the latest ``limit`` rows (default ``REPORTING_ORDER_HISTORY_ROWS``);
+    ``history_count`` says how many there are, ``history_truncated`` whether some were left out.
+    """
+    limit = _int(
+        request, "limit", default=conf.order_history_rows(), minimum=1, maximum=conf.MAX_ORDER_HISTORY_ROWS
+    )
+    detail = selectors.order_detail(order_id=order_id, history_limit=limit)
     return JsonResponse(
         {
             "order_id": detail.order_id,
@@ -302,6 +309,8 @@ def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
                 }
                 for entry in detail.history
             ],
+            "history_count": detail.history_count,
+            "history_truncated": detail.history_omitted > 0,
         }
     )
 
@@ -487,6 +496,8 @@ def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
         {
             **_words(),
             "detail": detail,
+            # REPORTING_ORDER_HISTORY_ROWS at most: the latest rows, and how many earlier ones are not shown.
+            "omitted": detail.history_omitted,
             "now": [
                 (
                     strategy,

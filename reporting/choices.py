@@ -26,6 +26,9 @@ class RefreshOutcome(models.TextChoices):
     # Found still "running" by a later run: the process doing it died (kill -9,
     # a server restart) before it could record an outcome. Nothing of it was kept.
     ABANDONED = "abandoned", "Abandoned: its process stopped before it finished"
+    # Cancelled on purpose (the scheduler's stop, pg_cancel_backend): rolled back
+    # like a failure, but nothing is wrong.
+    CANCELLED = "cancelled", "Cancelled: stopped on request, rolled back"
 
 
 class RefreshTrigger(models.TextChoices):

@@ -383,3 +383,40 @@ def audit_sample() -> int:
             f"not {value!r}"
         )
     return int(text)
+
+
+# The most history rows an order's page or API answer may show.
+MAX_ORDER_HISTORY_ROWS = 10_000
+
+
+def order_history_rows() -> int:
+    """History rows an order's page and API answer show: its latest ones (``REPORTING_ORDER_HISTORY_ROWS``).
+
+    Default 1000, from 1 to ``MAX_ORDER_HISTORY_ROWS``: one order's history has no
+    bound of its own, and a page of 300,000 rows was 98 MB of HTML.
+    """
+    rows = _whole("REPORTING_ORDER_HISTORY_ROWS", 1000)
+    if not 1 <= rows <= MAX_ORDER_HISTORY_ROWS:
+        raise ImproperlyConfigured(
+            f"REPORTING_ORDER_HISTORY_ROWS must be from 1 to {MAX_ORDER_HISTORY_ROWS}, not {rows!r}"
+        )
+    return rows
+
+
+def realtime_live_tail() -> tuple[int, float]:
+    """When a real-time read takes the live path: the tail's size, in changes, at or above both
+    ``REPORTING_REALTIME_LIVE_TAIL_MIN`` (10000; 0 means never) and
+    ``REPORTING_REALTIME_LIVE_TAIL_FRACTION`` (0.1) of the orders."""
+    minimum = _whole("REPORTING_REALTIME_LIVE_TAIL_MIN", 10_000)
+    fraction = _get("REPORTING_REALTIME_LIVE_TAIL_FRACTION", 0.1)
+    try:
+        fraction = float(fraction)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"REPORTING_REALTIME_LIVE_TAIL_FRACTION must be a number, not {fraction!r}"
+        ) from None
+    if not fraction >= 0:
+        raise ImproperlyConfigured(
+            f"REPORTING_REALTIME_LIVE_TAIL_FRACTION must be 0 or more, not {fraction!r}"
+        )
+    return minimum, fraction

@@ -82,7 +82,11 @@ def _cell(value: Any) -> Any:
 
 def _render(rows: Iterator[selectors.OrderRow], chunk_rows: int) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Records end in CRLF (RFC 4180), and the csv module quotes a field that holds a
+    # character of the line terminator: with "\n" alone, a value holding a carriage
+    # return went out unquoted, and a reader started a new record after it (where
+    # "=..." would then start a cell unguarded).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     names = source().columns
     writer.writerow((*CSV_HEADER, *names))
     pending = 0

@@ -94,6 +94,13 @@ class RefreshJob:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 self.backend_pid = cursor.fetchone()[0]
+            if trigger == RefreshTrigger.STARTUP:
+                # The overlay carries the views across a restart; the folds catch up.
+                reason = services.compaction_at_start_reason()
+                if reason is None:
+                    logger.info("No refresh at start: the overlay carries the views, the folds catch up")
+                    return "not needed"
+                logger.info("Refreshing at start: %s", reason)
             result = services.views_refresh(trigger=trigger)
             metrics.REFRESH_RUNS.labels(result.outcome).inc()
             if result.outcome == RefreshOutcome.OK and result.duration is not None:
@@ -365,8 +372,7 @@ class SchedulerRunner:
         if pid is None:
             return
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+            services.refresh_cancel(pid)  # recorded "cancelled", not "failed"
         finally:
             connection.close()
 

@@ -87,6 +87,8 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
             "4",
             "--refresh-interval",
             "1",
+            "--after-seconds",
+            "3",
             "--database",
             scratch,
             "--markdown",
@@ -99,7 +101,10 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = markdown.read_text()
-    assert "| measurement | refresh design | overlay design | overlay, during a compaction |" in text
+    assert (
+        "| measurement | refresh design | overlay design | overlay, during a compaction | overlay, after it |"
+        in text
+    )
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
     # Both designs read, folded and checked; the compaction ran and was timed.
     assert "| 0 / " in rows["exactness checks (whole phase): mismatches / checks"]
@@ -109,7 +114,7 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
     )
     # A tiny compaction may finish before the reader reads: its column may be empty.
     page = [cell.strip() for cell in rows["realtime page of 100 (selector), ms p50"].strip()[1:-1].split("|")]
-    assert len(page) == 4 and all(page[1:3]), page
+    assert len(page) == 5 and all(page[1:3]) and page[4], page
     assert "no errors in the run" not in text
     assert "| 0 mismatches between realtime and live | met |" in text
     with connection.cursor() as cursor:

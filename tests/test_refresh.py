@@ -9,7 +9,6 @@ import time
 from io import StringIO
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
@@ -84,6 +83,63 @@ def test_the_first_refresh_of_an_unpopulated_view_works():
     assert len(view_rows()) == 50
 
 
+def test_an_empty_view_is_refreshed_without_waiting_for_a_reader_in_an_open_transaction(settings):
+    """A shop with no status change yet: the transition views are populated but empty.
+    A BI session reading one in an open transaction must not hold up the refresh
+    (a plain refresh's ACCESS EXCLUSIVE would wait for it, and every reader after
+    it would queue behind that wait)."""
+    statuses_create([(order, EPOCH, "pending") for order in orders_create(30)])
+    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reporting.order_transitions_daily")
+        assert cursor.fetchone()[0] == 0, "no status change yet: the transition views are empty"
+    # Failing within a second rather than the default 30 s, if it waited at all.
+    settings.REPORTING_REFRESH_LOCK_TIMEOUT = 1
+    with raw_connect(autocommit=False) as bi_session:
+        bi_session.execute("SELECT * FROM reporting.order_transitions_daily_live").fetchall()
+        (order,) = orders_create(1)
+        statuses_create([(order, EPOCH, "pending"), (order, EPOCH + dt.timedelta(hours=1), "complete")])
+        result = services.views_refresh()
+        assert result.outcome == RefreshOutcome.OK, result.error
+        # The reader's transaction is still open, and still reads.
+        rows = bi_session.execute("SELECT count(*) FROM reporting.order_transitions_daily").fetchone()
+        bi_session.rollback()
+    assert rows[0] == 1, "the refreshed view, read in the same open transaction"
+
+
+def test_a_plain_refresh_waiting_for_its_lock_lets_other_readers_through(settings):
+    """A never-populated view needs a plain refresh. While a session holds the view,
+    the refresh tries for its lock in short waits: a reader that comes meanwhile is
+    not queued behind it for the whole lock timeout, and the refresh succeeds once
+    the holder is gone."""
+    seed(40)
+    services.views_refresh(force=True)
+    with connection.cursor() as cursor:
+        cursor.execute("REFRESH MATERIALIZED VIEW reporting.order_status_counts WITH NO DATA")
+    settings.REPORTING_REFRESH_LOCK_TIMEOUT = 600
+    # A read of a never-populated view fails (and an error releases the locks),
+    # but a plan of one holds its lock until the transaction ends.
+    holder = raw_connect(autocommit=False)
+    holder.execute("EXPLAIN SELECT * FROM reporting.order_status_counts")
+    thread, out = refresh_in_thread(force=True)
+    try:
+        wait_for_refresh_to_wait_on_a_lock()
+        with raw_connect() as reader:
+            # Without short tries this waits behind the refresh's request until it
+            # gives up, ten minutes from now.
+            reader.execute("SET lock_timeout = '10s'")
+            reader.execute("EXPLAIN SELECT * FROM reporting.order_status_counts")
+        assert thread.is_alive(), "the refresh is still waiting for the holder"
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(60)
+    assert out["result"].outcome == RefreshOutcome.OK, out["result"].error
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(orders) FROM reporting.order_status_counts")
+        assert cursor.fetchone()[0] == 40
+
+
 def test_a_second_refresher_is_skipped_at_once_instead_of_queueing():
     seed(100)
     services.views_refresh(force=True)
@@ -156,9 +212,13 @@ def test_readers_are_not_blocked_by_a_concurrent_refresh(concurrently):
                 count = reader.execute("SELECT count(*) FROM reporting.order_latest_status").fetchone()[0]
                 assert count == 200
             else:
-                # The contrast: a plain refresh locks every reader out.
-                with pytest.raises(psycopg.errors.LockNotAvailable):
-                    reader.execute("SELECT count(*) FROM reporting.order_latest_status")
+                # The contrast: a plain refresh locks every reader out while it runs
+                # (in short tries while it waits: see the test of those below).
+                wait_for_sql(
+                    "SELECT EXISTS (SELECT FROM pg_locks WHERE granted AND mode = 'AccessExclusiveLock' "
+                    "AND relation = 'reporting.order_latest_status'::regclass)",
+                    what="the plain refresh to hold ACCESS EXCLUSIVE on the view",
+                )
     finally:
         lock.release()
         thread.join(30)
@@ -409,6 +469,37 @@ def test_a_quiet_shop_stays_fresh_the_checks_that_found_nothing_move_as_of():
     assert services.views_refresh().outcome == RefreshOutcome.OK
     refreshed = selectors.freshness().as_of
     assert refreshed is not None and refreshed > check.snapshot_at
+
+
+def snapshot_state() -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generation, snapshot_at, confirmed_at, as_of FROM public.reporting_snapshot_state"
+        )
+        return cursor.fetchone()
+
+
+def test_a_check_confirms_only_the_refresh_before_it_not_the_next_one():
+    """confirmed_at is the latest "unchanged" check since the latest "ok" refresh: an
+    "ok" that follows a check starts with no confirmation of its own."""
+    seed(20)
+    first = services.views_refresh()
+    check = services.views_refresh()
+    assert (first.outcome, check.outcome) == (RefreshOutcome.OK, RefreshOutcome.UNCHANGED)
+    assert snapshot_state() == (first.id, first.snapshot_at, check.snapshot_at, check.snapshot_at)
+
+    statuses_create([(1, EPOCH, "cancelled")])
+    second = services.views_refresh()
+    assert second.outcome == RefreshOutcome.OK
+    # The earlier check confirmed the previous refresh, not this one.
+    assert snapshot_state() == (second.id, second.snapshot_at, None, second.snapshot_at)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT confirmed_at, as_of FROM reporting.freshness")
+        assert cursor.fetchone() == (None, second.snapshot_at)
+
+    again = services.views_refresh()
+    assert again.outcome == RefreshOutcome.UNCHANGED
+    assert snapshot_state() == (second.id, second.snapshot_at, again.snapshot_at, again.snapshot_at)
 
 
 def test_a_refresh_absorbs_exactly_what_its_snapshot_saw_while_it_waited_for_a_lock():

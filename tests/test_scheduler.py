@@ -301,3 +301,88 @@ def test_a_fold_skipped_while_the_previous_one_runs_is_no_warning_but_other_skip
         aps_logger.warning(message, SimpleNamespace(id="fold"), 1)
         aps_logger.warning(message, SimpleNamespace(id="refresh"), 1)
     assert [record.args[0].id for record in caplog.records] == ["refresh"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_start_does_not_compact_while_the_overlay_carries_the_views(settings):
+    """Every run_scheduler start compacted when anything changed since the last refresh
+    (3-5 minutes at 10 M orders), though the folds keep the overlay current."""
+    from scheduler.runner import RefreshJob
+
+    orders = orders_create(4)
+    statuses_create([(order, EPOCH, "pending") for order in orders])
+    assert RefreshJob()("startup") == "ok", "no refresh yet: the start refreshes"
+    statuses_create([(orders[0], EPOCH, "complete")])
+    assert services.overlay_fold().outcome == "ok"
+    statuses_create([(orders[1], EPOCH, "cancelled")])  # a tail the next fold takes
+    runs = RefreshRun.objects.count()
+
+    assert RefreshJob()("startup") == "not needed"
+    assert services.compaction_at_start_reason() is None
+    assert RefreshRun.objects.count() == runs, "no refresh was run"
+    assert services.views_refresh().outcome == "ok", "a scheduled refresh still compacts"
+
+    # When the overlay cannot carry the views, a start compacts.
+    statuses_create([(orders[2], EPOCH, "complete"), (orders[3], EPOCH, "complete")])
+    settings.REPORTING_COMPACT_OVERLAY_ORDERS = 2
+    assert "REPORTING_COMPACT_OVERLAY_ORDERS 2" in (services.compaction_at_start_reason() or "")
+    assert RefreshJob()("startup") == "ok"
+    settings.REPORTING_COMPACT_OVERLAY_ORDERS = 0
+    settings.REPORTING_FOLD_INTERVAL = 0
+    assert "folding is off" in (services.compaction_at_start_reason() or "")
+    settings.REPORTING_FOLD_INTERVAL = 0.5
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reporting_example_orderstatus")
+    assert "cannot correct the views" in (services.compaction_at_start_reason() or "")
+    assert RefreshJob()("startup") == "ok"
+    assert services.compaction_at_start_reason() is None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_cancelled_by_sigterm_is_recorded_as_cancelled(tmp_path):
+    """The stop cancels a refresh that outlasts the grace period: it rolls back, and
+    its run says "cancelled", not "failed" (nothing went wrong)."""
+    orders = orders_create(3)
+    statuses_create([(order, EPOCH, "pending") for order in orders])
+    env = subprocess_env() | {
+        "REPORTING_REFRESH_INTERVAL": "3600",
+        "REPORTING_SHUTDOWN_GRACE": "0.5",
+        "REPORTING_REFRESH_LOCK_TIMEOUT": "600",
+        "REPORTING_BI_WATCHDOG_INTERVAL": "0",
+    }
+    # Holds the history, so the start-up refresh waits inside its transaction.
+    holder = raw_connect(autocommit=False)
+    holder.execute("LOCK TABLE reporting_example_orderstatus IN ACCESS EXCLUSIVE MODE")
+    log = (tmp_path / "scheduler.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(
+            lambda: RefreshRun.objects.filter(trigger="startup", outcome="running").exists(),
+            timeout=60,
+            what="the start-up refresh to begin",
+        )
+        with raw_connect() as conn:
+            deadline = time.monotonic() + 30
+            while not conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the refresh never waited on the lock"
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        holder.rollback()
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    run = RefreshRun.objects.get(trigger="startup")
+    output = (tmp_path / "scheduler.log").read_text()
+    assert run.outcome == "cancelled", (run.outcome, run.error, output)
+    assert "user request" in run.error
+    assert not RefreshRun.objects.filter(outcome="failed").exists()

@@ -11,7 +11,9 @@ every strategy, through folds, refreshes (plain and concurrent) and a TRUNCATE.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -294,3 +296,48 @@ def test_every_strategy_equals_the_brute_force_with_any_status_value(tickets):
             assert_exact(step[0], as_of_refresh)
 
     run()
+
+
+# Text a spreadsheet runs as a formula, by its first character; and text it does not.
+FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+NOT_FORMULAS = ["-1.5", "plain", "a=b"]
+
+
+@pytest.fixture
+def noted_tickets(transactional_db, settings) -> Iterator[None]:
+    """The tickets with a text column declared to show (``note``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(TICKETS_DDL)
+        cursor.execute("ALTER TABLE ticket_event ADD COLUMN note text")
+    try:
+        with declared(settings, {**TICKETS, "columns": ["note"]}):
+            yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE ticket_event, ticket")
+
+
+@pytest.mark.parametrize("strategy", ["snapshot", "realtime"])
+def test_the_csv_export_quotes_every_formula_start_in_a_status_and_a_declared_column(noted_tickets, strategy):
+    """A cell starting with =, +, -, @, a tab or a carriage return is written after a
+    quote (a spreadsheet would run it); a plain number or other text is not."""
+    from reporting import exports
+
+    _reset()
+    values = FORMULAS + NOT_FORMULAS
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO ticket SELECT i, %s FROM generate_series(1, %s) AS i", [T0, len(values)])
+        for key, value in enumerate(values, start=1):
+            # The value both as the ticket's latest state and as that row's note.
+            cursor.execute(
+                "INSERT INTO ticket_event (ticket_id, at, state, note) VALUES (%s, %s, %s, %s)",
+                [key, T0, value, value],
+            )
+    if strategy == "snapshot":
+        assert services.views_refresh().outcome == RefreshOutcome.OK
+    for value in values:
+        exported = b"".join(exports.orders_csv_chunks(status=value, strategy=strategy)).decode()
+        header, *rows = csv.reader(io.StringIO(exported, newline=""))
+        assert header == ["order_id", "status_id", "status", "status_created", "status_since", "note"]
+        expected = f"'{value}" if value in FORMULAS else value
+        assert [(row[2], row[5]) for row in rows] == [(expected, expected)], repr(value)

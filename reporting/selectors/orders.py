@@ -380,7 +380,7 @@ def order_list_by_status(
         raise InvalidParameterError("limit", limit, f"an integer from 1 to {MAX_PAGE_SIZE}")
     freshness = read_freshness(strategy)
     # One row more than asked tells whether there is a next page.
-    if strategy is Strategy.LIVE:
+    if strategy is Strategy.LIVE or freshness.tail_too_large:
         with raw.read_transaction():
             rows = [
                 OrderRow(*row) for row in _live_rows(status=status, after=after, since=since)[: limit + 1]
@@ -417,7 +417,7 @@ def order_iter_by_status(
 
 
 def _iter_rows(*, status: str, strategy: Strategy, chunk_size: int) -> Iterator[OrderRow]:
-    if strategy is Strategy.LIVE:
+    if strategy is Strategy.LIVE or _tail_too_large(strategy):
         found: Iterator[tuple[Any, ...]] = _live_iter(status=status, chunk_size=chunk_size)
     else:
         sql, params = _list_sql(strategy, status=status, after=None, limit=None)
@@ -435,6 +435,11 @@ def _live_iter(*, status: str, chunk_size: int) -> Iterator[tuple[Any, ...]]:
         yield from _live_rows(status=status, after=None).iterator(chunk_size=chunk_size)
 
 
+def _tail_too_large(strategy: Strategy) -> bool:
+    """Whether a ``realtime`` read takes the live path (``ReadFreshness.tail_too_large``)."""
+    return strategy is Strategy.REALTIME and read_freshness(strategy).tail_too_large
+
+
 def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any]:
     """Return the ids of every order whose latest status is ``status``, in no particular order.
 
@@ -446,7 +451,7 @@ def order_ids_by_status(*, status: str, strategy: str | None = None) -> list[Any
     """
     status = status_read_parse(status)
     strategy = _strategy(strategy)
-    if strategy is Strategy.LIVE:
+    if strategy is Strategy.LIVE or _tail_too_large(strategy):
         with raw.read_transaction():
             return list(_live_rows(status=status, after=None).order_by().values_list("order_id", flat=True))
     sql, params = _list_sql(strategy, status=status, after=None, limit=None, ordered=False)
@@ -472,7 +477,7 @@ def order_status_counts(*, strategy: str | None = None) -> StatusCounts:
     strategy = _strategy(strategy)
     freshness = read_freshness(strategy)
     found: dict[str | None, int] = {}
-    if strategy is Strategy.LIVE:
+    if strategy is Strategy.LIVE or freshness.tail_too_large:
         # The straightforward ORM annotation, grouped: one statement, NULL for "none".
         latest_status = Subquery(
             HistoryRow.objects.filter(order_id=OuterRef("pk"))
@@ -574,7 +579,7 @@ def order_daily_counts(
     found: dict[str, list[int]] = {}
     none = [0] * days
     with raw.cursor() as cursor:
-        cursor.execute(DAILY_SQL[strategy], [first, last])
+        cursor.execute(DAILY_SQL[Strategy.LIVE if freshness.tail_too_large else strategy], [first, last])
         for day, status, n in cursor.fetchall():
             if day in index:
                 # NULL: orders without a status row; any other value under itself.

@@ -17,7 +17,12 @@ from reporting.services.bi import (
 from reporting.services.change_log import change_log_distrust, change_log_repair
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
-from reporting.services.refresh import reporting_views, views_refresh
+from reporting.services.refresh import (
+    compaction_at_start_reason,
+    refresh_cancel,
+    reporting_views,
+    views_refresh,
+)
 from reporting.services.tokens import api_token_authenticate, api_token_create, api_token_revoke
 from reporting.services.users import reports_user_ensure
 
@@ -36,9 +41,11 @@ __all__ = [
     "bi_watchdog_run",
     "change_log_distrust",
     "change_log_repair",
+    "compaction_at_start_reason",
     "csv_export_start",
     "exactness_audit",
     "overlay_fold",
+    "refresh_cancel",
     "reporting_schema_create",
     "reporting_views",
     "reports_user_ensure",

@@ -14,9 +14,10 @@ One run of :func:`views_refresh`:
    refresh left them. Such a run records when it checked: the views were exact
    then too, so freshness moves on while nothing changes;
 4. in one REPEATABLE READ transaction, records the MVCC snapshot and its time,
-   refreshes every view in dependency order (``CONCURRENTLY`` when the view has
-   rows; PostgreSQL refuses it for a view that was never populated, and it is
-   wasted on an empty one), counts what it absorbed, records the files the views
+   refreshes every view in dependency order (``CONCURRENTLY`` whenever the view
+   is populated, even empty; plainly only a view that was never populated, which
+   PostgreSQL refuses to refresh concurrently, in short tries that never keep
+   readers queued, see :func:`_refresh_plainly`), counts what it absorbed, records the files the views
    are now stored in, and marks the run ``ok``, all in that snapshot, so the
    views' contents and the snapshot their run records commit together. A
    failure rolls all of it back: the previous data stays in place, and the run
@@ -28,15 +29,17 @@ One run of :func:`views_refresh`:
 
 from __future__ import annotations
 
-__all__ = ["reporting_views", "views_refresh"]
+__all__ = ["compaction_at_start_reason", "refresh_cancel", "reporting_views", "views_refresh"]
 
 import datetime as dt
 import logging
+import threading
+import time
 from typing import Any
 
 import psycopg
 from django.db import Error as DatabaseError
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django_pgviews import view as pg
@@ -97,6 +100,52 @@ ABANDONED_ERROR = (
     "its process stopped before it recorded an outcome (killed, or the database restarted); "
     "it rolled back, so nothing of it was kept"
 )
+CANCELLED_ERROR = "cancelled on request (the scheduler stopping, or pg_cancel_backend); it rolled back"
+
+# The server processes whose refresh this process asked to cancel (refresh_cancel):
+# their run is recorded "cancelled", not "failed".
+_cancel_requested: set[int] = set()
+_cancel_lock = threading.Lock()
+
+
+class RefreshCancelledError(DatabaseError):
+    """A refresh stopped between two statements because it was asked to cancel."""
+
+
+def refresh_cancel(backend_pid: int, *, using: str = "default") -> bool:
+    """Cancel the refresh that the server process ``backend_pid`` runs for this process.
+
+    It rolls back, and its run is recorded ``cancelled``. For the scheduler's stop
+    (SIGTERM after the grace period); ``pg_cancel_backend`` from elsewhere is
+    recorded ``cancelled`` as well.
+
+    Returns:
+        Whether the server found the process.
+    """
+    with _cancel_lock:
+        _cancel_requested.add(backend_pid)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_cancel_backend(%s)", [backend_pid])
+        return bool(cursor.fetchone()[0])
+
+
+def _cancel_was_requested(connection: BaseDatabaseWrapper) -> bool:
+    pid = connection.connection.info.backend_pid if connection.connection is not None else None
+    with _cancel_lock:
+        return pid in _cancel_requested
+
+
+def _was_cancelled(connection: BaseDatabaseWrapper, exc: DatabaseError) -> bool:
+    """Whether the refresh stopped because someone asked it to, not because it failed.
+
+    Asked by this process (:func:`refresh_cancel`), or by anyone with
+    ``pg_cancel_backend`` ("due to user request": a statement timeout raises the
+    same SQLSTATE, 57014, with another message).
+    """
+    if isinstance(exc, RefreshCancelledError) or _cancel_was_requested(connection):
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.QueryCanceled) and "user request" in str(cause)
 
 
 def views_refresh(
@@ -111,7 +160,8 @@ def views_refresh(
     Args:
         trigger: what asked for it: ``schedule``, ``manual`` or ``startup``.
         concurrently: ``REFRESH ... CONCURRENTLY`` (readers never blocked). A view
-            that is empty or was never populated is filled plainly, whatever this says.
+            that was never populated is filled plainly, whatever this says; a
+            plain refresh waits for its lock in short tries (:func:`_refresh_plainly`).
         force: refresh even when nothing changed since the last refresh.
         using: the database alias (always the primary: refreshes write).
 
@@ -172,6 +222,55 @@ def views_refresh(
         )
     finally:
         lock.release()
+        with _cancel_lock:
+            _cancel_requested.discard(
+                connection.connection.info.backend_pid if connection.connection else None
+            )
+
+
+# What the scheduler needs to know at start: can the overlay carry the views, and
+# how much would the folds have to catch up (change-log rows since the latest
+# fold: an upper bound of the orders, counted by the index on xid)?
+START_STATE_SQL = """
+SELECT st.generation IS NULL OR st.needs_full_recompute,
+       st.overlay_orders,
+       (SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)
+        FROM public.reporting_orderchange AS c
+        WHERE c.xid >= pg_snapshot_xmin(st.fold_snapshot)
+          AND NOT pg_visible_in_snapshot(c.xid, st.fold_snapshot))
+FROM public.reporting_snapshot_state AS st
+"""
+
+
+def compaction_at_start_reason(*, using: str = "default") -> str | None:
+    """Why the scheduler should refresh (compact) when it starts, or ``None`` if it need not.
+
+    A compaction costs minutes at 10 M orders, and the overlay already carries the
+    views forward: the folds catch up on whatever changed while no scheduler ran,
+    in time proportional to it. So a start compacts only when the overlay cannot
+    carry the views: folding is off (``REPORTING_FOLD_INTERVAL`` 0), a view is not
+    populated, no refresh has succeeded, a TRUNCATE or a rewrite of the views
+    (real-time reads recompute everything), or the overlay with what the folds
+    have to catch up would reach ``REPORTING_COMPACT_OVERLAY_ORDERS``, where the
+    first fold would ask for a compaction anyway.
+    """
+    connection = connections[using]
+    if conf.fold_interval() <= 0:
+        return "folding is off (REPORTING_FOLD_INTERVAL is 0)"
+    if not _all_populated(connection, reporting_views()):
+        return "a view is not populated"
+    with connection.cursor() as cursor:
+        cursor.execute(START_STATE_SQL)
+        full_recompute, overlay_orders, tail = cursor.fetchone()
+    if full_recompute:
+        return "the change log cannot correct the views (no refresh yet, a TRUNCATE, or views rewritten)"
+    limit = conf.compact_overlay_orders()
+    if limit and overlay_orders + tail >= limit:
+        return (
+            f"the overlay holds {overlay_orders} orders and {tail} changes are to fold "
+            f"(REPORTING_COMPACT_OVERLAY_ORDERS {limit})"
+        )
+    return None
 
 
 class _RefreshLock:
@@ -311,10 +410,10 @@ def _refresh(
                 # Our own statement rather than pgviews' refresh(): it runs on this
                 # connection and transaction, and it never falls back to a blocking
                 # refresh silently (pgviews does without strict=True).
-                if concurrently and _has_rows(connection, view):
+                if concurrently and _is_populated(connection, view):
                     cursor.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {_qualified(connection, view)}")
                 else:
-                    cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+                    _refresh_plainly(connection, view)
             cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
             rows = cursor.fetchone()[0]
             cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
@@ -334,6 +433,16 @@ def _refresh(
             lock.check()
     except DatabaseError as exc:
         error = str(exc).strip()
+        if _was_cancelled(connection, exc):
+            logger.warning("Refresh %s cancelled: %s", run.pk, error)
+            run.outcome, run.error = RefreshOutcome.CANCELLED, f"{CANCELLED_ERROR} ({error})"
+            run.snapshot, run.snapshot_at, run.rows, run.changes_absorbed = "", None, None, None
+            _finish(run)
+            try:
+                run.save()
+            except DatabaseError:
+                logger.exception("Could not record the cancellation of refresh %s", run.pk)
+            return RefreshRunSummary.of(run)
         if LOCK_LOST not in error and lock.lost():
             # The loss is the cause; what failed then (a run marked abandoned meanwhile
             # by the refresh that took the lock, say) is its consequence.
@@ -436,20 +545,54 @@ def _is_populated(connection: BaseDatabaseWrapper, view: type[pg.MaterializedVie
     return bool(row and row[0])
 
 
-def _has_rows(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> bool:
-    """Populated and not empty: the views that CONCURRENTLY is for.
+# One try of a plain refresh waits this long for its lock at most, and the tries
+# pause between them (doubling up to PLAIN_PAUSE_MAX), so that readers queued
+# behind the waiting ACCESS EXCLUSIVE request get their turn.
+PLAIN_TRY = 0.2
+PLAIN_PAUSE = 0.05
+PLAIN_PAUSE_MAX = 1.0
 
-    A never-populated view cannot be refreshed concurrently. An empty one can, but
-    CONCURRENTLY would then build the new contents aside, diff them against
-    nothing and insert every row through the indexes, where a plain refresh
-    writes the table and builds its indexes once; readers would only see the
-    view empty meanwhile.
+
+def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> None:
+    """``REFRESH MATERIALIZED VIEW`` (not concurrently), in short tries for its lock.
+
+    A plain refresh needs ACCESS EXCLUSIVE, which waits for every reader in an
+    open transaction (a BI session within its limits), and every later reader
+    queues behind the waiting request: one long wait would lock all readers out
+    for as long as the first one stays. So each try waits ``PLAIN_TRY`` at most,
+    rolls back to its savepoint and pauses, letting the queue drain; the tries
+    go on until ``REPORTING_REFRESH_LOCK_TIMEOUT`` is spent, then the lock
+    timeout fails the refresh as any other would. Only views that were never
+    populated (or a refresh asked for with ``concurrently=False``) come here:
+    a populated view, even an empty one, is refreshed concurrently, which no
+    reader blocks.
+
+    Raises:
+        django.db.Error: the refresh failed, or its lock was not free within the
+            refresh's lock timeout.
     """
-    if not _is_populated(connection, view):
-        return False
+    alias = connection.alias
+    deadline = time.monotonic() + conf.refresh_lock_timeout()
+    pause = PLAIN_PAUSE
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT FROM {_qualified(connection, view)})")  # noqa: S608
-        return bool(cursor.fetchone()[0])
+        while True:
+            try_for = min(PLAIN_TRY, max(0.0, deadline - time.monotonic()))
+            try:
+                with transaction.atomic(using=alias):  # a savepoint: a timed-out try undoes only itself
+                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_ms(try_for)])
+                    cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+                    break
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise
+                if time.monotonic() + pause >= deadline:
+                    raise
+            if _cancel_was_requested(connection):  # a cancel that came between two tries
+                raise RefreshCancelledError("canceling statement due to user request")
+            time.sleep(pause)
+            pause = min(PLAIN_PAUSE_MAX, pause * 2)
+        # The savepoint's release kept the short timeout: back to the refresh's own.
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_ms(conf.refresh_lock_timeout())])
 
 
 def _qualified(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> str:

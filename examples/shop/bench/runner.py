@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = ["AUDIT_SHARE", "BenchConfig", "BenchResults", "Measurement", "bench_run"]
 
+import functools
 import gc
 import random
 import statistics
@@ -26,9 +27,11 @@ from typing import Any
 import psycopg
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from examples.shop import services as shop_services
 from examples.shop.bench.cases import BASELINE, BI_VIEW, READS, fetchall, read_cases
+from examples.shop.models import Status
 from reporting import conf, exports, selectors, services
 from reporting.choices import AuditOutcome, RefreshOutcome
 from reporting.models import RefreshRun
@@ -47,6 +50,8 @@ class BenchConfig:
     replica: bool = False
     #: Only the exactness audit (seed, refresh, then its cases): minutes at 1 M orders, not the whole run.
     audit_only: bool = False
+    #: Only the reads with a large unfolded tail (after seeding and a refresh).
+    tail_only: bool = False
 
 
 @dataclass
@@ -224,6 +229,9 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
     services.views_refresh(force=True)
     _execute("VACUUM (ANALYZE) reporting_example_order")
     _execute("VACUUM (ANALYZE) reporting_example_orderstatus")
+    if config.tail_only:
+        _bench_large_tail(add, orders, rng, repeat, progress)
+        return
 
     if config.audit_only:
         _bench_audit(add, orders, rng, repeat, progress)
@@ -289,8 +297,50 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
     _bench_writes(add, orders, rng, repeat, progress)
     _bench_export(add, orders, progress)
     _bench_audit(add, orders, rng, repeat, progress)
+    _bench_large_tail(add, orders, rng, repeat, progress)
     if config.replica:
         _bench_replica(add, orders, rng, repeat, progress)
+
+
+# Half the orders changed since the latest fold: what folds that stopped (no
+# scheduler running) leave, as issue 24 measured it (500,000 at 1 M orders).
+LARGE_TAIL = 0.5
+
+
+def _bench_large_tail(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:
+    """Reads with a large unfolded tail: live, realtime as it is (past the threshold it
+    takes the live path), and realtime held on the tail path (the threshold off), which
+    is how every real-time read ran before."""
+    progress(f"{orders:,} orders: reads with a large unfolded tail")
+    services.views_refresh(force=True)
+    services.overlay_fold()
+    changed = _change(LARGE_TAIL, rng, orders)
+    group = f"read, {changed:,} changes unfolded"
+    cancelled = Status.CANCELLED
+
+    def tail_path(func: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with override_settings(REPORTING_REALTIME_LIVE_TAIL_MIN=0):
+                return func()
+
+        return run
+
+    def page(strategy: str) -> Any:
+        return selectors.order_list_by_status(status=cancelled, strategy=strategy)
+
+    def counts(strategy: str) -> Any:
+        return selectors.order_status_counts(strategy=strategy)
+
+    for query, read in (("page of 100", page), ("counts per status", counts)):
+        run: dict[str, Callable[[], Any]] = {
+            "live": functools.partial(read, "live"),
+            "realtime": functools.partial(read, "realtime"),
+            "realtime, tail path": tail_path(functools.partial(read, "realtime")),
+        }
+        for approach, samples in _interleaved(run, repeat).items():
+            add(group, query, approach, samples, baseline="live")
+    # Leave the tail folded, as a running scheduler would, for whatever runs next.
+    services.overlay_fold()
 
 
 def _bench_refresh(add, orders: int, rng: random.Random, repeat: int, progress: Progress) -> None:

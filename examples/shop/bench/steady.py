@@ -96,6 +96,10 @@ class SteadyConfig:
     database: str = ""
     keep: bool = False
     reuse: bool = False
+    #: Seconds the overlay design's workload goes on after its compaction.
+    after_seconds: float = 60.0
+    #: Changes to existing orders spread over all of them, not the newest 5 %.
+    spread: bool = False
 
 
 @dataclass
@@ -117,11 +121,15 @@ class PhaseResult:
     design: str
     steady: Window = field(default_factory=Window)
     compacting: Window = field(default_factory=Window)
+    #: The overlay design right after its compaction (issue 24: reads spiked then).
+    after: Window = field(default_factory=Window)
     changes: int = 0
     checks: int = 0
     mismatches: list[str] = field(default_factory=list)
     compaction_s: float | None = None
     compaction_cpu_s: float | None = None
+    #: The first fold of the compaction's generation: seconds, orders folded.
+    first_fold: tuple[float, int] | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -295,13 +303,16 @@ class _Phase:
         self.commits: list[tuple[float, int]] = []  # (wall time after commit, xid)
         self.snapshots: list[tuple[float, str]] = []  # (wall time after commit, snapshot) of maintenance
         self.compacting = threading.Event()
+        self.after_compaction = threading.Event()
         self.checking = threading.Event()
         self.compaction_window = (float("inf"), float("inf"))  # monotonic start and end
         self.maintenance_pid: int | None = None
 
     def window(self) -> Window:
         """Where what happens now is counted."""
-        return self.result.compacting if self.compacting.is_set() else self.result.steady
+        if self.compacting.is_set():
+            return self.result.compacting
+        return self.result.after if self.after_compaction.is_set() else self.result.steady
 
     def guarded(self, func: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -323,7 +334,8 @@ class _Phase:
             next_tick = time.monotonic()
             while not self.stop.is_set():
                 new = sum(rng.random() < 0.3 for _ in range(per_tick))
-                existing = [rng.randint(int(top * 0.95), top) for _ in range(per_tick - new)]
+                low = 1 if self.config.spread else int(top * 0.95)
+                existing = [rng.randint(low, top) for _ in range(per_tick - new)]
                 with conn.transaction():
                     rows = conn.execute(
                         "INSERT INTO reporting_example_order (created) SELECT now() FROM "
@@ -353,6 +365,7 @@ class _Phase:
             self.maintenance_pid = cursor.fetchone()[0]
         interval = self.config.fold_interval if self.design == "overlay" else self.config.refresh_interval
         next_run = time.monotonic()
+        generation = None
         while not self.stop.is_set():
             started = time.perf_counter()
             window = self.window()
@@ -364,6 +377,9 @@ class _Phase:
                     )
                     row = cursor.fetchone()
                 orders = fold.orders
+                if generation is not None and fold.generation != generation:
+                    self.result.first_fold = (fold.duration.total_seconds(), fold.orders)
+                generation = fold.generation or generation
             else:
                 run = services.views_refresh(force=False)
                 with connection.cursor() as cursor:
@@ -477,6 +493,16 @@ class _Phase:
             cpu_compacting = self._cpu()
             if cpu_steady is not None and cpu_compacting is not None:
                 self.result.compacting.maintenance_cpu_s = cpu_compacting - cpu_steady
+            # The same workload right after: the first fold of the new generation,
+            # the views' new statistics and plans.
+            self.after_compaction.set()
+            self.compacting.clear()
+            after_started = time.monotonic()
+            self.stop.wait(self.config.after_seconds)
+            self.result.after.seconds = time.monotonic() - after_started
+            cpu_after = self._cpu()
+            if cpu_compacting is not None and cpu_after is not None:
+                self.result.after.maintenance_cpu_s = cpu_after - cpu_compacting
         self.stop.set()
         for thread in running:
             thread.join()
@@ -493,7 +519,12 @@ class _Phase:
             while first < len(snapshots) and snapshots[first][0] < committed:
                 first += 1
             start, end = self.compaction_window
-            window = self.result.compacting if start <= committed < end else self.result.steady
+            if start <= committed < end:
+                window = self.result.compacting
+            elif committed >= end:
+                window = self.result.after
+            else:
+                window = self.result.steady
             for done, snapshot in snapshots[first:]:
                 if _visible(xid, snapshot):
                     window.lag_s.append(done - committed)
@@ -518,7 +549,7 @@ def steady_run(config: SteadyConfig, progress: Progress) -> SteadyResults:
         return SteadyResults(config=config, phases=phases, setup=setup)
 
 
-COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction")
+COLUMNS = ("refresh design", "overlay design", "overlay, during a compaction", "overlay, after it")
 
 
 def maintenance(w: Window) -> tuple[float | None, float | None]:
@@ -548,7 +579,7 @@ def compaction_share(p: PhaseResult) -> float | None:
 
 def _windows(report: SteadyResults) -> list[Window]:
     by = {p.design: p for p in report.phases}
-    return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting]
+    return [by["refresh"].steady, by["overlay"].steady, by["overlay"].compacting, by["overlay"].after]
 
 
 def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
@@ -576,9 +607,10 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         )
     rows.append(
         (
-            "maintenance runs (median duration)",
+            "maintenance runs (median / max duration)",
             *(
-                f"{len(w.maintenance_runs)} ({statistics.median(s for s, _ in w.maintenance_runs):.2f} s)"
+                f"{len(w.maintenance_runs)} ({statistics.median(s for s, _ in w.maintenance_runs):.2f} / "
+                f"{max(s for s, _ in w.maintenance_runs):.2f} s)"
                 if w.maintenance_runs
                 else ""
                 for w in windows
@@ -604,7 +636,17 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         if overlay.compaction_s is not None
         else "did not run"
     )
-    rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction))
+    rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction, ""))
+    first = overlay.first_fold
+    rows.append(
+        (
+            "first fold of the compaction's generation: duration, orders",
+            "",
+            "",
+            f"{first[0]:.2f} s, {first[1]:,} orders" if first else "",
+            "",
+        )
+    )
     steady_share, added_share = shares[1][1], compaction_share(overlay)
     rows.append(
         (
@@ -612,14 +654,16 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
             "",
             fmt(steady_share + added_share) if steady_share is not None and added_share is not None else "",
             "",
+            "",
         )
     )
     by = {p.design: p for p in report.phases}
-    rows.append(("changes written", f"{by['refresh'].changes:,}", f"{overlay.changes:,}", ""))
+    rows.append(("changes written", f"{by['refresh'].changes:,}", f"{overlay.changes:,}", "", ""))
     rows.append(
         (
             "exactness checks (whole phase): mismatches / checks",
             *(f"{len(by[d].mismatches)} / {by[d].checks}" for d in PHASES),
+            "",
             "",
         )
     )

@@ -35,6 +35,6 @@ class Command(BaseCommand):
         if result.outcome == RefreshOutcome.SKIPPED:
             # Not refreshed: a caller (cron, a deploy script) must be able to tell.
             raise CommandError(f"refresh skipped: {result.error}")
-        if result.outcome == RefreshOutcome.FAILED:
-            raise CommandError(f"refresh failed: {result.error}")
+        if result.outcome in (RefreshOutcome.FAILED, RefreshOutcome.CANCELLED):
+            raise CommandError(f"refresh {result.outcome}: {result.error}")
         self.stdout.write(line)

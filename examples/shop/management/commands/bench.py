@@ -43,6 +43,11 @@ class Command(BaseCommand):
             help="only the exactness audit (seed, refresh, then its run time, keys/s and a drift it finds)",
         )
         parser.add_argument(
+            "--tail-only",
+            action="store_true",
+            help="only the reads with a large unfolded tail (half the orders changed since the latest fold)",
+        )
+        parser.add_argument(
             "--replica",
             action="store_true",
             help="also start a hot standby (embedded server) and measure how soon a refresh reaches it",
@@ -60,6 +65,17 @@ class Command(BaseCommand):
             type=float,
             default=120.0,
             help="seconds per design (120); the overlay design then runs a compaction as long as it takes",
+        )
+        steady.add_argument(
+            "--after-seconds",
+            type=float,
+            default=60.0,
+            help="seconds the overlay design runs on after its compaction, measured apart (60)",
+        )
+        steady.add_argument(
+            "--spread",
+            action="store_true",
+            help="changes to existing orders spread over all of them (default: the newest 5%%)",
         )
         steady.add_argument("--fold-interval", type=float, default=0.5, help="seconds between folds (0.5)")
         steady.add_argument(
@@ -91,6 +107,8 @@ class Command(BaseCommand):
                 seconds=options["seconds"],
                 fold_interval=options["fold_interval"],
                 refresh_interval=options["refresh_interval"],
+                after_seconds=options["after_seconds"],
+                spread=options["spread"],
                 seed=options["seed"],
                 database=options["database"],
                 keep=options["keep"],
@@ -108,6 +126,7 @@ class Command(BaseCommand):
                 keep=options["keep"],
                 replica=options["replica"],
                 audit_only=options["audit"],
+                tail_only=options["tail_only"],
             )
             with console.status("starting") as status:
                 results = bench.bench_run(config, progress=lambda text: status.update(text))
