@@ -435,8 +435,18 @@ def orders_csv(request: HttpRequest) -> HttpResponseBase:
         _limited(chunks, conf.web_statement_timeout()), content_type="text/csv; charset=utf-8"
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="orders-{status}-{stamp}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="orders-{_filename_part(status)}-{stamp}.csv"'
     return response
+
+
+# A status may be any text the history holds (an undeclared value with a line
+# break, a quote or a slash): in a file name it keeps letters, digits, '.', '_'
+# and '-', and the rest become '_'.
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _filename_part(value: str) -> str:
+    return _UNSAFE_IN_FILENAME.sub("_", value)[:40].strip("._") or "status"
 
 
 def _limited(chunks: Iterator[bytes], seconds: float) -> Iterator[bytes]:

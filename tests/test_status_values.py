@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -341,3 +342,28 @@ def test_the_csv_export_quotes_every_formula_start_in_a_status_and_a_declared_co
         assert header == ["order_id", "status_id", "status", "status_created", "status_since", "note"]
         expected = f"'{value}" if value in FORMULAS else value
         assert [(row[2], row[5]) for row in rows] == [(expected, expected)], repr(value)
+
+
+def test_the_csv_export_of_any_status_has_a_safe_file_name(noted_tickets, admin_client, settings):
+    """A status is any text the history holds; its CSV's file name keeps only safe characters.
+
+    A line break in the Content-Disposition header made Django refuse the response (a 500).
+    """
+    settings.REPORTING_CSV_EXPORTS_PER_HOUR = 0
+    _reset()
+    values = ["\r=1+1", 'a "quoted"/..\\status', "ünïcode", "..."]
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO ticket SELECT i, %s FROM generate_series(1, %s) AS i", [T0, len(values)])
+        for key, value in enumerate(values, start=1):
+            cursor.execute(
+                "INSERT INTO ticket_event (ticket_id, at, state, note) VALUES (%s, %s, %s, %s)",
+                [key, T0, value, ""],
+            )
+    for value in values:
+        answer = admin_client.get("/api/orders.csv", {"status": value, "strategy": "live"})
+        assert answer.status_code == 200, (value, answer.content[:200])
+        disposition = answer["Content-Disposition"]
+        name = disposition.removeprefix('attachment; filename="').removesuffix('"')
+        assert re.fullmatch(r"orders-[A-Za-z0-9._-]+-\d{8}T\d{6}Z\.csv", name), disposition
+        rows = list(csv.reader(io.StringIO(b"".join(answer.streaming_content).decode(), newline="")))
+        assert len(rows) == 2, rows
