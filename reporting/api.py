@@ -1,4 +1,6 @@
-"""The HTTP layer: JSON endpoints, the streaming CSV export and the dashboard.
+"""The JSON API: its endpoints, the streaming CSV export and the metrics endpoint.
+
+The HTML pages are in :mod:`reporting.pages`, the health probes in :mod:`reporting.probes`.
 
 Views only parse their input, call one selector and render. Order data is never
 served to anonymous users: every view needs a logged-in user (a session, as
@@ -9,17 +11,16 @@ permission. API calls without them get JSON 401/403, never a redirect.
 from __future__ import annotations
 
 __all__ = [
-    "dashboard",
+    "DIGITS",
+    "date_range_parameter",
     "freshness",
-    "healthz",
+    "int_parameter",
     "not_found",
     "order",
-    "order_page",
     "orders",
     "orders_csv",
     "orders_stuck",
     "prometheus_metrics",
-    "readyz",
     "status_counts",
     "transition_times",
     "transitions_daily",
@@ -32,20 +33,16 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import psycopg
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from reporting import charts, conf, declaration, exports, metrics, selectors, services, wording
-from reporting.choices import RefreshOutcome, Strategy
+from reporting import conf, declaration, exports, metrics, selectors, services
+from reporting.choices import Strategy
 from reporting.exceptions import (
     InvalidParameterError,
     InvalidTokenError,
@@ -62,7 +59,7 @@ DEFAULT_LIMIT = 100
 ALLOWED_METHODS = ("GET", "HEAD")
 # Digits only, ASCII only: str.isdigit() also takes "²" and "٣", which int()
 # refuses or reads differently. 19 digits hold every bigint.
-_DIGITS = re.compile(r"[0-9]{1,19}")
+DIGITS = re.compile(r"[0-9]{1,19}")
 
 View = Callable[..., HttpResponseBase]
 
@@ -201,12 +198,14 @@ def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return _error(404, f"no API endpoint at {request.path!r}")
 
 
-def _int(request: HttpRequest, name: str, *, default: int | None, minimum: int, maximum: int) -> int | None:
+def int_parameter(
+    request: HttpRequest, name: str, *, default: int | None, minimum: int, maximum: int
+) -> int | None:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
     valid = f"an integer from {minimum} to {maximum}"
-    if not _DIGITS.fullmatch(raw):  # also refuses "-1", "+1", "1.5", " 1", "²", "٣" and 5,000 digits
+    if not DIGITS.fullmatch(raw):  # also refuses "-1", "+1", "1.5", " 1", "²", "٣" and 5,000 digits
         raise InvalidParameterError(name, raw if len(raw) <= 40 else raw[:40] + "...", valid)
     value = int(raw)
     if not minimum <= value <= maximum:
@@ -237,8 +236,8 @@ def status_counts(request: HttpRequest) -> HttpResponse:
 def orders(request: HttpRequest) -> HttpResponse:
     """``GET /api/orders?status=cancelled&after=&limit=``: one keyset page, most recent first."""
     status = request.GET.get("status", "")
-    limit = _int(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=selectors.MAX_PAGE_SIZE)
-    after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
+    limit = int_parameter(request, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=selectors.MAX_PAGE_SIZE)
+    after_id = int_parameter(request, "after", default=None, minimum=1, maximum=2**63 - 1)
     strategy = request.GET.get("strategy")
     after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
     page = selectors.order_list_by_status(
@@ -285,7 +284,7 @@ def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
     ``history`` holds the latest ``limit`` rows (default ``REPORTING_ORDER_HISTORY_ROWS``);
     ``history_count`` says how many there are, ``history_truncated`` whether some were left out.
     """
-    limit = _int(
+    limit = int_parameter(
         request, "limit", default=conf.order_history_rows(), minimum=1, maximum=conf.MAX_ORDER_HISTORY_ROWS
     )
     detail = selectors.order_detail(order_id=order_id, history_limit=limit)
@@ -318,8 +317,8 @@ def order(request: HttpRequest, order_id: int | str) -> HttpResponse:
 @api_view("hours", "limit")
 def orders_stuck(request: HttpRequest) -> HttpResponse:
     """``GET /api/orders/stuck?hours=24&limit=25``: orders pending for longer than that, exact."""
-    hours = _int(request, "hours", default=None, minimum=1, maximum=24 * 366)
-    limit = _int(request, "limit", default=25, minimum=0, maximum=1000)
+    hours = int_parameter(request, "hours", default=None, minimum=1, maximum=24 * 366)
+    limit = int_parameter(request, "limit", default=25, minimum=0, maximum=1000)
     stuck = selectors.orders_stuck_pending(
         older_than=dt.timedelta(hours=hours) if hours is not None else None, limit=limit or 0
     )
@@ -344,7 +343,7 @@ def orders_stuck(request: HttpRequest) -> HttpResponse:
 @api_view("from", "to", "strategy")
 def transitions_daily(request: HttpRequest) -> HttpResponse:
     """``GET /api/transitions/daily?from=&to=``: status changes per day (UTC) and kind; the last 30 days."""
-    dates = _date_range(request)
+    dates = date_range_parameter(request)
     days, last = (selectors.range_days(*dates), dates[1]) if dates is not None else (30, None)
     result = selectors.order_transitions_daily(days=days, until=last, strategy=request.GET.get("strategy"))
     return JsonResponse(
@@ -366,7 +365,7 @@ def _seconds(value: dt.timedelta | None) -> float | None:
 @api_view("weeks", "strategy")
 def transition_times(request: HttpRequest) -> HttpResponse:
     """``GET /api/transitions/times?weeks=8``: median and p90 time to complete and to cancel, per week."""
-    weeks = _int(request, "weeks", default=8, minimum=1, maximum=selectors.MAX_WEEKS) or 8
+    weeks = int_parameter(request, "weeks", default=8, minimum=1, maximum=selectors.MAX_WEEKS) or 8
     result = selectors.order_transition_times(weeks=weeks, strategy=request.GET.get("strategy"))
     return JsonResponse(
         {
@@ -391,7 +390,7 @@ def transition_times(request: HttpRequest) -> HttpResponse:
 @api_view("runs")
 def freshness(request: HttpRequest) -> HttpResponse:
     """``GET /api/freshness``: as-of time, age, changes since, and the latest refresh runs."""
-    runs = _int(request, "runs", default=10, minimum=1, maximum=100)
+    runs = int_parameter(request, "runs", default=10, minimum=1, maximum=100)
     fresh = selectors.freshness(runs=runs or 10)
     return JsonResponse(
         {
@@ -466,119 +465,6 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
-def _styled(status: str) -> tuple[str, str, str]:
-    """A status as people read it, the inline CSS of its colour and pattern, and of text on it."""
-    style = charts.style(status)
-    return (
-        declaration.status_label(status),
-        style.css,
-        f"background-color: {style.color}; color: {style.text}",
-    )
-
-
-def _words() -> dict[str, str]:
-    """The declared entity's nouns, for a template."""
-    return {"noun": declaration.noun(), "noun_plural": declaration.noun_plural()}
-
-
-def order_page(request: HttpRequest, order_id: int | str) -> HttpResponse:
-    """``/orders/<id>``: an order's status history as a timeline, and its status by every strategy."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-    if not request.user.has_perm(PERMISSION):
-        return render(request, "reporting/forbidden.html", status=403)
-    try:
-        with selectors.read_statement_timeout(conf.web_statement_timeout()):
-            detail = selectors.order_detail(order_id=order_id)
-    except UnknownOrderError as exc:
-        # The API's error keeps its words (a contract); the page says the declared noun.
-        noun = declaration.noun()
-        context = {"title": f"No such {noun}", "message": f"No {noun} has the key {exc.order_id}."}
-        return render(request, "reporting/forbidden.html", context, status=404)
-    except DatabaseError as exc:
-        logger.warning("Order page: the database could not answer: %s", exc)
-        context = {"title": "Not available", "message": "The database did not answer in time; try again."}
-        return render(request, "reporting/forbidden.html", context, status=503)
-    longest = max((entry.duration.total_seconds() for entry in detail.history), default=0) or 1
-    return render(
-        request,
-        "reporting/order.html",
-        {
-            **_words(),
-            "detail": detail,
-            # REPORTING_ORDER_HISTORY_ROWS at most: the latest rows, and how many earlier ones are not shown.
-            "omitted": detail.history_omitted,
-            "now": [
-                (
-                    strategy,
-                    seen,
-                    *_styled(seen.row.status if seen.row else "none"),
-                    wording.freshness_words(seen.freshness),
-                )
-                for strategy, seen in detail.by_strategy.items()
-            ],
-            "timeline": [
-                (
-                    entry,
-                    max(2.0, 100 * entry.duration.total_seconds() / longest),
-                    *_styled(entry.status),
-                    dt.timedelta(seconds=round(entry.duration.total_seconds())),
-                    # Pairs, not the mapping: a template would read a column named
-                    # "items" for .items.
-                    [(name, exports.plain_value(value)) for name, value in entry.columns.items()],
-                )
-                for entry in detail.history
-            ],
-        },
-    )
-
-
-# --- Health, for load balancers and orchestrators: no login, no data ---------------------------------------
-
-
-@csrf_exempt
-def healthz(request: HttpRequest) -> JsonResponse:
-    """``GET /healthz``: the process answers. Touches nothing else."""
-    return JsonResponse({"status": "ok"})
-
-
-@csrf_exempt
-def readyz(request: HttpRequest) -> JsonResponse:
-    """``GET /readyz``: the database answers, the views are populated and fresh enough; else 503."""
-    state = selectors.readiness(max_age=conf.ready_max_age())
-    body = {
-        "status": "ready" if state.ready else "not ready",
-        "checks": {
-            "database": state.database,
-            "views_populated": state.views_populated,
-            "fresh": state.fresh,
-            "change_log": state.change_log,
-            "audit": state.audit,
-        },
-        "age_seconds": round(state.age.total_seconds(), 3) if state.age is not None else None,
-        "problems": state.problems,
-    }
-    return JsonResponse(body, status=200 if state.ready else 503)
-
-
-# --- The dashboard -----------------------------------------------------------------------------------------
-
-
-PAGE_SIZE = 25
-MAX_TRAIL = 200
-
-
-def _trail(request: HttpRequest) -> list[int]:
-    """The ``after`` of every page before this one, oldest first (0: the first page), for "previous"."""
-    raw = request.GET.get("trail", "")
-    if raw == "":
-        return []
-    parts = raw.split(",")
-    if len(parts) > MAX_TRAIL or not all(_DIGITS.fullmatch(part) for part in parts):
-        raise InvalidParameterError("trail", raw[:40], f"at most {MAX_TRAIL} page positions, comma-separated")
-    return [int(part) for part in parts]
-
-
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -597,133 +483,9 @@ def _date(request: HttpRequest, name: str) -> dt.date | None:
         raise InvalidParameterError(name, raw[:40], "a day as YYYY-MM-DD (UTC), years 1900 to 9998") from None
 
 
-def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date] | None:
+def date_range_parameter(request: HttpRequest) -> tuple[dt.date, dt.date] | None:
     """The ``from`` and ``to`` days of a request (UTC, both or neither)."""
     first, last = _date(request, "from"), _date(request, "to")
     if (first is None) != (last is None):
         raise InvalidParameterError("from" if first is None else "to", "", "both from and to, or neither")
     return (first, last) if first is not None and last is not None else None
-
-
-def _dashboard_filters(request: HttpRequest) -> tuple[str, tuple[dt.date, dt.date] | None]:
-    """The status and date range of the dashboard's URL; both days or neither."""
-    status = request.GET.get("status") or declaration.default_status()
-    selectors.status_read_parse(status)
-    return status, _date_range(request)
-
-
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """The dashboard page: freshness, counts, orders per day and the orders in a status."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-    if not request.user.has_perm(PERMISSION):
-        return render(request, "reporting/forbidden.html", status=403)
-    try:
-        for name in request.GET:
-            if len(request.GET.getlist(name)) > 1:
-                raise InvalidParameterError(name, request.GET.getlist(name)[:3], "one value, given once")
-        status, dates = _dashboard_filters(request)
-        after_id = _int(request, "after", default=None, minimum=1, maximum=2**63 - 1)
-        trail = _trail(request)
-        page = _int(request, "page", default=len(trail) + 1, minimum=1, maximum=10**9) or 1
-        after = selectors.cursor_after_status_row(after_id) if after_id is not None else None
-        with selectors.read_statement_timeout(conf.web_statement_timeout()):
-            data = selectors.dashboard_data(
-                status=status, after=after, dates=dates, days=conf.dashboard_days(), page_size=PAGE_SIZE
-            )
-    except ReportingError as exc:
-        return render(request, "reporting/forbidden.html", {"message": str(exc)}, status=400)
-    except DatabaseError as exc:
-        logger.warning("Dashboard: the database could not answer: %s", exc)
-        message = "The database did not answer in time; try again in a moment."
-        context = {"title": "Not available", "message": message}
-        return render(request, "reporting/forbidden.html", context, status=503)
-    today = data.freshness.checked_at.astimezone(dt.UTC).date()
-    columns, ticks = charts.stacked_columns(data.daily.days, data.daily.series, today=today)
-    last_run = data.freshness.last_runs[0] if data.freshness.last_runs else None
-    # Values the declaration does not list are shown under their own value, flagged.
-    shown = [
-        name
-        for name in charts.order([*data.counts.counts, *data.daily.series])
-        if name != "none" or data.counts.none
-    ]
-    labelled = wording.transition_labels()
-    totals = data.transitions.totals()
-    filters = {"status": status} if status != declaration.default_status() else {}
-    if dates is not None:
-        filters |= {"from": dates[0].isoformat(), "to": dates[1].isoformat()}
-    base = urlencode(filters)
-    first_row = (page - 1) * PAGE_SIZE + 1
-    here = after_id or 0
-    rows = data.orders.rows
-
-    def query(**params: str) -> str:
-        return "?" + "&".join(part for part in (base, urlencode(params, safe=",")) if part)
-
-    return render(
-        request,
-        "reporting/dashboard.html",
-        {
-            **_words(),
-            "data": data,
-            "freshness": wording.freshness_words(data.counts.freshness),
-            "bars": charts.bar_chart(data.counts.as_dict()),
-            "columns": columns,
-            "ticks": ticks,
-            "legend": [(name, *_styled(name)) for name in shown],
-            "table_rows": [
-                (column, [data.daily.series[name][i] for name in shown]) for i, column in enumerate(columns)
-            ],
-            "badge": _styled(data.status),
-            # The declared statuses, then the values nobody declared that orders are in.
-            "statuses": [(name, declaration.status_label(name)) for name in data.counts.counts],
-            "undeclared": [name for name in shown if not declaration.is_declared(name) and name != "none"],
-            "first_status": declaration.status_label(declaration.statuses()[0]),
-            "stuck_hours": data.stuck.older_than.total_seconds() / 3600,
-            # The example's named changes always; another declaration's many kinds
-            # (n statuses make n(n-1)) only where some happened.
-            "transitions": [
-                (label, before, after, totals[(before, after)], counts[-1])
-                for (label, (before, after)) in labelled
-                for counts in [data.transitions.series[(before, after)]]
-                if labelled is wording.EXAMPLE_TRANSITIONS or totals[(before, after)]
-            ],
-            "transitions_named": labelled is wording.EXAMPLE_TRANSITIONS,
-            "transitions_other": sum(n for kind, n in totals.items() if kind not in dict(labelled).values()),
-            "timed": [declaration.status_label(name) for name in data.times.series],
-            "times": [
-                (week, [(t.transitions, wording.span(t.median), wording.span(t.p90)) for t in series_at])
-                for week, series_at in zip(
-                    data.times.weeks, zip(*data.times.series.values(), strict=True), strict=True
-                )
-            ],
-            "default_status": declaration.default_status(),
-            "last_run_label": RefreshOutcome(last_run.outcome).label if last_run else None,
-            # "of N" only without dates: the list's window (status changes) is not the counts' (creations).
-            "position": (
-                first_row,
-                first_row + len(rows) - 1,
-                data.counts.counts[data.status] if dates is None else None,
-            ),
-            # The trail keeps the last MAX_TRAIL pages for "previous"; the page number goes on.
-            "next_query": (
-                query(
-                    after=str(data.orders.next_after_status_id),
-                    trail=",".join(map(str, [*trail, here][-MAX_TRAIL:])),
-                    page=str(page + 1),
-                )
-                if data.orders.next_after
-                else None
-            ),
-            "previous_query": (
-                query(
-                    **({"after": str(trail[-1])} if trail[-1] else {}),
-                    **({"trail": ",".join(map(str, trail[:-1]))} if len(trail) > 1 else {}),
-                    **({"page": str(page - 1)} if page > 2 else {}),
-                )
-                if trail
-                else None
-            ),
-            "first_query": query() if page > 1 and not trail else None,
-        },
-    )

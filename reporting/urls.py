@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path, register_converter
 
-from reporting import api
+from reporting import api, pages, probes
 
 
 class KeyConverter:
@@ -27,12 +27,12 @@ class KeyConverter:
 register_converter(KeyConverter, "key")
 
 urlpatterns = [
-    path("", api.dashboard, name="dashboard"),
+    path("", pages.dashboard, name="dashboard"),
     path("api/status-counts", api.status_counts, name="api-status-counts"),
     path("api/orders", api.orders, name="api-orders"),
     path("api/orders/stuck", api.orders_stuck, name="api-orders-stuck"),
     path("api/orders/<key:order_id>", api.order, name="api-order"),
-    path("orders/<key:order_id>", api.order_page, name="order"),
+    path("orders/<key:order_id>", pages.order_page, name="order"),
     path("api/orders.csv", api.orders_csv, name="api-orders-csv"),
     path("api/transitions/daily", api.transitions_daily, name="api-transitions-daily"),
     path("api/transitions/times", api.transition_times, name="api-transition-times"),
@@ -40,6 +40,6 @@ urlpatterns = [
     path("api/<path:path>", api.not_found),
     re_path(r"^api/?$", api.not_found),
     path("metrics", api.prometheus_metrics, name="metrics"),
-    path("healthz", api.healthz, name="healthz"),
-    path("readyz", api.readyz, name="readyz"),
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
 ]

@@ -28,7 +28,7 @@ from reporting.choices import RefreshOutcome
 from reporting.exceptions import InvalidParameterError
 from reporting.matviews import OrderLatestStatusView
 from reporting.models import BiRoleLimits, BiRoleLockout
-from reporting.services.bi import _rollback_prepared_as as rollback_prepared_as
+from reporting.services.bi_watchdog import _rollback_prepared_as as rollback_prepared_as
 from reporting.sql_files import view_sql
 from tests.factories import EPOCH
 from tests.helpers import extra_connection, raw_connect, subprocess_env, sync_views, wait_for_sql
@@ -359,7 +359,7 @@ def test_the_watchdog_cancels_a_statement_whose_role_switched_its_timeout_off(ro
         conn.execute("SET statement_timeout = 0")  # allowed to any role: its own session
         thread, out = run_in_thread(lambda: conn.execute("SELECT pg_sleep(20)"))
         wait_for_session(role_name, "active", 0.3)
-        with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+        with caplog.at_level(logging.WARNING, logger="reporting.services.bi_watchdog"):
             actions = services.bi_watchdog_run()
         thread.join(20)
     assert [(a.action, a.role) for a in actions] == [("cancelled", role_name)]
@@ -883,7 +883,7 @@ def test_a_prepared_transaction_of_a_bi_role_is_named_by_who_waits_and_rolled_ba
     assert "RowShareLock on reporting_refreshlock" in err.getvalue()
     assert "note: max_prepared_transactions is" in out.getvalue()
 
-    with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+    with caplog.at_level(logging.WARNING, logger="reporting.services.bi_watchdog"):
         actions = services.bi_watchdog_run()
     assert [(a.action, a.role) for a in actions] == [("rolled back", role_name)]
     assert "RowShareLock on reporting_refreshlock" in actions[0].reason
@@ -1017,7 +1017,7 @@ def test_a_bi_role_that_reconnects_to_hold_the_lock_again_is_locked_out_until_un
     services.bi_role_create(name=role_name, password=PASSWORD)
     hold = "PREPARE hold AS SELECT * FROM public.reporting_refreshlock FOR UPDATE"
     rounds = []
-    with caplog.at_level(logging.WARNING, logger="reporting.services.bi"):
+    with caplog.at_level(logging.WARNING, logger="reporting.services.bi_watchdog"):
         for _ in range(3):
             conn = connect_as(role_name)  # a reconnect loop: ended, back at once
             try:

@@ -11,9 +11,9 @@ from reporting.services.bi import (
     bi_role_rotate_password,
     bi_role_unlock,
     bi_roles_repair,
-    bi_watchdog_run,
     reporting_schema_create,
 )
+from reporting.services.bi_watchdog import bi_watchdog_run
 from reporting.services.change_log import change_log_distrust, change_log_repair
 from reporting.services.exports import csv_export_start
 from reporting.services.fold import FoldResult, overlay_fold
