@@ -32,7 +32,7 @@ LOCK_APPLICATION_NAME = "reporting refresh lock"
 # The same view that BI dashboards read (views_sql/freshness.sql).
 FRESHNESS_SQL = in_schema("SELECT as_of, checked_at, changes_since FROM reporting.freshness")
 # The same figures for a real-time read, from the same parts as reporting.freshness
-# (views_sql/freshness_v3.sql), with the tail apart (the changes since the latest
+# (views_sql/freshness.sql), with the tail apart (the changes since the latest
 # fold, which the read recomputes) and the orders the views hold: how the read
 # decides whether to take the live path (ReadFreshness.tail_too_large).
 REALTIME_FRESHNESS_SQL = in_schema("""
