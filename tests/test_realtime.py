@@ -674,21 +674,22 @@ def test_a_realtime_read_takes_the_live_path_when_the_tail_is_large_and_is_exact
         holder = raw_connect(autocommit=False)
         try:
             holder.execute("LOCK TABLE reporting_overlayorder IN ACCESS EXCLUSIVE MODE")
-            with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '2s'")
             try:
-                for status in STATUSES:
-                    selectors.order_list_by_status(status=status, strategy="realtime", limit=5)
-                    selectors.order_ids_by_status(status=status, strategy="realtime")
-                    list(selectors.order_iter_by_status(status=status, strategy="realtime"))
-                selectors.order_status_counts(strategy="realtime")
-                selectors.order_daily_counts(days=7, strategy="realtime")
+                # SET LOCAL in one transaction: behind a transaction-mode pooler a
+                # session-level SET stays in whichever server session ran it, and a
+                # read in another would wait on the lock for good.
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '2s'")
+                    for status in STATUSES:
+                        selectors.order_list_by_status(status=status, strategy="realtime", limit=5)
+                        selectors.order_ids_by_status(status=status, strategy="realtime")
+                        list(selectors.order_iter_by_status(status=status, strategy="realtime"))
+                    selectors.order_status_counts(strategy="realtime")
+                    selectors.order_daily_counts(days=7, strategy="realtime")
             except DatabaseError as exc:
                 assert "lock timeout" in str(exc), exc
                 return False
-            finally:
-                with connection.cursor() as cursor:
-                    cursor.execute("RESET lock_timeout")
             return True
         finally:
             holder.rollback()
