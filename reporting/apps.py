@@ -23,8 +23,15 @@ def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -
     Every migrate, not only the first: the views are (re)created in it on
     post_migrate, also after REPORTING_SCHEMA was changed.
     """
-    from reporting import bi, services
+    from reporting import bi, services, source_install
 
+    partly = source_install.partly_migrated_history(using)
+    if partly:
+        raise CommandError(
+            f"This database has {len(partly)} of the reporting migrations before 0.1.0 applied (the last: "
+            f"{partly[-1]}), not all of them: migrate it to the end of that history with the release before "
+            "0.1.0 first, then with this one"
+        )
     try:
         services.reporting_schema_create(using=using)
     except bi.ForeignSchemaObjectsError as exc:
@@ -45,10 +52,8 @@ def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) ->
         return
     from reporting import checks, source_install
 
-    if source_install.earlier_layout(using):
-        # Migrated back before 0014: the example's tables have the generated views' names.
-        logger.warning("Not installing REPORTING_SOURCE: the tables of an earlier version are in place")
-        return
+    if not source_install.app_migrated(using):
+        return  # migrated back to zero: nothing to install into
     errors = [error for error in checks.source_errors(using, made=True) if error.is_serious()]
     if errors:
         error = errors[0]

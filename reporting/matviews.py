@@ -45,10 +45,29 @@ __all__ = [
     "reporting_views",
 ]
 
+from typing import Any
+
 from django.db import models
 from django_pgviews import view as pg
 
 from reporting.sql_files import SCHEMA, view_sql
+
+
+class Migrated:
+    """Synced only where the app is migrated: ``migrate reporting zero`` leaves nothing to read.
+
+    pgviews-redux syncs every view after every ``migrate``, and a view's
+    ``get_view_connection`` is its documented way to skip a database.
+    """
+
+    @classmethod
+    def get_view_connection(cls, using: str, restricted_mode: bool = True) -> Any:
+        from reporting.source_install import app_migrated
+
+        connection = super().get_view_connection(using, restricted_mode=restricted_mode)  # type: ignore[misc]
+        if connection is not None and restricted_mode and not app_migrated(using):
+            return None
+        return connection
 
 
 def reporting_views() -> list[type[pg.MaterializedView]]:
@@ -90,7 +109,7 @@ TRANSITION_DAY = "The day of the change (UTC)."
 TRANSITIONS = "How many status changes."
 
 
-class OrderLatestStatusView(pg.ReadOnlyMaterializedView):
+class OrderLatestStatusView(Migrated, pg.ReadOnlyMaterializedView):
     """pgviews-redux declaration of ``reporting.order_latest_status`` (DDL and refresh)."""
 
     sql = view_sql("order_latest_status")
@@ -128,7 +147,7 @@ def _label(model: str) -> str:
     return f"reporting.{model}"
 
 
-class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
+class OrderStatusCountsView(Migrated, pg.ReadOnlyMaterializedView):
     """``reporting.order_status_counts``: orders per latest status (and ``none``) as of the refresh."""
 
     sql = view_sql("order_status_counts")
@@ -144,7 +163,7 @@ class OrderStatusCountsView(pg.ReadOnlyMaterializedView):
         db_table_comment = "Orders per latest status as of the last refresh; exact: order_status_counts_live."
 
 
-class OrderDailyStatusView(pg.ReadOnlyMaterializedView):
+class OrderDailyStatusView(Migrated, pg.ReadOnlyMaterializedView):
     """``reporting.order_daily_status``: orders per creation day (UTC) and latest status."""
 
     sql = view_sql("order_daily_status")
@@ -182,7 +201,7 @@ class TransitionColumns(models.Model):
         return f"Order {self.order_id}: {self.from_status} -> {self.to_status}"
 
 
-class OrderStatusTransitionsView(TransitionColumns, pg.ReadOnlyMaterializedView):  # type: ignore[misc]
+class OrderStatusTransitionsView(TransitionColumns, Migrated, pg.ReadOnlyMaterializedView):  # type: ignore[misc]
     """``reporting.order_status_transitions``: every change of an order's status, as of the refresh."""
 
     sql = view_sql("order_status_transitions")
@@ -205,7 +224,7 @@ class OrderStatusTransitionsView(TransitionColumns, pg.ReadOnlyMaterializedView)
         ]
 
 
-class OrderTransitionsDailyView(pg.ReadOnlyMaterializedView):
+class OrderTransitionsDailyView(Migrated, pg.ReadOnlyMaterializedView):
     """``reporting.order_transitions_daily``: status changes per day and kind, as of the refresh."""
 
     sql = view_sql("order_transitions_daily")
@@ -230,7 +249,7 @@ class OrderTransitionsDailyView(pg.ReadOnlyMaterializedView):
 # BI roles see the reports, not these (they run with their owner's rights).
 
 
-class SnapshotStateView(pg.ReadOnlyView):
+class SnapshotStateView(Migrated, pg.ReadOnlyView):
     """``reporting_snapshot_state``: the snapshot the materialized views hold (one row)."""
 
     sql = view_sql("snapshot_state")
@@ -250,7 +269,7 @@ class SnapshotStateView(pg.ReadOnlyView):
         db_table = "reporting_snapshot_state"
 
 
-class PendingChangesView(pg.ReadOnlyView):
+class PendingChangesView(Migrated, pg.ReadOnlyView):
     """``reporting_pending_changes``: the orders changed since that snapshot."""
 
     sql = view_sql("pending_changes")
@@ -263,7 +282,7 @@ class PendingChangesView(pg.ReadOnlyView):
         db_table = "reporting_pending_changes"
 
 
-class FreshnessView(pg.ReadOnlyView):
+class FreshnessView(Migrated, pg.ReadOnlyView):
     """``reporting.freshness``: as-of time, age and changes since, for BI dashboards."""
 
     sql = view_sql("freshness")
@@ -316,7 +335,7 @@ class FreshnessView(pg.ReadOnlyView):
 _REALTIME_DEPENDENCIES = [_label("SnapshotStateView"), _label("PendingChangesView")]
 
 
-class OrderLatestStatusLiveView(pg.ReadOnlyView):
+class OrderLatestStatusLiveView(Migrated, pg.ReadOnlyView):
     """``reporting.order_latest_status_live``: the latest status of every order, exact (real-time)."""
 
     sql = view_sql("order_latest_status_live")
@@ -353,7 +372,7 @@ class LatestRowColumns(models.Model):
         return f"Order {self.order_id}: {self.status}"
 
 
-class OrderLatestRowView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[misc]
+class OrderLatestRowView(LatestRowColumns, Migrated, pg.ReadOnlyView):  # type: ignore[misc]
     """``reporting.order_latest_row``: ``order_latest_status`` with the declared columns of each row.
 
     Those columns (``REPORTING_SOURCE["columns"]``) are in the view, for BI tools
@@ -373,7 +392,7 @@ class OrderLatestRowView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[mis
         )
 
 
-class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore[misc]
+class OrderLatestRowLiveView(LatestRowColumns, Migrated, pg.ReadOnlyView):  # type: ignore[misc]
     """``reporting.order_latest_row_live``: the same over ``order_latest_status_live`` (exact)."""
 
     sql = view_sql("order_latest_row_live")
@@ -388,7 +407,7 @@ class OrderLatestRowLiveView(LatestRowColumns, pg.ReadOnlyView):  # type: ignore
         )
 
 
-class OrderStatusCountsLiveView(pg.ReadOnlyView):
+class OrderStatusCountsLiveView(Migrated, pg.ReadOnlyView):
     """``reporting.order_status_counts_live``: orders per latest status, exact (real-time)."""
 
     sql = view_sql("order_status_counts_live")
@@ -403,7 +422,7 @@ class OrderStatusCountsLiveView(pg.ReadOnlyView):
         db_table_comment = "Orders per latest status, exact at query time."
 
 
-class OrderDailyStatusLiveView(pg.ReadOnlyView):
+class OrderDailyStatusLiveView(Migrated, pg.ReadOnlyView):
     """``reporting.order_daily_status_live``: orders per day and latest status, exact (real-time)."""
 
     sql = view_sql("order_daily_status_live")
@@ -419,7 +438,7 @@ class OrderDailyStatusLiveView(pg.ReadOnlyView):
         db_table_comment = "Orders per day of creation (UTC) and latest status, exact at query time."
 
 
-class OrderStatusTransitionsLiveView(TransitionColumns, pg.ReadOnlyView):  # type: ignore[misc]
+class OrderStatusTransitionsLiveView(TransitionColumns, Migrated, pg.ReadOnlyView):  # type: ignore[misc]
     """``reporting.order_status_transitions_live``: every change of an order's status, exact."""
 
     sql = view_sql("order_status_transitions_live")
@@ -434,7 +453,7 @@ class OrderStatusTransitionsLiveView(TransitionColumns, pg.ReadOnlyView):  # typ
         )
 
 
-class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
+class OrderTransitionsDailyLiveView(Migrated, pg.ReadOnlyView):
     """``reporting.order_transitions_daily_live``: status changes per day and kind, exact."""
 
     sql = view_sql("order_transitions_daily_live")
@@ -457,7 +476,7 @@ class OrderTransitionsDailyLiveView(pg.ReadOnlyView):
         )
 
 
-class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
+class OrderTransitionTimesWeeklyLiveView(Migrated, pg.ReadOnlyView):
     """``reporting.order_transition_times_weekly_live``: time to reach each status per week, exact."""
 
     sql = view_sql("order_transition_times_weekly_live")
@@ -478,7 +497,7 @@ class OrderTransitionTimesWeeklyLiveView(pg.ReadOnlyView):
         )
 
 
-class OrdersView(pg.ReadOnlyView):
+class OrdersView(Migrated, pg.ReadOnlyView):
     """``reporting.orders``: every order and its day, for BI reports per order."""
 
     sql = view_sql("orders")
@@ -496,7 +515,7 @@ class OrdersView(pg.ReadOnlyView):
         )
 
 
-class OrderStatusHistoryView(pg.ReadOnlyView):
+class OrderStatusHistoryView(Migrated, pg.ReadOnlyView):
     """``reporting.order_status_history``: every status row with the status before it and the time in it."""
 
     sql = view_sql("order_status_history")

@@ -176,7 +176,7 @@ def _retype_keys(cursor: Any, key_type: str) -> None:
             f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {pattern.format(key_type)} USING NULL"
         )
     # A new type brings its default storage: the change log's key arrays stay out of
-    # line and uncompressed (migration 0002 says why), whatever their type.
+    # line and uncompressed (the initial migration says why), whatever their type.
     cursor.execute("ALTER TABLE public.reporting_orderchange ALTER COLUMN order_ids SET STORAGE EXTERNAL")
     # Their bodies read views the view sync makes only after migrate.
     cursor.execute("SET LOCAL check_function_bodies = off")
@@ -262,12 +262,50 @@ def wanted_fingerprint(cursor: Any, src: Source, statements: list[str]) -> str:
     return fingerprint([*statements, *map(str, cursor.fetchone())])
 
 
-def earlier_layout(using: str = "default") -> bool:
-    """Whether ``public.reporting_orderstatus`` is a table: the layout before migration 0014."""
+def app_migrated(using: str = "default") -> bool:
+    """Whether the app's tables are there (not migrated back to zero)."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('public.reporting_orderstatus')")
-        row = cursor.fetchone()
-    return row is not None and row[0] == "r"
+        cursor.execute("SELECT to_regclass('public.reporting_orderchange') IS NOT NULL")
+        return bool(cursor.fetchone()[0])
+
+
+def source_uninstall(*, using: str = "default") -> None:
+    """Remove what :func:`source_install` made: the triggers on the declared tables, their
+    functions and the generated views (with the reporting views over them).
+
+    What ``migrate reporting zero`` runs last: triggers left behind would write to a
+    change log that is gone, and fail every write to the declared tables.
+    """
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        raw = cursor.connection
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        cursor.execute(INSTALLED_TRIGGERS_SQL)
+        for name, table in cursor.fetchall():
+            cursor.execute(f"DROP TRIGGER {sql.Identifier(name).as_string(raw)} ON {table}")
+        for view in (COLUMNS_VIEW, KEYS_VIEW, HISTORY_VIEW):
+            cursor.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(view).as_string(raw))
+        cursor.execute(
+            "DROP FUNCTION IF EXISTS public.reporting_log_history_changes(), "
+            "public.reporting_log_key_changes()"
+        )
+
+
+# The migrations written before the first release, which the initial migration
+# replaces: a database with some of them applied and not all cannot use it.
+def partly_migrated_history(using: str = "default") -> list[str]:
+    """The replaced migrations applied in this database, if some of them are and some are not."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connections[using], ignore_no_migrations=True)
+    replaced = {
+        name
+        for key, migration in loader.replacements.items()
+        if key[0] == "reporting"
+        for _, name in migration.replaces
+    }
+    applied = {name for app, name in loader.applied_migrations if app == "reporting"} & replaced
+    return sorted(applied) if applied and applied != replaced else []
 
 
 def source_install(*, using: str = "default", force: bool = False) -> bool:

@@ -67,7 +67,7 @@ def test_the_source_table_has_one_composite_index_and_no_redundant_ones():
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reporting_example_orderstatus'"
         )
     )
-    assert set(indexes) == {"reporting_orderstatus_pkey", "orderstatus_order_latest_idx"}, indexes
+    assert set(indexes) == {"reporting_example_orderstatus_pkey", "orderstatus_order_latest_idx"}, indexes
     assert "(order_id, created DESC, id DESC)" in indexes["orderstatus_order_latest_idx"]
 
 
@@ -201,3 +201,7 @@ def test_views_sql_holds_one_current_file_per_object_and_each_function_is_migrat
             f"views_sql/{name}.sql differs from {newest.name}: freeze it as the next version and deploy it "
             "in a migration (docs/architecture.md)"
         )
+    # And every frozen file is one a migration deploys: no version that nothing reads.
+    migrations = "".join(p.read_text() for p in FROZEN_SQL_DIR.parent.glob("0*.py"))
+    unread = {p.name for p in FROZEN_SQL_DIR.glob("*.sql") if f'"{p.stem}"' not in migrations}
+    assert not unread, f"deployed by no migration: {unread}"

@@ -9,10 +9,10 @@
 -- cannot say what changed (needs_full_recompute: after a TRUNCATE, before the
 -- first refresh). Same columns as the materialized view.
 --
--- v4 is written for the query BI tools send most, a page ("WHERE status = X
+-- Written for the query BI tools send most, a page ("WHERE status = X
 -- ORDER BY status_created DESC, order_id DESC LIMIT n", either direction): it
--- reads about n rows of each part (v3 sorted every row of the status: seconds at
--- 10 M orders).
+-- reads about n rows of each part (sorting every row of the status instead took
+-- seconds at 10 M orders).
 -- PostgreSQL merges the parts in the query's order (Merge Append) only if each
 -- part delivers it, and a UNION ALL member with a WHERE or a join of its own is
 -- planned apart, without the query's order. So parts 1 and 2 are plain scans of

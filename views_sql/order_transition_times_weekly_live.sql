@@ -2,8 +2,8 @@
 -- change, exact at query time: the median and the 90th percentile of
 -- since_first (the time from the order's first status row) over the changes
 -- into that status that week. An order that completes twice counts twice.
--- v2: every status (v1 named complete and cancelled; statuses are declared now,
--- REPORTING_SOURCE, and readers pick theirs with a filter on to_status). Filter on week: the filter reaches the index of
+-- Every declared status (REPORTING_SOURCE): readers pick theirs with a filter on
+-- to_status. Filter on week: the filter reaches the index of
 -- reporting.order_status_transitions, so a few weeks read only those weeks.
 SELECT
     t.week,

@@ -102,7 +102,7 @@ def assert_exact(strategies: tuple[str, ...] = ("live", "realtime")) -> None:
 
 
 def test_a_project_without_the_example_shop_has_none_of_its_tables():
-    """reporting 0017 drops the two empty tables its early migrations made for the example."""
+    """The reporting app's migration makes none of the example shop's tables (examples.shop does)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT to_regclass('reporting_example_order'), to_regclass('reporting_example_orderstatus')"

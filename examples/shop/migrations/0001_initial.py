@@ -4,73 +4,66 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-# The models moved here from the reporting app, whose migrations made their
-# tables (reporting 0001, renamed in 0014): this takes them over as they are.
+# The example shop's two tables. Their names keep the reporting_example_ prefix
+# they were made with when the shop lived inside the reporting app. A database
+# made then has this migration recorded already and keeps its tables as they are.
 
 
 class Migration(migrations.Migration):
     initial = True
 
-    dependencies = [
-        ("reporting", "0017_example_shop_app"),
-    ]
+    dependencies = []
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.CreateModel(
-                    name="Order",
-                    fields=[
-                        ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                        ("created", models.DateTimeField(default=django.utils.timezone.now)),
-                    ],
-                    options={
-                        "db_table": "reporting_example_order",
-                        "ordering": ["id"],
-                    },
-                ),
-                migrations.CreateModel(
-                    name="OrderStatus",
-                    fields=[
-                        ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                        ("created", models.DateTimeField(default=django.utils.timezone.now)),
-                        (
-                            "status",
-                            models.CharField(
-                                choices=[
-                                    ("pending", "Pending"),
-                                    ("complete", "Complete"),
-                                    ("cancelled", "Cancelled"),
-                                ],
-                                max_length=16,
-                            ),
-                        ),
-                        (
-                            "order",
-                            models.ForeignKey(
-                                db_index=False,
-                                on_delete=django.db.models.deletion.CASCADE,
-                                related_name="statuses",
-                                to="shop.order",
-                            ),
-                        ),
-                    ],
-                    options={
-                        "verbose_name_plural": "order statuses",
-                        "db_table": "reporting_example_orderstatus",
-                        "indexes": [
-                            models.Index(
-                                fields=["order", "-created", "-id"], name="orderstatus_order_latest_idx"
-                            )
+        migrations.CreateModel(
+            name="Order",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+            ],
+            options={
+                "db_table": "reporting_example_order",
+                "ordering": ["id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="OrderStatus",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("complete", "Complete"),
+                            ("cancelled", "Cancelled"),
                         ],
-                        "constraints": [
-                            models.CheckConstraint(
-                                condition=models.Q(("status__in", ["pending", "complete", "cancelled"])),
-                                name="reporting_orderstatus_status_valid",
-                            )
-                        ],
-                    },
+                        max_length=16,
+                    ),
                 ),
-            ]
-        )
+                (
+                    "order",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="statuses",
+                        to="shop.order",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "order statuses",
+                "db_table": "reporting_example_orderstatus",
+                "indexes": [
+                    models.Index(fields=["order", "-created", "-id"], name="orderstatus_order_latest_idx")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["pending", "complete", "cancelled"])),
+                        name="reporting_orderstatus_status_valid",
+                    )
+                ],
+            },
+        ),
     ]
