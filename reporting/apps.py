@@ -59,6 +59,15 @@ def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) ->
         error = errors[0]
         raise CommandError(f"{error.msg}{f' ({error.hint})' if error.hint else ''}")
     source_install.source_install(using=using)
+    # Changed view SQL, built beside and swapped in before pgviews-redux's sync,
+    # which then finds every view as its file says (reporting.services.view_deploy).
+    from reporting.services.view_deploy import views_deploy
+
+    stdout = kwargs.get("stdout")
+    try:
+        views_deploy(using=using, write=(lambda line: stdout.write(line + "\n")) if stdout else None)
+    except RuntimeError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class ReportingConfig(AppConfig):

@@ -37,6 +37,7 @@ class RefreshTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     MANUAL = "manual", "Manual"
     STARTUP = "startup", "Scheduler start-up"
+    DEPLOY = "deploy", "Deploy: changed views built beside and swapped in"
 
 
 class ChangeSource(models.TextChoices):

@@ -153,6 +153,7 @@ def views_refresh(
     trigger: str = RefreshTrigger.MANUAL,
     concurrently: bool = True,
     force: bool = False,
+    rebuild: bool = False,
     using: str = "default",
 ) -> RefreshRunSummary:
     """Refresh every reporting view, once, and record the run in the refresh log.
@@ -163,6 +164,8 @@ def views_refresh(
             that was never populated is filled plainly, whatever this says; a
             plain refresh waits for its lock in short tries (:func:`_refresh_plainly`).
         force: refresh even when nothing changed since the last refresh.
+        rebuild: build every view anew beside the current ones and swap them in
+            (a deploy of changed SQL, :mod:`reporting.services.view_deploy`).
         using: the database alias (always the primary: refreshes write).
 
     Returns:
@@ -218,7 +221,13 @@ def views_refresh(
             backend_pid=connection.connection.info.backend_pid,
         )
         return _refresh(
-            connection, run, views, concurrently=concurrently, last_snapshot=last_snapshot, lock=lock
+            connection,
+            run,
+            views,
+            concurrently=concurrently,
+            last_snapshot=last_snapshot,
+            lock=lock,
+            rebuild=rebuild,
         )
     finally:
         lock.release()
@@ -397,7 +406,10 @@ def _refresh(
     concurrently: bool,
     last_snapshot: str | None,
     lock: _RefreshLock,
+    rebuild: bool = False,
 ) -> RefreshRunSummary:
+    from reporting.services.view_deploy import views_build_beside, views_swap_in
+
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -406,7 +418,10 @@ def _refresh(
                 [_ms(conf.refresh_statement_timeout()), _ms(conf.refresh_lock_timeout())],
             )
             snapshot, snapshot_at, _, _ = cursor.fetchone()
-            for view in views:
+            if rebuild:
+                views_build_beside(connection, cursor, views)
+                in_short_lock_tries(connection, lambda: views_swap_in(connection, cursor, views))
+            for view in views if not rebuild else []:
                 # Our own statement rather than pgviews' refresh(): it runs on this
                 # connection and transaction, and it never falls back to a blocking
                 # refresh silently (pgviews does without strict=True).
@@ -554,21 +569,33 @@ PLAIN_PAUSE_MAX = 1.0
 
 
 def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.MaterializedView]) -> None:
-    """``REFRESH MATERIALIZED VIEW`` (not concurrently), in short tries for its lock.
+    """``REFRESH MATERIALIZED VIEW`` (not concurrently), in short tries for its lock
+    (:func:`in_short_lock_tries`).
 
-    A plain refresh needs ACCESS EXCLUSIVE, which waits for every reader in an
-    open transaction (a BI session within its limits), and every later reader
-    queues behind the waiting request: one long wait would lock all readers out
-    for as long as the first one stays. So each try waits ``PLAIN_TRY`` at most,
-    rolls back to its savepoint and pauses, letting the queue drain; the tries
-    go on until ``REPORTING_REFRESH_LOCK_TIMEOUT`` is spent, then the lock
-    timeout fails the refresh as any other would. Only views that were never
-    populated (or a refresh asked for with ``concurrently=False``) come here:
-    a populated view, even an empty one, is refreshed concurrently, which no
-    reader blocks.
+    Only views that were never populated (or a refresh asked for with
+    ``concurrently=False``) come here: a populated view, even an empty one, is
+    refreshed concurrently, which no reader blocks.
+    """
+
+    def refresh() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+
+    in_short_lock_tries(connection, refresh)
+
+
+def in_short_lock_tries(connection: BaseDatabaseWrapper, action: Any) -> None:
+    """Run ``action()``, which takes ACCESS EXCLUSIVE locks, in short tries for them.
+
+    Such a lock waits for every reader in an open transaction (a BI session within
+    its limits), and every later reader queues behind the waiting request: one
+    long wait would lock all readers out for as long as the first one stays. So
+    each try waits ``PLAIN_TRY`` at most, rolls back to its savepoint and pauses,
+    letting the queue drain; the tries go on until ``REPORTING_REFRESH_LOCK_TIMEOUT``
+    is spent, then the lock timeout fails the refresh as any other would.
 
     Raises:
-        django.db.Error: the refresh failed, or its lock was not free within the
+        django.db.Error: the action failed, or its locks were not free within the
             refresh's lock timeout.
     """
     alias = connection.alias
@@ -580,7 +607,7 @@ def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.Materialized
             try:
                 with transaction.atomic(using=alias):  # a savepoint: a timed-out try undoes only itself
                     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [_ms(try_for)])
-                    cursor.execute(f"REFRESH MATERIALIZED VIEW {_qualified(connection, view)}")
+                    action()
                     break
             except OperationalError as exc:
                 if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
