@@ -70,6 +70,44 @@ def test_bench_runs_at_a_tiny_size_in_its_own_database(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_bench_deploy_measures_both_deploys_under_a_reader(tmp_path):
+    scratch = f"{connection.settings_dict['NAME']}_deploy"
+    report = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            MANAGE,
+            "bench",
+            "--orders",
+            "2000",
+            "--deploy",
+            "1",
+            "--database",
+            scratch,
+            "--json",
+            str(report),
+        ],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    measured = {
+        (m["group"], m["name"], m["approach"]): m for m in json.loads(report.read_text())["measurements"]
+    }
+    swap = "deploy, built beside, swapped in"
+    for phase in ("before", "during", "after"):
+        for read in ("realtime page of 100 (selector)", "BI _live page of 100 (SQL)"):
+            assert measured[(swap, f"{read}, {phase}", "failed reads")]["median"] == 0, (read, phase)
+    assert measured[(swap, "the deploy", "duration")]["median"] > 0
+    # The other deploy, side by side in the same run (how many reads it fails depends on timing).
+    old = "deploy, drop and rebuild (pgviews-redux's sync)"
+    assert (old, "realtime counts (selector), during", "failed reads") in measured
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path):
     scratch = f"{connection.settings_dict['NAME']}_steady_smoke"
     markdown = tmp_path / "steady.md"

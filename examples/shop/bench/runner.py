@@ -52,6 +52,8 @@ class BenchConfig:
     audit_only: bool = False
     #: Only the reads with a large unfolded tail (after seeding and a refresh).
     tail_only: bool = False
+    #: Only the deploy of a changed view under a reader, two ways (seconds per phase; 0: not run).
+    deploy_seconds: float = 0.0
 
 
 @dataclass
@@ -235,6 +237,12 @@ def _run_size(results: BenchResults, orders: int, config: BenchConfig, progress:
 
     if config.audit_only:
         _bench_audit(add, orders, rng, repeat, progress)
+        return
+
+    if config.deploy_seconds:
+        from examples.shop.bench.deploy import bench_deploy
+
+        bench_deploy(add, orders, lambda: _change(0.001, rng, orders), config.deploy_seconds, progress)
         return
 
     rows = list(selectors.order_iter_by_status(status="cancelled", strategy="snapshot"))

@@ -43,6 +43,14 @@ class Command(BaseCommand):
             help="only the exactness audit (seed, refresh, then its run time, keys/s and a drift it finds)",
         )
         parser.add_argument(
+            "--deploy",
+            type=float,
+            metavar="SECONDS",
+            default=0.0,
+            help="only a deploy of a changed view under a reader, pgviews-redux's sync and the app's swap "
+            "side by side: failed reads and latencies before, during and after (SECONDS per phase, say 20)",
+        )
+        parser.add_argument(
             "--tail-only",
             action="store_true",
             help="only the reads with a large unfolded tail (half the orders changed since the latest fold)",
@@ -95,6 +103,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["repeat"] < 1:
             raise CommandError("--repeat must be at least 1")
+        if options["deploy"] < 0:
+            raise CommandError("--deploy must be 0 or more seconds")
         # Wide enough for the table when the output is a file or a pipe.
         console = Console(file=cast(IO[str], self.stdout), highlight=False, width=160)
         if options["steady"]:
@@ -127,6 +137,7 @@ class Command(BaseCommand):
                 replica=options["replica"],
                 audit_only=options["audit"],
                 tail_only=options["tail_only"],
+                deploy_seconds=options["deploy"],
             )
             with console.status("starting") as status:
                 results = bench.bench_run(config, progress=lambda text: status.update(text))
