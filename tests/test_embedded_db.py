@@ -137,7 +137,8 @@ def test_db_server_never_restarts_a_server_that_another_process_uses_to_add_tcp(
     )
     try:
         assert holder.stdout is not None and holder.stdin is not None
-        assert holder.stdout.readline() == "holding\n"
+        line = holder.stdout.readline()
+        assert line == "holding\n", (tmp_path / "holder.log").read_text()[-3000:]
         postmaster = (tmp_path / "pg" / "postmaster.pid").read_text().split("\n")[0]
 
         refused = subprocess.run(
