@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import math
 from collections.abc import Sequence
 
 from django.db import connection
@@ -37,53 +35,9 @@ def brute_force_lists(
     return brute_force.brute_force_lists(rows, statuses, since=since)
 
 
-def brute_force_transitions(rows: Sequence[StatusRow]) -> dict[tuple, int]:
-    """Status changes per (day, from, to), by the definition: each row whose previous row
-    (by (created, id)) of the same order has another status."""
-    counts: dict[tuple, int] = {}
-    for before, row, _first in _changes(rows):
-        key = (row.created.astimezone(dt.UTC).date(), before.status, row.status)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def brute_force_transition_times(rows: Sequence[StatusRow]) -> dict[tuple, tuple]:
-    """Per (week's Monday, to status) for complete and cancelled: (changes, median, p90) of the
-    time from the order's first row, percentiles interpolated like PostgreSQL's percentile_cont."""
-    durations: dict[tuple, list[dt.timedelta]] = {}
-    for _before, row, first in _changes(rows):
-        if row.status in ("complete", "cancelled"):
-            day = row.created.astimezone(dt.UTC).date()
-            durations.setdefault((day - dt.timedelta(days=day.weekday()), row.status), []).append(
-                row.created - first.created
-            )
-    return {
-        key: (len(values), _percentile(sorted(values), 0.5), _percentile(sorted(values), 0.9))
-        for key, values in durations.items()
-    }
-
-
-def _changes(rows: Sequence[StatusRow]) -> list[tuple[StatusRow, StatusRow, StatusRow]]:
-    """(previous row, row, order's first row) for every row that changes its order's status."""
-    histories: dict[int, list[StatusRow]] = {}
-    for row in rows:
-        histories.setdefault(row.order_id, []).append(row)
-    changes = []
-    for history in histories.values():
-        history.sort(key=lambda r: (r.created, r.id))
-        changes += [(a, b, history[0]) for a, b in itertools.pairwise(history) if a.status != b.status]
-    return changes
-
-
-def _percentile(values: list[dt.timedelta], fraction: float) -> dt.timedelta:
-    position = fraction * (len(values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
 def transitions_read(strategy: str, *, days: int = 7, weeks: int = 2) -> tuple[dict, dict]:
-    """What the selectors say, in the shapes of the brute-force functions above (zeros left out)."""
+    """What the selectors say, in the shapes of :func:`tests.brute_force.brute_force_transitions` and
+    :func:`tests.brute_force.brute_force_transition_times` (zeros left out)."""
     from reporting import selectors
 
     daily = selectors.order_transitions_daily(days=days, strategy=strategy)

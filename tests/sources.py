@@ -22,8 +22,14 @@ from django.db import connection
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.declaration import statuses
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_since
-from tests.factories import brute_force_transitions
+from tests.brute_force import (
+    StatusRow,
+    brute_force_found,
+    brute_force_latest,
+    brute_force_lists,
+    brute_force_since,
+    brute_force_transitions,
+)
 from tests.helpers import declared
 
 STRATEGIES = ("live", "snapshot", "realtime")
@@ -78,33 +84,31 @@ class Expected:
     #: Every declared status (zero included) in order, then the undeclared values found.
     counts: dict[str, int]
     none: int
+    #: ``(key, row id, status, created, since)`` of the keys in each status of ``counts``, in list order.
+    lists: dict[str, list[tuple]]
 
     def rows(self, status: str) -> list[tuple]:
         """``(key, row id, status, created, since)`` of the keys in ``status``, in list order."""
-        return sorted(
-            [
-                (r.order_id, r.id, r.status, r.created, self.since[r.order_id])
-                for r in self.latest.values()
-                if r.status == status
-            ],
-            key=lambda t: (t[3], t[0]),
-            reverse=True,
-        )
+        return self.lists[status]
 
 
 def expected(shape: Shape) -> Expected:
     keys = parent_keys(shape)
     rows = [row for row in raw_rows(shape) if row.order_id in keys]
     latest = brute_force_latest(rows)
-    found: dict[str, int] = {}
-    for row in latest.values():
-        found[row.status] = found.get(row.status, 0) + 1
+    found = brute_force_found(rows)
     declared = statuses()
     counts = {
         **{status: found.get(status, 0) for status in declared},
         **{status: found[status] for status in sorted(set(found) - set(declared))},
     }
-    return Expected(latest=latest, since=brute_force_since(rows), counts=counts, none=len(keys) - len(latest))
+    return Expected(
+        latest=latest,
+        since=brute_force_since(rows),
+        counts=counts,
+        none=len(keys) - len(latest),
+        lists=brute_force_lists(rows, list(counts), since=True),
+    )
 
 
 def walk(status: str, strategy: str, limit: int) -> list[tuple]:

@@ -24,11 +24,10 @@ from examples.shop.models import Order, OrderStatus
 from reporting import selectors, services
 from reporting.exceptions import ReportingError
 from reporting.models import ApiToken, CsvExport, RefreshRun
+from tests.brute_force import brute_force_transition_times, brute_force_transitions
 from tests.factories import (
     EPOCH,
     all_status_rows,
-    brute_force_transition_times,
-    brute_force_transitions,
     orders_create,
     statuses_create,
 )

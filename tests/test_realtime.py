@@ -18,14 +18,8 @@ from examples.shop import services as shop_services
 from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
-from tests.brute_force import brute_force_latest
-from tests.factories import (
-    all_status_rows,
-    brute_force_lists,
-    brute_force_transition_times,
-    brute_force_transitions,
-    transitions_read,
-)
+from tests.brute_force import brute_force_report
+from tests.factories import all_status_rows, transitions_read
 from tests.helpers import examples, raw_connect
 from tests.interleaving import assert_interleaved_exact, interleave
 
@@ -47,18 +41,7 @@ def reset() -> None:
 
 def brute_force() -> dict:
     """Lists, counts and daily counts from the current tables, by the definition."""
-    rows = all_status_rows()
-    orders = dict(Order.objects.values_list("id", "created"))
-    latest = brute_force_latest(rows)
-    lists = brute_force_lists(rows, since=True)
-    counts = {status: len(lists[status]) for status in STATUSES}
-    counts["none"] = len(set(orders) - set(latest))
-    daily: dict[tuple, int] = {}
-    for order_id, created in orders.items():
-        key = (created.astimezone(dt.UTC).date(), latest[order_id].status if order_id in latest else "none")
-        daily[key] = daily.get(key, 0) + 1
-    transitions, times = brute_force_transitions(rows), brute_force_transition_times(rows)
-    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
+    return brute_force_report(all_status_rows(), dict(Order.objects.values_list("id", "created")), STATUSES)
 
 
 def read(strategy: str, *, days: int = 7) -> dict:
