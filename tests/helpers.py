@@ -102,6 +102,17 @@ def extra_connection(alias: str, **overrides):
         del connections[alias]
 
 
+# The JSON API's endpoints that every reader may call (tests of their auth and methods).
+ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
+
+
+def api_get(client, name: str, **params):
+    """A GET of the URL named ``name`` with ``params`` as its query."""
+    from django.urls import reverse
+
+    return client.get(reverse(name), params)
+
+
 def wait_until(predicate, *, timeout: float, what: str) -> None:
     """Poll ``predicate`` until it is true, or fail naming ``what``; a fresh connection each poll
     (the server may have restarted), a database error meaning not yet."""

@@ -44,7 +44,7 @@ from tests.sources import (
 def reader(transactional_db, client, settings):
     """A client logged in as a user who may read the reports, live ones included."""
     # A property test exports a CSV per status in every example: more than an hour's
-    # default allowance (the limit has tests of its own in test_api.py).
+    # default allowance (the limit has tests of its own in test_csv_export.py).
     settings.REPORTING_CSV_EXPORTS_PER_HOUR = 0
     user = get_user_model().objects.create_superuser("shapes", password="shapes-password-1")
     client.force_login(user)
