@@ -55,3 +55,45 @@ def refreshed():
                 cursor.execute(f"REFRESH MATERIALIZED VIEW {view._meta.db_table}")
 
     return refresh
+
+
+@pytest.fixture
+def reader(db):
+    """A reports user (the ``reporting.view_reports`` permission) who may read live too."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from reporting import services
+
+    services.reports_user_ensure(username="reader", password="reader-password-1")
+    user = get_user_model().objects.get(username="reader")
+    user.user_permissions.add(Permission.objects.get(codename="read_live"))
+    return get_user_model().objects.get(username="reader")  # fresh: permissions are cached
+
+
+@pytest.fixture
+def plain_reader(db):
+    """A reports user without the permission for live reads."""
+    from django.contrib.auth import get_user_model
+
+    from reporting import services
+
+    services.reports_user_ensure(username="plain", password="plain-password-1")
+    return get_user_model().objects.get(username="plain")
+
+
+@pytest.fixture
+def api(client, reader):
+    """The test client, logged in as :func:`reader`."""
+    client.force_login(reader)
+    return client
+
+
+@pytest.fixture
+def seeded(db, refreshed):
+    """400 orders of the example shop seeded up to ``tests.factories.EPOCH``, the views refreshed."""
+    from examples.shop import services as shop_services
+    from tests.factories import EPOCH
+
+    shop_services.orders_seed(orders=400, seed=9, until=EPOCH)
+    refreshed()

@@ -1,19 +1,24 @@
-"""Test data: status histories written straight into the source tables."""
+"""The example shop in tests: status histories written straight into its tables, its reset, its raw
+rows read back for the brute force, and the product's reads of them in the brute force's shapes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import math
 from collections.abc import Sequence
 
 from django.db import connection
+from django.utils import timezone
 
+from examples.shop import services as shop_services
 from examples.shop.models import Order, OrderStatus, Status
+from reporting import selectors, services
+from reporting.choices import RefreshOutcome
 from tests import brute_force
-from tests.brute_force import StatusRow
+from tests.brute_force import StatusRow, brute_force_report
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+# Noon today: the day of the tests that write "now", in the reports' days.
+TODAY = timezone.now().astimezone(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def orders_create(count: int, *, created: dt.datetime = EPOCH) -> list[int]:
@@ -37,55 +42,9 @@ def brute_force_lists(
     return brute_force.brute_force_lists(rows, statuses, since=since)
 
 
-def brute_force_transitions(rows: Sequence[StatusRow]) -> dict[tuple, int]:
-    """Status changes per (day, from, to), by the definition: each row whose previous row
-    (by (created, id)) of the same order has another status."""
-    counts: dict[tuple, int] = {}
-    for before, row, _first in _changes(rows):
-        key = (row.created.astimezone(dt.UTC).date(), before.status, row.status)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def brute_force_transition_times(rows: Sequence[StatusRow]) -> dict[tuple, tuple]:
-    """Per (week's Monday, to status) for complete and cancelled: (changes, median, p90) of the
-    time from the order's first row, percentiles interpolated like PostgreSQL's percentile_cont."""
-    durations: dict[tuple, list[dt.timedelta]] = {}
-    for _before, row, first in _changes(rows):
-        if row.status in ("complete", "cancelled"):
-            day = row.created.astimezone(dt.UTC).date()
-            durations.setdefault((day - dt.timedelta(days=day.weekday()), row.status), []).append(
-                row.created - first.created
-            )
-    return {
-        key: (len(values), _percentile(sorted(values), 0.5), _percentile(sorted(values), 0.9))
-        for key, values in durations.items()
-    }
-
-
-def _changes(rows: Sequence[StatusRow]) -> list[tuple[StatusRow, StatusRow, StatusRow]]:
-    """(previous row, row, order's first row) for every row that changes its order's status."""
-    histories: dict[int, list[StatusRow]] = {}
-    for row in rows:
-        histories.setdefault(row.order_id, []).append(row)
-    changes = []
-    for history in histories.values():
-        history.sort(key=lambda r: (r.created, r.id))
-        changes += [(a, b, history[0]) for a, b in itertools.pairwise(history) if a.status != b.status]
-    return changes
-
-
-def _percentile(values: list[dt.timedelta], fraction: float) -> dt.timedelta:
-    position = fraction * (len(values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
 def transitions_read(strategy: str, *, days: int = 7, weeks: int = 2) -> tuple[dict, dict]:
-    """What the selectors say, in the shapes of the brute-force functions above (zeros left out)."""
-    from reporting import selectors
-
+    """What the selectors say, in the shapes of :func:`tests.brute_force.brute_force_transitions` and
+    :func:`tests.brute_force.brute_force_transition_times` (zeros left out)."""
     daily = selectors.order_transitions_daily(days=days, strategy=strategy)
     transitions = {
         (day, *kind): n
@@ -104,6 +63,72 @@ def transitions_read(strategy: str, *, days: int = 7, weeks: int = 2) -> tuple[d
 
 
 def all_status_rows() -> list[StatusRow]:
+    """Every status row of the history, raw."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, order_id, created, status FROM reporting_example_orderstatus")
         return [StatusRow(*r) for r in cursor.fetchall()]
+
+
+def reset() -> None:
+    """Empty the source tables and logs, and record a refresh of the empty state."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE reporting_example_order, reporting_example_orderstatus, "
+            "reporting_orderchange, reporting_refreshrun"
+        )
+    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+
+
+def brute_force_reports() -> dict:
+    """Every report over the current tables, by the definition
+    (:func:`tests.brute_force.brute_force_report`)."""
+    return brute_force_report(
+        all_status_rows(), dict(Order.objects.values_list("id", "created")), Status.values
+    )
+
+
+def reports_read(strategy: str, *, days: int = 7) -> dict:
+    """What the selectors say, in the shape of :func:`brute_force_reports`."""
+    lists = {
+        status: [r[:5] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
+        for status in Status.values
+    }
+    counts = selectors.order_status_counts(strategy=strategy).as_dict()
+    result = selectors.order_daily_counts(days=days, strategy=strategy)
+    daily = {
+        (day, status): n
+        for status, series in result.series.items()
+        for day, n in zip(result.days, series, strict=True)
+        if n
+    }
+    transitions, times = transitions_read(strategy, days=days, weeks=min(520, days // 7 + 2))
+    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
+
+
+def view_page(status: str, limit: int) -> list[tuple]:
+    """A page as a BI tool asks for it: the real-time view, ORDER BY ... LIMIT."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT order_id, status_id, status, status_created, status_since "
+            "FROM reporting.order_latest_status_live "
+            "WHERE status = %s ORDER BY status_created DESC, order_id DESC LIMIT %s",
+            [status, limit],
+        )
+        return cursor.fetchall()
+
+
+def seeded(orders: int = 200) -> None:
+    """Empty tables, then ``orders`` seeded orders as of :data:`TODAY`, refreshed."""
+    reset()
+    shop_services.orders_seed(orders=orders, seed=4, until=TODAY)
+    assert services.views_refresh().outcome == RefreshOutcome.OK
+
+
+def change(order_ids, status: str = "cancelled", seconds: int = 1) -> None:
+    """A status row for each of ``order_ids``, ``seconds`` after :data:`TODAY`."""
+    OrderStatus.objects.bulk_create(
+        [
+            OrderStatus(order_id=i, created=TODAY + dt.timedelta(seconds=seconds), status=status)
+            for i in order_ids
+        ]
+    )

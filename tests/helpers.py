@@ -1,9 +1,24 @@
-"""What several test modules share: connections of their own, subprocess settings, waits, declarations."""
+"""What several test modules share: connections of their own, subprocess settings, waits, declarations,
+the scheduler in a process of its own and a headless browser."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = str(ROOT / "manage.py")
+# Screenshots of the browser tests, kept by CI.
+ARTIFACTS = ROOT / "artifacts"
 
 _EXAMPLE_FACTOR = {"ci": 1, "thorough": 10}
 
@@ -87,13 +102,110 @@ def extra_connection(alias: str, **overrides):
         del connections[alias]
 
 
+# The JSON API's endpoints that every reader may call (tests of their auth and methods).
+ENDPOINTS = ["api-status-counts", "api-orders", "api-orders-csv", "api-freshness"]
+
+
+def api_get(client, name: str, **params):
+    """A GET of the URL named ``name`` with ``params`` as its query."""
+    from django.urls import reverse
+
+    return client.get(reverse(name), params)
+
+
+def wait_until(predicate, *, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true, or fail naming ``what``; a fresh connection each poll
+    (the server may have restarted), a database error meaning not yet."""
+    from django.db import Error as DatabaseError
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection.close()  # a fresh connection each poll: the server may have restarted
+        try:
+            if predicate():
+                return
+        except DatabaseError:  # the database may be down for a moment
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def scheduler_process(tmp_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """``run_scheduler`` in a process of its own, its output in ``tmp_path/scheduler.log``.
+
+    Leaving the block sends SIGTERM, on which it must exit 0; an error in the block kills it.
+    """
+    log = (tmp_path / "scheduler.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _browser_or_skip() -> tuple[str, str]:
+    import pytest
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    message = (
+        "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium_browser(width: int = 1400, height: int = 1100) -> Iterator[Any]:
+    """Debian's headless Chromium through Selenium, with a profile of its own; skipped without it."""
+    chromium, driver_path = _browser_or_skip()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # Chromium keeps a window at least 500 px wide; a phone's width needs the viewport set.
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 760},
+    )
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def wait_for_sql(sql: str, params=None, *, what: str, timeout: float = 20, interval: float = 0.03) -> None:
     """Poll ``sql`` on a connection of its own until its first column is true, or fail naming ``what``.
 
     For a test that waits on another session's state (``pg_stat_activity``, ``pg_locks``).
     """
-    import time
-
     deadline = time.monotonic() + timeout
     with raw_connect() as conn:
         while time.monotonic() < deadline:

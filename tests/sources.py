@@ -13,17 +13,25 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+from hypothesis import strategies as st
 
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
 from reporting.declaration import statuses
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_since
-from tests.factories import brute_force_transitions
+from tests.brute_force import (
+    StatusRow,
+    brute_force_found,
+    brute_force_latest,
+    brute_force_lists,
+    brute_force_since,
+    brute_force_transitions,
+)
 from tests.helpers import declared
 
 STRATEGIES = ("live", "snapshot", "realtime")
@@ -78,33 +86,31 @@ class Expected:
     #: Every declared status (zero included) in order, then the undeclared values found.
     counts: dict[str, int]
     none: int
+    #: ``(key, row id, status, created, since)`` of the keys in each status of ``counts``, in list order.
+    lists: dict[str, list[tuple]]
 
     def rows(self, status: str) -> list[tuple]:
         """``(key, row id, status, created, since)`` of the keys in ``status``, in list order."""
-        return sorted(
-            [
-                (r.order_id, r.id, r.status, r.created, self.since[r.order_id])
-                for r in self.latest.values()
-                if r.status == status
-            ],
-            key=lambda t: (t[3], t[0]),
-            reverse=True,
-        )
+        return self.lists[status]
 
 
 def expected(shape: Shape) -> Expected:
     keys = parent_keys(shape)
     rows = [row for row in raw_rows(shape) if row.order_id in keys]
     latest = brute_force_latest(rows)
-    found: dict[str, int] = {}
-    for row in latest.values():
-        found[row.status] = found.get(row.status, 0) + 1
+    found = brute_force_found(rows)
     declared = statuses()
     counts = {
         **{status: found.get(status, 0) for status in declared},
         **{status: found[status] for status in sorted(set(found) - set(declared))},
     }
-    return Expected(latest=latest, since=brute_force_since(rows), counts=counts, none=len(keys) - len(latest))
+    return Expected(
+        latest=latest,
+        since=brute_force_since(rows),
+        counts=counts,
+        none=len(keys) - len(latest),
+        lists=brute_force_lists(rows, list(counts), since=True),
+    )
 
 
 def walk(status: str, strategy: str, limit: int) -> list[tuple]:
@@ -234,3 +240,149 @@ def shape_declared(shape: Shape, settings: Any) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(shape.drop)
+
+
+# --- The declared sources of other shapes ------------------------------------------------------------
+# A support desk with UUID keys and no foreign key, the desk example's integer states, a
+# storefront's event log in a schema of its own (tests/test_shapes.py says more of each).
+
+T0 = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+
+TICKETS = Shape(
+    name="tickets",
+    declaration={
+        "history": "public.support_ticket_event",
+        "key": "ticket_id",
+        "latest_by": ["-at", "-id"],
+        "status": "state",
+        "statuses": ["new", "open", "closed"],
+        "parent": "public.support_ticket",
+        "parent_created": "opened",
+    },
+    ddl="""
+        CREATE TABLE support_ticket (id uuid PRIMARY KEY, opened timestamptz NOT NULL);
+        CREATE TABLE support_ticket_event (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            ticket_id uuid NOT NULL,  -- imported: no foreign key to support_ticket
+            at timestamptz NOT NULL,
+            state text NOT NULL
+        );
+        CREATE INDEX support_ticket_event_latest ON support_ticket_event (ticket_id, at DESC, id DESC);
+    """,
+    drop="DROP TABLE support_ticket_event, support_ticket",
+    rows_sql="SELECT id, ticket_id, at, state FROM support_ticket_event",
+    keys_sql="SELECT id FROM support_ticket",
+    insert_key_sql="INSERT INTO support_ticket (id, opened) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+    insert_row_sql="INSERT INTO support_ticket_event (ticket_id, at, state) VALUES (%s, %s, %s)",
+    reset_sql="TRUNCATE support_ticket_event, support_ticket",
+    key=lambda i: uuid.UUID(int=i + 1),
+    # Undeclared: a state added in code, the reserved word, nothing, and text a spreadsheet would run.
+    values=("new", "open", "closed", "escalated", "none", "", "=1+2", "@SUM(A1)", "\t=1", "\r=1", "-cmd"),
+)
+DESK = Shape(
+    name="desk",
+    # No "statuses": the field's choices give them, and their labels.
+    declaration={
+        "history": "desk.TicketEvent",
+        "key": "ticket_id",
+        "latest_by": ["-at", "-id"],
+        "status": "state",
+        "parent": "desk.Ticket",
+        "parent_created": "opened",
+    },
+    ddl="",
+    drop="TRUNCATE desk_ticketevent, desk_ticket",
+    rows_sql="SELECT id, ticket_id, at, state::text FROM desk_ticketevent",
+    keys_sql="SELECT id FROM desk_ticket",
+    insert_key_sql="INSERT INTO desk_ticket (id, opened) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+    insert_row_sql="INSERT INTO desk_ticketevent (ticket_id, at, state) VALUES (%s, %s, %s)",
+    reset_sql="TRUNCATE desk_ticketevent, desk_ticket",
+    key=lambda i: i + 1,
+    values=(1, 2, 3, 4, 7, 0),
+)
+STOREFRONT = Shape(
+    name="storefront",
+    declaration={
+        "history": "shopfront.order_orderevent",
+        "key": "order_id",
+        "latest_by": ["-date", "-id"],
+        "status": "type",
+        "statuses": ["placed", "confirmed", "fulfilled", "canceled"],
+        "parent": "shopfront.order_order",
+        "parent_created": "created_at",
+    },
+    ddl="""
+        CREATE SCHEMA shopfront;
+        CREATE TABLE shopfront.order_order (id uuid PRIMARY KEY, created_at timestamptz NOT NULL);
+        CREATE TABLE shopfront.order_orderevent (
+            id serial PRIMARY KEY,
+            date timestamptz NOT NULL,
+            type varchar(255) NOT NULL,
+            order_id uuid NOT NULL REFERENCES shopfront.order_order (id) DEFERRABLE INITIALLY DEFERRED
+        );
+        CREATE INDEX order_orderevent_latest ON shopfront.order_orderevent (order_id, date DESC, id DESC);
+    """,
+    drop="DROP SCHEMA shopfront CASCADE",
+    rows_sql="SELECT id, order_id, date, type FROM shopfront.order_orderevent",
+    keys_sql="SELECT id FROM shopfront.order_order",
+    insert_key_sql=(
+        "INSERT INTO shopfront.order_order (id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+    ),
+    insert_row_sql="INSERT INTO shopfront.order_orderevent (order_id, date, type) VALUES (%s, %s, %s)",
+    reset_sql="TRUNCATE shopfront.order_orderevent, shopfront.order_order",
+    key=lambda i: uuid.UUID(int=(i + 1) << 64),
+    values=("placed", "confirmed", "fulfilled", "canceled", "note_added", "email_sent", "payment_captured"),
+)
+SHAPES = {shape.name: shape for shape in (TICKETS, DESK, STOREFRONT)}
+# Keys 0 to 5 get a parent row when written; 6 and 7 only where no foreign key asks for one.
+KEYS = 8
+PARENTED = 6
+
+
+def shape_ops(shape: Shape):
+    """Random operations on a shape for :func:`shape_apply`: keys, rows (ties, backfills, declared
+    values and others), deletes, folds and refreshes."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("key"), st.integers(0, PARENTED - 1)),
+            st.tuples(
+                st.just("row"),
+                st.integers(0, KEYS - 1),
+                # Ties on the timestamp, and rows older than the key's latest (backfills).
+                st.sampled_from([0, 0, 1, 5, 60]),
+                st.integers(0, len(shape.values) - 1),
+            ),
+            st.tuples(st.just("delete"), st.integers(0, 40)),
+            st.just(("fold",)),
+            st.just(("refresh",)),
+        ),
+        max_size=16,
+    )
+
+
+def shape_apply(shape: Shape, op: tuple, *, has_foreign_key: bool) -> None:
+    """One operation of :func:`shape_ops` on ``shape``'s tables; with ``has_foreign_key``, no row
+    of a key without a parent."""
+    with connection.cursor() as cursor:
+        if op[0] == "key":
+            cursor.execute(shape.insert_key_sql, [shape.key(op[1]), T0 + dt.timedelta(hours=op[1])])
+        elif op[0] == "row":
+            _, index, minutes, value = op
+            if index >= PARENTED and has_foreign_key:
+                return
+            if index < PARENTED:
+                cursor.execute(shape.insert_key_sql, [shape.key(index), T0 + dt.timedelta(hours=index)])
+            cursor.execute(
+                shape.insert_row_sql,
+                [shape.key(index), T0 + dt.timedelta(minutes=minutes), shape.values[value]],
+            )
+        elif op[0] == "delete":
+            table = shape.rows_sql.rpartition(" FROM ")[2]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id = (SELECT id FROM {table} ORDER BY id OFFSET %s LIMIT 1)",  # noqa: S608
+                [op[1]],
+            )
+        elif op[0] == "fold":
+            services.overlay_fold()
+        else:
+            assert services.views_refresh().outcome in {RefreshOutcome.OK, RefreshOutcome.UNCHANGED}

@@ -22,8 +22,18 @@ from reporting.models import AuditRun
 from scheduler.runner import AuditJob
 from tests.factories import orders_create, statuses_create
 from tests.helpers import examples, raw_connect
-from tests.sources import assert_exact, parent_keys, reset, shape_declared
-from tests.test_shapes import KEYS, SHAPES, T0, TICKETS, _apply, _ops
+from tests.sources import (
+    KEYS,
+    SHAPES,
+    T0,
+    TICKETS,
+    assert_exact,
+    parent_keys,
+    reset,
+    shape_apply,
+    shape_declared,
+    shape_ops,
+)
 
 HISTORY = "reporting_example_orderstatus"
 
@@ -361,7 +371,7 @@ def test_other_shapes_exact_and_a_drift_found(name, transactional_db, settings):
                 for _ in range(25)
             ]
             for op in [*ops, ("fold",), ("row", 0, 90, 0), ("row", 1, 0, 1)]:
-                _apply(shape, op, has_foreign_key=shape is not TICKETS)
+                shape_apply(shape, op, has_foreign_key=shape is not TICKETS)
             run = services.exactness_audit(sample=100)
             assert (run.outcome, run.range_keys) == (AuditOutcome.EXACT, len(parent_keys(shape))), run
             assert run.recent_keys > 0
@@ -389,11 +399,11 @@ def test_random_histories_with_ties_backfills_and_deletes_are_found_exact(name, 
     shape = SHAPES[name]
 
     @hsettings(max_examples=examples(6))
-    @given(ops=_ops(shape))
+    @given(ops=shape_ops(shape))
     def run(ops):
         reset(shape)
         for op in ops:
-            _apply(shape, op, has_foreign_key=shape is not TICKETS)
+            shape_apply(shape, op, has_foreign_key=shape is not TICKETS)
         found = services.exactness_audit(sample=100)
         assert found.outcome == AuditOutcome.EXACT, found
         assert found.range_keys == len(parent_keys(shape)), found
@@ -405,8 +415,7 @@ def test_random_histories_with_ties_backfills_and_deletes_are_found_exact(name, 
 @pytest.mark.slow
 def test_run_scheduler_finds_a_planted_drift_has_it_recomputed_and_refreshes(shop, tmp_path):
     from reporting.models import RefreshRun
-    from tests.helpers import subprocess_env
-    from tests.test_scheduler import scheduler_process, wait_until
+    from tests.helpers import scheduler_process, subprocess_env, wait_until
 
     env = subprocess_env() | {
         "REPORTING_REFRESH_INTERVAL": "3600",

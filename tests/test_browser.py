@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,55 +13,7 @@ from django.utils import timezone
 
 from examples.shop import services as shop_services
 from reporting import selectors, services
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-def _browser_or_skip() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
-    message = (
-        "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@contextlib.contextmanager
-def chromium_browser(width: int = 1400, height: int = 1100) -> Iterator[Any]:
-    """Debian's headless Chromium through Selenium, with a profile of its own; skipped without it."""
-    chromium, driver_path = _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    # Chromium keeps a window at least 500 px wide; a phone's width needs the viewport set.
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 760},
-    )
-    try:
-        yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+from tests.helpers import ARTIFACTS, chromium_browser
 
 
 @pytest.mark.slow

@@ -16,9 +16,8 @@ from django.db import connection, transaction
 
 from examples.shop import services as shop_services
 from reporting import services
+from tests.factories import TODAY, change, reset, seeded
 from tests.interleaving import assert_interleaved_exact, interleave
-from tests.test_overlay import change, seeded
-from tests.test_realtime import TODAY, reset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

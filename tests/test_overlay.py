@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 
 import psycopg
@@ -10,36 +9,19 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from examples.shop import services as shop_services
-from examples.shop.models import OrderStatus
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
 from reporting.models import Fold, OverlayOrder
 from scheduler.runner import FoldJob
+from tests.factories import brute_force_reports, change, reports_read, seeded, view_page
 from tests.helpers import raw_connect
-from tests.test_realtime import TODAY, brute_force, read, reset, view_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def seeded(orders: int = 200) -> None:
-    reset()
-    shop_services.orders_seed(orders=orders, seed=4, until=TODAY)
-    assert services.views_refresh().outcome == RefreshOutcome.OK
-
-
-def change(order_ids, status: str = "cancelled", seconds: int = 1) -> None:
-    OrderStatus.objects.bulk_create(
-        [
-            OrderStatus(order_id=i, created=TODAY + dt.timedelta(seconds=seconds), status=status)
-            for i in order_ids
-        ]
-    )
-
-
 def assert_exact(what: str) -> None:
-    expected = brute_force()
-    assert read(Strategy.REALTIME, days=3660) == expected, what
+    expected = brute_force_reports()
+    assert reports_read(Strategy.REALTIME, days=3660) == expected, what
     for status, rows in expected["lists"].items():
         assert view_page(status, 5) == rows[:5], f"{what}: the view's page of {status}"
         ids = selectors.order_ids_by_status(status=status, strategy="realtime")

@@ -18,75 +18,14 @@ from examples.shop import services as shop_services
 from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
-from tests.brute_force import brute_force_latest
-from tests.factories import (
-    all_status_rows,
-    brute_force_lists,
-    brute_force_transition_times,
-    brute_force_transitions,
-    transitions_read,
-)
+from tests.factories import TODAY, brute_force_reports, reports_read, reset, view_page
 from tests.helpers import examples, raw_connect
 from tests.interleaving import assert_interleaved_exact, interleave
+from tests.sources import walk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TODAY = timezone.now().astimezone(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 STATUSES = Status.values
-
-
-def reset() -> None:
-    """Empty the source tables and logs, and record a refresh of the empty state."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE reporting_example_order, reporting_example_orderstatus, "
-            "reporting_orderchange, reporting_refreshrun"
-        )
-    assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
-
-
-def brute_force() -> dict:
-    """Lists, counts and daily counts from the current tables, by the definition."""
-    rows = all_status_rows()
-    orders = dict(Order.objects.values_list("id", "created"))
-    latest = brute_force_latest(rows)
-    lists = brute_force_lists(rows, since=True)
-    counts = {status: len(lists[status]) for status in STATUSES}
-    counts["none"] = len(set(orders) - set(latest))
-    daily: dict[tuple, int] = {}
-    for order_id, created in orders.items():
-        key = (created.astimezone(dt.UTC).date(), latest[order_id].status if order_id in latest else "none")
-        daily[key] = daily.get(key, 0) + 1
-    transitions, times = brute_force_transitions(rows), brute_force_transition_times(rows)
-    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
-
-
-def read(strategy: str, *, days: int = 7) -> dict:
-    lists = {
-        status: [r[:5] for r in selectors.order_iter_by_status(status=status, strategy=strategy)]
-        for status in STATUSES
-    }
-    counts = selectors.order_status_counts(strategy=strategy).as_dict()
-    result = selectors.order_daily_counts(days=days, strategy=strategy)
-    daily = {
-        (day, status): n
-        for status, series in result.series.items()
-        for day, n in zip(result.days, series, strict=True)
-        if n
-    }
-    transitions, times = transitions_read(strategy, days=days, weeks=min(520, days // 7 + 2))
-    return {"lists": lists, "counts": counts, "daily": daily, "transitions": transitions, "times": times}
-
-
-def pages(status: str, strategy: str, limit: int) -> list[tuple]:
-    rows: list[tuple] = []
-    after = None
-    while True:
-        page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
-        rows.extend(r[:5] for r in page.rows)
-        if page.next_after is None:
-            return rows
-        after = page.next_after
 
 
 new_orders = st.lists(
@@ -210,19 +149,19 @@ def phantom(order_id: int) -> None:
 @given(steps=steps)
 def test_realtime_equals_live_equals_brute_force_through_writes_and_refreshes(steps):
     reset()
-    as_of_refresh = brute_force()
+    as_of_refresh = brute_force_reports()
     for step in steps:
         apply(step)
         if step[0] == "refresh":
-            as_of_refresh = brute_force()
-        expected = brute_force()
-        realtime = read(Strategy.REALTIME)
+            as_of_refresh = brute_force_reports()
+        expected = brute_force_reports()
+        realtime = reports_read(Strategy.REALTIME)
         assert realtime == expected, f"realtime differs after {step[0]}"
-        assert read(Strategy.LIVE) == expected, f"live differs after {step[0]}"
-        assert read(Strategy.SNAPSHOT) == as_of_refresh, (
+        assert reports_read(Strategy.LIVE) == expected, f"live differs after {step[0]}"
+        assert reports_read(Strategy.SNAPSHOT) == as_of_refresh, (
             f"snapshot is not its refresh's state after {step[0]}"
         )
-        assert pages("cancelled", Strategy.REALTIME, 2) == expected["lists"]["cancelled"]
+        assert walk("cancelled", Strategy.REALTIME, 2) == expected["lists"]["cancelled"]
         # The two other shapes of real-time SQL: a BI page from the view, and the
         # selectors' whole lists in no order.
         for status in STATUSES:
@@ -230,18 +169,6 @@ def test_realtime_equals_live_equals_brute_force_through_writes_and_refreshes(st
             assert sorted(selectors.order_ids_by_status(status=status, strategy="realtime")) == sorted(
                 row[0] for row in expected["lists"][status]
             ), f"ids after {step[0]}"
-
-
-def view_page(status: str, limit: int) -> list[tuple]:
-    """A page as a BI tool asks for it: the real-time view, ORDER BY ... LIMIT."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT order_id, status_id, status, status_created, status_since "
-            "FROM reporting.order_latest_status_live "
-            "WHERE status = %s ORDER BY status_created DESC, order_id DESC LIMIT %s",
-            [status, limit],
-        )
-        return cursor.fetchall()
 
 
 def test_the_sql_view_equals_the_realtime_selector():
@@ -270,7 +197,7 @@ def test_the_sql_view_equals_the_realtime_selector():
             assert sql_rows == [
                 r[:5] for r in selectors.order_iter_by_status(status=status, strategy="realtime")
             ], status
-            assert sql_rows == brute_force()["lists"][status]
+            assert sql_rows == brute_force_reports()["lists"][status]
         cursor.execute("SELECT coalesce(status, 'none'), orders FROM reporting.order_status_counts_live")
         sql_counts = {status: n for status, n in cursor.fetchall() if n}
     expected = {k: v for k, v in selectors.order_status_counts(strategy="realtime").as_dict().items() if v}
@@ -420,9 +347,9 @@ def test_realtime_equals_live_in_one_snapshot_while_writers_folds_and_refreshes_
 
 
 def assert_realtime_exact(what: str) -> None:
-    expected = brute_force()
-    assert read(Strategy.REALTIME, days=3660) == expected, what
-    assert read(Strategy.LIVE, days=3660) == expected, what
+    expected = brute_force_reports()
+    assert reports_read(Strategy.REALTIME, days=3660) == expected, what
+    assert reports_read(Strategy.LIVE, days=3660) == expected, what
     with connection.cursor() as cursor:
         # Status NULL: the orders without rows (the brute force's "none").
         cursor.execute("SELECT coalesce(status, 'none'), orders FROM reporting.order_status_counts_live")
@@ -516,15 +443,17 @@ def test_every_column_the_views_read_is_covered_by_the_change_log():
         assert latest is not None
         params = {"order": order, "bare": bare, "tied": tied + 1, "latest": latest.pk, "bare_or_moved": bare}
         assert services.views_refresh().outcome == RefreshOutcome.OK
-        before = brute_force()
+        before = brute_force_reports()
         with transaction.atomic(), connection.cursor() as cursor:
             for statement in update.split("; "):
                 cursor.execute(statement, params)
-        assert brute_force() != before, f"the update of {table}.{column} must change an answer"
+        assert brute_force_reports() != before, f"the update of {table}.{column} must change an answer"
         assert_realtime_exact(f"after an update of {table}.{column}")
         result = services.views_refresh()
         assert result.outcome == RefreshOutcome.OK, f"an update of {table}.{column} is a change"
-        assert read(Strategy.SNAPSHOT, days=3660) == brute_force(), f"{table}.{column} refreshed"
+        assert reports_read(Strategy.SNAPSHOT, days=3660) == brute_force_reports(), (
+            f"{table}.{column} refreshed"
+        )
 
 
 def live_in_sql(conn) -> dict:
@@ -606,7 +535,7 @@ def test_the_hot_reads_are_prepared_and_stay_exact_through_refreshes(settings):
     services.views_refresh()
     connection.close()
     for _ in range(2):
-        pages("cancelled", Strategy.REALTIME, 4)
+        walk("cancelled", Strategy.REALTIME, 4)
         selectors.order_status_counts(strategy="realtime")
     prepared = _prepared_statements()
     # The page twice: a first page's cursor parameters are NULL, of no type.
@@ -631,13 +560,13 @@ def test_the_hot_reads_are_prepared_and_stay_exact_through_refreshes(settings):
             services.overlay_fold()
         else:
             services.views_refresh(force=True, concurrently=step == "concurrent refresh")
-        expected = brute_force()
-        assert read(Strategy.REALTIME, days=3660) == expected, step
-        assert pages("cancelled", Strategy.REALTIME, 4) == expected["lists"]["cancelled"], step
+        expected = brute_force_reports()
+        assert reports_read(Strategy.REALTIME, days=3660) == expected, step
+        assert walk("cancelled", Strategy.REALTIME, 4) == expected["lists"]["cancelled"], step
     assert len(_prepared_statements()) == len(prepared), "prepared once, not once per read"
     settings.REPORTING_PREPARED_READS = False
     connection.close()
-    assert read(Strategy.REALTIME, days=3660) == brute_force()
+    assert reports_read(Strategy.REALTIME, days=3660) == brute_force_reports()
     assert _prepared_statements() == []
 
 
@@ -696,15 +625,15 @@ def test_a_realtime_read_takes_the_live_path_when_the_tail_is_large_and_is_exact
             holder.close()
 
     def assert_exact() -> None:
-        truth = brute_force()
-        got = read("realtime")
+        truth = brute_force_reports()
+        got = reports_read("realtime")
         for part in ("lists", "counts"):
             assert got[part] == truth[part], part
         daily = selectors.order_daily_counts(days=3660, strategy="realtime", until=TODAY.date())
         live = selectors.order_daily_counts(days=3660, strategy="live", until=TODAY.date())
         assert daily.series == live.series
         for status in STATUSES:
-            assert pages(status, "realtime", 7) == truth["lists"][status], status
+            assert walk(status, "realtime", 7) == truth["lists"][status], status
 
     change(30)  # 30 changes: under the share of the orders (50)
     settings.REPORTING_REALTIME_LIVE_TAIL_MIN = 1

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import signal
@@ -9,12 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import Error as DatabaseError
 from django.db import connection
 from django.test import override_settings
 
@@ -22,23 +18,9 @@ from reporting import embedded_db, services
 from reporting.models import Fold, RefreshRun
 from scheduler.runner import build_trigger
 from tests.factories import EPOCH, orders_create, statuses_create
-from tests.helpers import raw_connect, subprocess_env
+from tests.helpers import MANAGE, raw_connect, scheduler_process, subprocess_env, wait_until
 
-MANAGE = str(Path(__file__).resolve().parent.parent / "manage.py")
 NO_LOGGING = "tests.settings_without_logging"
-
-
-def wait_until(predicate, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        connection.close()  # a fresh connection each poll: the server may have restarted
-        try:
-            if predicate():
-                return
-        except DatabaseError:  # the database may be down for a moment
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def restart_database() -> None:
@@ -53,27 +35,6 @@ def restart_database() -> None:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
     connection.close()
-
-
-@contextlib.contextmanager
-def scheduler_process(tmp_path: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    """``run_scheduler`` in a process of its own, its output in ``tmp_path/scheduler.log``.
-
-    Leaving the block sends SIGTERM, on which it must exit 0; an error in the block kills it.
-    """
-    log = (tmp_path / "scheduler.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, MANAGE, "run_scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        yield proc
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.slow

@@ -20,8 +20,9 @@ from django.urls import reverse
 
 from reporting import selectors, services, source_install
 from reporting.choices import RefreshOutcome
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
-from tests.helpers import declared, sync_views
+from tests.brute_force import brute_force_lists
+from tests.helpers import sync_views
+from tests.sources import Shape, assert_exact, expected, raw_rows, shape_declared
 
 SENSORS_DDL = """
 CREATE TABLE sensor (id integer PRIMARY KEY, installed timestamptz NOT NULL);
@@ -35,27 +36,33 @@ CREATE TABLE sensor_reading (
 );
 CREATE INDEX sensor_reading_latest ON sensor_reading (sensor_id, taken_at DESC, id DESC);
 """
-SENSORS = {
-    "history": "public.sensor_reading",
-    "key": "sensor_id",
-    "latest_by": ["-taken_at", "-id"],
-    "status": "state",
-    # Any length: the reporting state keeps statuses as text.
-    "statuses": ["ok", "warning", "alarm", "calibration_overdue_since_spring"],
-    "parent": "public.sensor",
-    "parent_key": "id",
-    "parent_created": "installed",
-    # Shown with each latest row: in the API, the CSV export and the BI views.
-    "columns": ["value", "note"],
-}
-STATES = SENSORS["statuses"]
+# Any length: the reporting state keeps statuses as text.
+STATES = ["ok", "warning", "alarm", "calibration_overdue_since_spring"]
+SENSORS = Shape(
+    name="sensors",
+    declaration={
+        "history": "public.sensor_reading",
+        "key": "sensor_id",
+        "latest_by": ["-taken_at", "-id"],
+        "status": "state",
+        "statuses": STATES,
+        "parent": "public.sensor",
+        "parent_key": "id",
+        "parent_created": "installed",
+        # Shown with each latest row: in the API, the CSV export and the BI views.
+        "columns": ["value", "note"],
+    },
+    ddl=SENSORS_DDL,
+    drop="DROP TABLE sensor_reading, sensor",
+    rows_sql="SELECT id, sensor_id, taken_at, state FROM sensor_reading",
+    keys_sql="SELECT id FROM sensor",
+    insert_key_sql="INSERT INTO sensor (id, installed) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+    insert_row_sql="INSERT INTO sensor_reading (sensor_id, taken_at, state, value) VALUES (%s, %s, %s, 0)",
+    reset_sql="TRUNCATE sensor_reading, sensor",
+    key=lambda i: i + 1,
+    values=tuple(STATES),
+)
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-
-
-def _readings() -> list[StatusRow]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, sensor_id, taken_at, state FROM sensor_reading")
-        return [StatusRow(*row) for row in cursor.fetchall()]
 
 
 def _shown() -> dict[int, dict[str, object]]:
@@ -63,12 +70,6 @@ def _shown() -> dict[int, dict[str, object]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, value, note FROM sensor_reading")
         return {row_id: {"value": value, "note": note} for row_id, value, note in cursor.fetchall()}
-
-
-def _sensor_count() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM sensor")
-        return cursor.fetchone()[0]
 
 
 def _write(cursor, rng: random.Random, sensors: int, count: int) -> None:
@@ -93,45 +94,33 @@ def _write(cursor, rng: random.Random, sensors: int, count: int) -> None:
 def sensors(transactional_db, settings):
     """The sensors declared as the source, the reporting views rebuilt over them; the example's after."""
     rng = random.Random(11)
-    with connection.cursor() as cursor:
-        cursor.execute(SENSORS_DDL)
-        cursor.execute(
-            "INSERT INTO sensor SELECT g, %s + g * interval '1 hour' FROM generate_series(1, 60) g", [T0]
-        )
-        _write(cursor, rng, 50, 300)  # sensors 51 to 60 have no reading yet
-    try:
-        # integer keys, where the example's are bigint: the generated views change
-        # type, so they are rebuilt with every view over them, as migrate would.
-        with declared(settings, SENSORS):
-            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
-            yield rng
-    finally:
+    # integer keys, where the example's are bigint: the generated views change
+    # type, so they are rebuilt with every view over them, as migrate would.
+    with shape_declared(SENSORS, settings):
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE sensor_reading, sensor")
+            cursor.execute(
+                "INSERT INTO sensor SELECT g, %s + g * interval '1 hour' FROM generate_series(1, 60) g", [T0]
+            )
+            _write(cursor, rng, 50, 300)  # sensors 51 to 60 have no reading yet
+        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+        yield rng
 
 
 def _assert_exact(strategies: tuple[str, ...]) -> None:
-    readings = _readings()
-    expected = brute_force_lists(readings, STATES, since=True)
-    latest = brute_force_latest(readings)
+    """Every strategy, page walk and SQL view exact (:func:`tests.sources.assert_exact`), and the
+    declared columns shown with each latest row: in the lists, a page and the BI view."""
+    assert_exact(SENSORS, strategies)
+    want = expected(SENSORS)
+    latest = want.latest
     shown = _shown()
     for strategy in strategies:
-        counts = selectors.order_status_counts(strategy=strategy).as_dict()
-        assert counts == {
-            **{state: len(expected[state]) for state in STATES},
-            "none": _sensor_count() - len(latest),
-        }, strategy
         for state in STATES:
             rows = list(selectors.order_iter_by_status(status=state, strategy=strategy))
-            assert [r[:5] for r in rows] == expected[state], (
-                strategy,
-                state,
-            )
             page = selectors.order_list_by_status(status=state, strategy=strategy, limit=7)
-            assert [r.order_id for r in page.rows] == [t[0] for t in expected[state][:7]], (strategy, state)
+            assert [r.order_id for r in page.rows] == [t[0] for t in want.rows(state)[:7]], (strategy, state)
             # The declared columns, of each sensor's latest reading.
-            assert [r.columns for r in rows] == [shown[t[1]] for t in expected[state]], (strategy, state)
-            assert [r.columns for r in page.rows] == [shown[t[1]] for t in expected[state][:7]]
+            assert [r.columns for r in rows] == [shown[t[1]] for t in want.rows(state)], (strategy, state)
+            assert [r.columns for r in page.rows] == [shown[t[1]] for t in want.rows(state)[:7]]
     # What a BI tool reads: the real-time view of the latest rows, with the same columns.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -195,7 +184,7 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
     assert set(counts) == {*STATES, "none"}, counts
     alarm = client.get(reverse("api-orders"), {"status": "alarm", "limit": 5})
     assert alarm.status_code == 200
-    expected = brute_force_lists(_readings(), STATES)["alarm"][:5]
+    expected = brute_force_lists(raw_rows(SENSORS), STATES)["alarm"][:5]
     assert [row["order_id"] for row in alarm.json()["orders"]] == [t[0] for t in expected]
     # The declared columns, as JSON: numeric as a string (exact), NULL as null.
     shown = _shown()
@@ -205,7 +194,7 @@ def test_the_api_answers_in_the_declared_statuses(sensors, client):
     exported = b"".join(client.get(reverse("api-orders-csv"), {"status": "alarm"}).streaming_content)
     table = list(csv.reader(io.StringIO(exported.decode())))
     assert table[0] == ["order_id", "status_id", "status", "status_created", "status_since", "value", "note"]
-    everything = brute_force_lists(_readings(), STATES)["alarm"]
+    everything = brute_force_lists(raw_rows(SENSORS), STATES)["alarm"]
     assert [(int(r[0]), r[5], r[6]) for r in table[1:]] == [
         (t[0], str(shown[t[1]]["value"]), _cell(shown[t[1]]["note"])) for t in everything
     ]
@@ -242,7 +231,7 @@ def test_columns_of_values_python_cannot_hold_are_shown_as_postgresql_writes_the
         )
     # "items": a name a template would take for the mapping's method.
     columns = ["until", "spec", "ratio", "span", "opens", "seen", "items", "delta", "raw"]
-    settings.REPORTING_SOURCE = {**SENSORS, "columns": columns}
+    settings.REPORTING_SOURCE = {**SENSORS.declaration, "columns": columns}
     assert source_install.source_install()
     sync_views()
     user = get_user_model().objects.create_user("sensors", password="sensors-password-1")

@@ -15,8 +15,7 @@ import pytest
 
 from examples.shop import services as shop_services
 from reporting import services
-from tests.helpers import subprocess_env
-from tests.test_browser import ARTIFACTS, chromium_browser
+from tests.helpers import ARTIFACTS, chromium_browser, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

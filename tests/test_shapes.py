@@ -17,166 +17,34 @@ SQL view, API answer and CSV export equals the brute force.
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from hypothesis import given
 from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 
 from reporting import checks, declaration, selectors, services
 from reporting.choices import RefreshOutcome
 from tests.helpers import examples
-from tests.sources import STRATEGIES, Shape, assert_exact, reset, shape_declared
-
-T0 = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
-
-TICKETS = Shape(
-    name="tickets",
-    declaration={
-        "history": "public.support_ticket_event",
-        "key": "ticket_id",
-        "latest_by": ["-at", "-id"],
-        "status": "state",
-        "statuses": ["new", "open", "closed"],
-        "parent": "public.support_ticket",
-        "parent_created": "opened",
-    },
-    ddl="""
-        CREATE TABLE support_ticket (id uuid PRIMARY KEY, opened timestamptz NOT NULL);
-        CREATE TABLE support_ticket_event (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            ticket_id uuid NOT NULL,  -- imported: no foreign key to support_ticket
-            at timestamptz NOT NULL,
-            state text NOT NULL
-        );
-        CREATE INDEX support_ticket_event_latest ON support_ticket_event (ticket_id, at DESC, id DESC);
-    """,
-    drop="DROP TABLE support_ticket_event, support_ticket",
-    rows_sql="SELECT id, ticket_id, at, state FROM support_ticket_event",
-    keys_sql="SELECT id FROM support_ticket",
-    insert_key_sql="INSERT INTO support_ticket (id, opened) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-    insert_row_sql="INSERT INTO support_ticket_event (ticket_id, at, state) VALUES (%s, %s, %s)",
-    reset_sql="TRUNCATE support_ticket_event, support_ticket",
-    key=lambda i: uuid.UUID(int=i + 1),
-    # Undeclared: a state added in code, the reserved word, nothing, and text a spreadsheet would run.
-    values=("new", "open", "closed", "escalated", "none", "", "=1+2", "@SUM(A1)", "\t=1", "\r=1", "-cmd"),
+from tests.sources import (
+    DESK,
+    SHAPES,
+    STOREFRONT,
+    STRATEGIES,
+    TICKETS,
+    assert_exact,
+    reset,
+    shape_apply,
+    shape_declared,
+    shape_ops,
 )
-DESK = Shape(
-    name="desk",
-    # No "statuses": the field's choices give them, and their labels.
-    declaration={
-        "history": "desk.TicketEvent",
-        "key": "ticket_id",
-        "latest_by": ["-at", "-id"],
-        "status": "state",
-        "parent": "desk.Ticket",
-        "parent_created": "opened",
-    },
-    ddl="",
-    drop="TRUNCATE desk_ticketevent, desk_ticket",
-    rows_sql="SELECT id, ticket_id, at, state::text FROM desk_ticketevent",
-    keys_sql="SELECT id FROM desk_ticket",
-    insert_key_sql="INSERT INTO desk_ticket (id, opened) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-    insert_row_sql="INSERT INTO desk_ticketevent (ticket_id, at, state) VALUES (%s, %s, %s)",
-    reset_sql="TRUNCATE desk_ticketevent, desk_ticket",
-    key=lambda i: i + 1,
-    values=(1, 2, 3, 4, 7, 0),
-)
-STOREFRONT = Shape(
-    name="storefront",
-    declaration={
-        "history": "shopfront.order_orderevent",
-        "key": "order_id",
-        "latest_by": ["-date", "-id"],
-        "status": "type",
-        "statuses": ["placed", "confirmed", "fulfilled", "canceled"],
-        "parent": "shopfront.order_order",
-        "parent_created": "created_at",
-    },
-    ddl="""
-        CREATE SCHEMA shopfront;
-        CREATE TABLE shopfront.order_order (id uuid PRIMARY KEY, created_at timestamptz NOT NULL);
-        CREATE TABLE shopfront.order_orderevent (
-            id serial PRIMARY KEY,
-            date timestamptz NOT NULL,
-            type varchar(255) NOT NULL,
-            order_id uuid NOT NULL REFERENCES shopfront.order_order (id) DEFERRABLE INITIALLY DEFERRED
-        );
-        CREATE INDEX order_orderevent_latest ON shopfront.order_orderevent (order_id, date DESC, id DESC);
-    """,
-    drop="DROP SCHEMA shopfront CASCADE",
-    rows_sql="SELECT id, order_id, date, type FROM shopfront.order_orderevent",
-    keys_sql="SELECT id FROM shopfront.order_order",
-    insert_key_sql=(
-        "INSERT INTO shopfront.order_order (id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-    ),
-    insert_row_sql="INSERT INTO shopfront.order_orderevent (order_id, date, type) VALUES (%s, %s, %s)",
-    reset_sql="TRUNCATE shopfront.order_orderevent, shopfront.order_order",
-    key=lambda i: uuid.UUID(int=(i + 1) << 64),
-    values=("placed", "confirmed", "fulfilled", "canceled", "note_added", "email_sent", "payment_captured"),
-)
-SHAPES = {shape.name: shape for shape in (TICKETS, DESK, STOREFRONT)}
-# Keys 0 to 5 get a parent row when written; 6 and 7 only where no foreign key asks for one.
-KEYS = 8
-PARENTED = 6
-
-
-def _ops(shape: Shape):
-    return st.lists(
-        st.one_of(
-            st.tuples(st.just("key"), st.integers(0, PARENTED - 1)),
-            st.tuples(
-                st.just("row"),
-                st.integers(0, KEYS - 1),
-                # Ties on the timestamp, and rows older than the key's latest (backfills).
-                st.sampled_from([0, 0, 1, 5, 60]),
-                st.integers(0, len(shape.values) - 1),
-            ),
-            st.tuples(st.just("delete"), st.integers(0, 40)),
-            st.just(("fold",)),
-            st.just(("refresh",)),
-        ),
-        max_size=16,
-    )
-
-
-def _apply(shape: Shape, op: tuple, *, has_foreign_key: bool) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if op[0] == "key":
-            cursor.execute(shape.insert_key_sql, [shape.key(op[1]), T0 + dt.timedelta(hours=op[1])])
-        elif op[0] == "row":
-            _, index, minutes, value = op
-            if index >= PARENTED and has_foreign_key:
-                return
-            if index < PARENTED:
-                cursor.execute(shape.insert_key_sql, [shape.key(index), T0 + dt.timedelta(hours=index)])
-            cursor.execute(
-                shape.insert_row_sql,
-                [shape.key(index), T0 + dt.timedelta(minutes=minutes), shape.values[value]],
-            )
-        elif op[0] == "delete":
-            table = shape.rows_sql.rpartition(" FROM ")[2]
-            cursor.execute(
-                f"DELETE FROM {table} WHERE id = (SELECT id FROM {table} ORDER BY id OFFSET %s LIMIT 1)",  # noqa: S608
-                [op[1]],
-            )
-        elif op[0] == "fold":
-            services.overlay_fold()
-        else:
-            assert services.views_refresh().outcome in {RefreshOutcome.OK, RefreshOutcome.UNCHANGED}
 
 
 @pytest.fixture
 def reader(transactional_db, client, settings):
     """A client logged in as a user who may read the reports, live ones included."""
     # A property test exports a CSV per status in every example: more than an hour's
-    # default allowance (the limit has tests of its own in test_api.py).
+    # default allowance (the limit has tests of its own in test_csv_export.py).
     settings.REPORTING_CSV_EXPORTS_PER_HOUR = 0
     user = get_user_model().objects.create_superuser("shapes", password="shapes-password-1")
     client.force_login(user)
@@ -191,11 +59,11 @@ def test_every_strategy_page_view_api_and_csv_equal_the_brute_force_through_fold
     has_foreign_key = shape is not TICKETS
 
     @hsettings(max_examples=examples(6))
-    @given(ops=_ops(shape))
+    @given(ops=shape_ops(shape))
     def run(ops):
         reset(shape)
         for op in ops:
-            _apply(shape, op, has_foreign_key=has_foreign_key)
+            shape_apply(shape, op, has_foreign_key=has_foreign_key)
         # Exact now, with whatever is folded and whatever is still in the tail.
         assert_exact(shape, ("live", "realtime"))
         services.overlay_fold()
@@ -212,7 +80,7 @@ def test_integer_states_read_as_their_choices_labels(reader, settings):
         assert declaration.statuses() == ("1", "2", "3", "4")
         assert [declaration.status_label(s) for s in ("1", "3", "7")] == ["New", "Solved", "7"]
         for op in [("row", 0, 0, 0), ("row", 0, 1, 2), ("row", 1, 0, 4), ("refresh",)]:
-            _apply(DESK, op, has_foreign_key=True)
+            shape_apply(DESK, op, has_foreign_key=True)
         body = reader.get("/api/status-counts").json()
         assert body["labels"] == {
             "1": "New",
@@ -233,7 +101,7 @@ def test_the_checks_warn_of_keys_without_a_foreign_key_and_of_undeclared_values(
 
     with shape_declared(TICKETS, settings):
         for op in [("row", 0, 0, 3), ("row", 7, 0, 0), ("refresh",)]:
-            _apply(TICKETS, op, has_foreign_key=False)
+            shape_apply(TICKETS, op, has_foreign_key=False)
         found = {error.id: error for error in checks.source_errors("default")}
         assert set(found) == {"reporting.W004", "reporting.W005"}, found
         assert "'escalated' (1 orders)" in found["reporting.W005"].msg
@@ -256,7 +124,7 @@ def test_reporting_status_and_metrics_name_the_undeclared_values(reader, setting
 
     with shape_declared(STOREFRONT, settings):
         for op in [("row", 0, 0, 4), ("row", 1, 0, 4), ("row", 2, 0, 0), ("refresh",)]:
-            _apply(STOREFRONT, op, has_foreign_key=True)
+            shape_apply(STOREFRONT, op, has_foreign_key=True)
         out = StringIO()
         call_command("reporting_status", stdout=out)
         assert "undeclared statuses" in out.getvalue() and "'note_added' 2" in out.getvalue(), out.getvalue()

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_since
+from tests.brute_force import StatusRow, brute_force_by_key
 from tests.helpers import declared, examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,20 +82,7 @@ def _fetch(sql: str, params: list | None = None) -> list[tuple]:
 def brute_force() -> dict:
     """Every latest row with its status_since, the counts and the daily counts, by the definition."""
     rows = [StatusRow(*row) for row in _fetch("SELECT id, ticket_id, at, state FROM ticket_event")]
-    opened = dict(_fetch("SELECT id, opened FROM ticket"))
-    latest, since = brute_force_latest(rows), brute_force_since(rows)
-    counts: dict[str | None, int] = {}
-    daily: dict[tuple, int] = {}
-    for key, created in opened.items():
-        status = latest[key].status if key in latest else None
-        counts[status] = counts.get(status, 0) + 1
-        day = (created.astimezone(dt.UTC).date(), status)
-        daily[day] = daily.get(day, 0) + 1
-    return {
-        "rows": sorted((r.order_id, r.id, r.status, r.created, since[r.order_id]) for r in latest.values()),
-        "counts": counts,
-        "daily": daily,
-    }
+    return brute_force_by_key(rows, dict(_fetch("SELECT id, opened FROM ticket")))
 
 
 ROWS = "SELECT order_id, status_id, status::text, status_created, status_since FROM {} ORDER BY order_id"

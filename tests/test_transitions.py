@@ -13,14 +13,9 @@ from examples.shop.models import Order, OrderStatus, Status
 from reporting import selectors, services
 from reporting.choices import RefreshOutcome, Strategy
 from reporting.exceptions import InvalidParameterError
-from tests.factories import (
-    all_status_rows,
-    brute_force_transition_times,
-    brute_force_transitions,
-    transitions_read,
-)
+from tests.brute_force import brute_force_transition_times, brute_force_transitions
+from tests.factories import TODAY, all_status_rows, reset, transitions_read
 from tests.helpers import examples
-from tests.test_realtime import TODAY, reset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,8 +22,8 @@ from django.urls import reverse
 
 from reporting import selectors, services, source_install
 from reporting.choices import RefreshOutcome
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
-from tests.helpers import declared
+from tests.brute_force import brute_force_lists
+from tests.sources import STRATEGIES, Shape, assert_exact, expected, raw_rows, shape_declared
 
 PRICES_DDL = """
 CREATE TABLE product (id uuid PRIMARY KEY, added timestamptz NOT NULL);
@@ -36,26 +36,31 @@ CREATE TABLE price (
 );
 CREATE INDEX price_latest ON price (product_id, valid_from DESC, id DESC);
 """
-PRICES = {
-    "history": "public.price",
-    "key": "product_id",
-    "latest_by": ["-valid_from", "-id"],
-    "status": "state",
-    "statuses": ["listed", "on_sale", "withdrawn"],
-    "parent": "public.product",
-    "parent_key": "id",
-    "parent_created": "added",
-    "columns": ["amount"],
-}
-STATES = PRICES["statuses"]
+STATES = ["listed", "on_sale", "withdrawn"]
+PRICES = Shape(
+    name="prices",
+    declaration={
+        "history": "public.price",
+        "key": "product_id",
+        "latest_by": ["-valid_from", "-id"],
+        "status": "state",
+        "statuses": STATES,
+        "parent": "public.product",
+        "parent_key": "id",
+        "parent_created": "added",
+        "columns": ["amount"],
+    },
+    ddl=PRICES_DDL,
+    drop="DROP TABLE price, product",
+    rows_sql="SELECT id, product_id, valid_from, state FROM price",
+    keys_sql="SELECT id FROM product",
+    insert_key_sql="INSERT INTO product (id, added) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+    insert_row_sql="INSERT INTO price (product_id, valid_from, state, amount) VALUES (%s, %s, %s, 1)",
+    reset_sql="TRUNCATE price, product",
+    key=lambda i: uuid.UUID(int=i + 1),
+    values=tuple(STATES),
+)
 T0 = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-STRATEGIES = ("live", "snapshot", "realtime")
-
-
-def _prices() -> list[StatusRow]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, product_id, valid_from, state FROM price")
-        return [StatusRow(*row) for row in cursor.fetchall()]
 
 
 def _amounts() -> dict[int, decimal.Decimal]:
@@ -94,58 +99,32 @@ def prices(transactional_db, settings):
     """Products and their prices declared as the source; the example's declaration after."""
     rng = random.Random(5)
     products = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(40)]
-    with connection.cursor() as cursor:
-        cursor.execute(PRICES_DDL)
-        for i, product in enumerate(products):
-            cursor.execute("INSERT INTO product VALUES (%s, %s)", [product, T0 + dt.timedelta(hours=i)])
-        _write(cursor, rng, products[:32], 200)  # the last 8 products have no price yet
-    try:
-        with declared(settings, PRICES):
-            with connection.cursor() as cursor:
-                assert source_install.installed_key_types(cursor) == {"uuid"}
-            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
-            yield rng
-    finally:
+    with shape_declared(PRICES, settings):
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE price, product")
-            assert source_install.installed_key_types(cursor) == {"bigint"}
-
-
-def _walk(status: str, strategy: str, limit: int) -> list[tuple]:
-    """Every page of a status, each after the previous page's cursor."""
-    rows: list[tuple] = []
-    after = None
-    while True:
-        page = selectors.order_list_by_status(status=status, strategy=strategy, after=after, limit=limit)
-        rows.extend(row[:5] for row in page.rows)
-        if page.next_after is None:
-            return rows
-        after = page.next_after
+            assert source_install.installed_key_types(cursor) == {"uuid"}
+            for i, product in enumerate(products):
+                cursor.execute("INSERT INTO product VALUES (%s, %s)", [product, T0 + dt.timedelta(hours=i)])
+            _write(cursor, rng, products[:32], 200)  # the last 8 products have no price yet
+        assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+        yield rng
+    with connection.cursor() as cursor:
+        assert source_install.installed_key_types(cursor) == {"bigint"}
 
 
 def _assert_exact(strategies: tuple[str, ...]) -> None:
-    prices = _prices()
-    expected = brute_force_lists(prices, STATES, since=True)
-    latest = brute_force_latest(prices)
+    """Every strategy, page walk and SQL view exact (:func:`tests.sources.assert_exact`), and the
+    amount each row shows is its latest price's."""
+    assert_exact(PRICES, strategies)
+    want = expected(PRICES)
     amounts = _amounts()
     for strategy in strategies:
-        counts = selectors.order_status_counts(strategy=strategy).as_dict()
-        assert counts == {
-            **{state: len(expected[state]) for state in STATES},
-            "none": len(_products()) - len(latest),
-        }, strategy
         for state in STATES:
             rows = list(selectors.order_iter_by_status(status=state, strategy=strategy))
-            assert [row[:5] for row in rows] == expected[state], (strategy, state)
-            assert [row.columns for row in rows] == [{"amount": amounts[t[1]]} for t in expected[state]]
-            assert _walk(state, strategy, limit=3) == expected[state], (strategy, state)
-            assert sorted(selectors.order_ids_by_status(status=state, strategy=strategy)) == sorted(
-                t[0] for t in expected[state]
-            )
+            assert [row.columns for row in rows] == [{"amount": amounts[t[1]]} for t in want.rows(state)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT order_id, status, amount FROM reporting.order_latest_row_live")
         assert sorted(cursor.fetchall()) == sorted(
-            (key, row.status, amounts[row.id]) for key, row in latest.items()
+            (key, row.status, amounts[row.id]) for key, row in want.latest.items()
         )
 
 
@@ -179,7 +158,7 @@ def test_the_api_the_order_page_and_the_dashboard_take_uuid_keys(prices, client)
     user = get_user_model().objects.create_user("prices", password="prices-password-1")
     user.user_permissions.add(Permission.objects.get(codename="view_reports"))
     client.force_login(user)
-    expected = brute_force_lists(_prices(), STATES)["on_sale"]
+    expected = brute_force_lists(raw_rows(PRICES), STATES)["on_sale"]
     amounts = _amounts()
     walked, after = [], None
     while True:
@@ -198,7 +177,7 @@ def test_the_api_the_order_page_and_the_dashboard_take_uuid_keys(prices, client)
     assert body["order_id"] == str(product)
     assert {seen["status"] for seen in body["status"].values()} == {"on_sale"}
     # Its history, each price with the amount it declares to show, in the order of "latest".
-    history = sorted((p for p in _prices() if p.order_id == product), key=lambda p: (p.created, p.id))
+    history = sorted((p for p in raw_rows(PRICES) if p.order_id == product), key=lambda p: (p.created, p.id))
     assert [(e["status_id"], e["columns"]) for e in body["history"]] == [
         (p.id, {"amount": str(amounts[p.id])}) for p in history
     ]

@@ -28,7 +28,7 @@ from oscar.core.loading import get_model
 
 from reporting import checks, selectors, services
 from reporting.choices import RefreshOutcome
-from tests.brute_force import StatusRow, brute_force_latest, brute_force_lists
+from tests.brute_force import StatusRow, brute_force_counts, brute_force_lists
 from tests.helpers import examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,11 +71,8 @@ def brute_force() -> dict:
         StatusRow(*row)
         for row in OrderStatusChange.objects.values_list("id", "order_id", "date_created", "new_status")
     ]
-    lists = brute_force_lists(rows, STATUSES)
-    latest = brute_force_latest(rows)
-    counts = {status: len(lists[status]) for status in STATUSES}
-    counts["none"] = Order.objects.exclude(pk__in=latest.keys()).count()
-    return {"lists": lists, "counts": counts}
+    orders = Order.objects.values_list("pk", flat=True)
+    return {"lists": brute_force_lists(rows, STATUSES), "counts": brute_force_counts(rows, orders, STATUSES)}
 
 
 def read(strategy: str) -> dict:
