@@ -9,12 +9,30 @@ from django.core.management.base import CommandError
 logger = logging.getLogger(__name__)
 
 
+# Where this migrate's lines go (its stdout), per database, set when migrate ends.
+_migrate_output: dict[str, Any] = {}
+
+
 def _regrant_after_sync(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    """pgviews-redux may have dropped and recreated views, and their grants and comments with them."""
-    from reporting import services
+    """pgviews-redux may have dropped and recreated views, and their grants and comments with them.
+
+    Then, if the views are no longer what the latest refresh left (a declaration
+    installed again, a view pgviews-redux made anew), real-time reads would
+    recompute every key until the next refresh: a refresh now ends that within
+    this migrate (concurrently: no reader waits for it).
+    """
+    from reporting import services, source_install
 
     services.bi_grants_apply(using=using)
     services.bi_comments_apply(using=using)
+    write = _migrate_output.pop(using, None)
+    if write is None or not source_install.needs_catching_up(using):
+        return
+    write("  Real-time reads would recompute every key until a refresh: refreshing the views now")
+    run = services.views_refresh(trigger="deploy", force=True, using=using)
+    if run.outcome != "ok":
+        raise CommandError(f"the refresh after the view sync did not succeed ({run.outcome}): {run.error}")
+    write(f"  Refreshed in {run.duration.total_seconds() if run.duration else 0:.1f} s")
 
 
 def _schema_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
@@ -64,8 +82,10 @@ def _install_source(sender: AppConfig, using: str = "default", **kwargs: Any) ->
     from reporting.services.view_deploy import views_deploy
 
     stdout = kwargs.get("stdout")
+    write = (lambda line: stdout.write(line + "\n")) if stdout else logger.info
+    _migrate_output[using] = write
     try:
-        views_deploy(using=using, write=(lambda line: stdout.write(line + "\n")) if stdout else None)
+        views_deploy(using=using, write=write)
     except RuntimeError as exc:
         raise CommandError(str(exc)) from None
 

@@ -213,3 +213,19 @@ def test_a_reader_that_keeps_its_transaction_open_fails_the_deploy_not_the_reade
         holder.close()
     assert state() == (False, generation)
     assert view_changes().materialized == [LATEST._meta.db_table], "still to deploy"
+
+
+def test_migrate_ends_with_a_refresh_when_the_views_need_a_full_recompute(shop):
+    """What a declaration installed again leaves (a truncate in the change log): migrate refreshes."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO reporting_orderchange (order_ids, source) VALUES (NULL, 'truncate')")
+    assert state()[0] is True
+    output = migrate()
+    assert "refreshing the views now" in output
+    run = RefreshRun.objects.filter(outcome="ok").latest("id")
+    assert run.trigger == RefreshTrigger.DEPLOY
+    assert state() == (False, run.pk)
+    assert selectors.order_status_counts(strategy="realtime").counts == (
+        selectors.order_status_counts(strategy="live").counts
+    )
+    assert "refreshing the views now" not in migrate(), "nothing to catch up the next time"
