@@ -178,7 +178,8 @@ INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 KEY_TYPES = INTEGER_KEYS | {"uuid"}
 
 
-# How the SQL functions in views_sql/ spell the key's type; migrations deploy it as is.
+# How the SQL functions in views_sql/ spell the key's type; what deploys them puts
+# the type in its place (bigint in the migrations).
 KEY_TYPE_MARK = "bigint /*key_type*/"
 
 

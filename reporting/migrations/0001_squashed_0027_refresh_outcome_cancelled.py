@@ -29,7 +29,8 @@ from reporting.sql_files import frozen_sql
 
 # The app's SQL functions. Their bodies read the views generated from
 # REPORTING_SOURCE, which migrate installs when it ends: not checked now. Keys are
-# bigint here; the install retypes them to the declared keys' type (uuid, say).
+# bigint here, spelled as the install spells them, so that a function reads the
+# same whichever made it; the install retypes them to the declared keys' type (uuid, say).
 FROZEN = (
     "overlay_fold_v5",
     "order_latest_status_page_v4",
@@ -37,7 +38,12 @@ FROZEN = (
     "latest_status_recomputed_v4",
     "order_daily_status_computed_v2",
 )
-FUNCTIONS = ["SET LOCAL check_function_bodies = off", *map(frozen_sql, FROZEN), "RESET check_function_bodies"]
+KEY_TYPE_MARK = "bigint /*key_type*/"
+FUNCTIONS = [
+    "SET LOCAL check_function_bodies = off",
+    *(frozen_sql(name).replace(KEY_TYPE_MARK, "bigint") for name in FROZEN),
+    "RESET check_function_bodies",
+]
 DROP_FUNCTIONS = """
 DO $drop$
 DECLARE f regprocedure;
