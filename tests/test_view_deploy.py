@@ -153,6 +153,15 @@ def test_a_projects_own_view_over_a_reporting_view_survives_the_swap_with_its_co
         )
         cursor.execute("COMMENT ON VIEW public.my_cancelled IS 'for the finance team'")
         cursor.execute("GRANT SELECT ON public.my_cancelled TO PUBLIC")
+        cursor.execute(
+            "ALTER VIEW public.my_cancelled SET (security_barrier = true, security_invoker = true)"
+        )
+        cursor.execute("COMMENT ON COLUMN public.my_cancelled.order_id IS 'the order'")
+        cursor.execute("GRANT UPDATE (order_id) ON public.my_cancelled TO PUBLIC")
+        # And a view over that view.
+        cursor.execute(
+            "CREATE VIEW public.my_cancelled_count AS SELECT count(*) AS n FROM public.my_cancelled"
+        )
     try:
         migrate()
         with connection.cursor() as cursor:
@@ -168,6 +177,18 @@ def test_a_projects_own_view_over_a_reporting_view_survives_the_swap_with_its_co
                 "has_table_privilege('public', 'public.my_cancelled', 'SELECT')"
             )
             assert cursor.fetchone() == ("for the finance team", True)
+            cursor.execute(
+                "SELECT reloptions, col_description('public.my_cancelled'::regclass, 1), "
+                "has_column_privilege('public', 'public.my_cancelled', 'order_id', 'UPDATE') "
+                "FROM pg_class WHERE oid = 'public.my_cancelled'::regclass"
+            )
+            assert cursor.fetchone() == (
+                ["security_barrier=true", "security_invoker=true"],
+                "the order",
+                True,
+            )
+            cursor.execute("SELECT n FROM public.my_cancelled_count")
+            assert cursor.fetchone() == (theirs,)
             # It reads the new view, not a leftover.
             cursor.execute(
                 "SELECT DISTINCT d.refobjid::regclass::text FROM pg_depend AS d "
@@ -177,7 +198,7 @@ def test_a_projects_own_view_over_a_reporting_view_survives_the_swap_with_its_co
             assert cursor.fetchall() == [("reporting.order_latest_status",)]
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP VIEW IF EXISTS public.my_cancelled")
+            cursor.execute("DROP VIEW IF EXISTS public.my_cancelled CASCADE")
 
 
 def test_a_deploy_that_cannot_build_the_new_view_fails_migrate_and_keeps_the_current_views(shop, monkeypatch):
@@ -229,3 +250,94 @@ def test_migrate_ends_with_a_refresh_when_the_views_need_a_full_recompute(shop):
         selectors.order_status_counts(strategy="live").counts
     )
     assert "refreshing the views now" not in migrate(), "nothing to catch up the next time"
+
+
+@pytest.mark.parametrize(
+    ("make", "named", "drop"),
+    [
+        (
+            "CREATE FUNCTION public.my_rows() RETURNS SETOF reporting.order_latest_status LANGUAGE sql "
+            "AS 'SELECT * FROM reporting.order_latest_status'",
+            "function my_rows()",
+            "DROP FUNCTION public.my_rows()",
+        ),
+        (
+            "CREATE INDEX my_index ON reporting.order_latest_status (status_created)",
+            "index reporting.my_index",
+            "DROP INDEX reporting.my_index",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW public.my_matview AS "
+            "SELECT order_id FROM reporting.order_latest_status",
+            "materialized view public.my_matview",
+            "DROP MATERIALIZED VIEW public.my_matview",
+        ),
+    ],
+)
+def test_what_no_swap_can_carry_over_is_named_and_nothing_is_dropped(shop, changed_view, make, named, drop):
+    with connection.cursor() as cursor:
+        cursor.execute(make)
+    generation = state()[1]
+    try:
+        with pytest.raises(Exception, match="cannot be swapped") as refused:
+            migrate()
+        assert named in str(refused.value)
+        assert state() == (False, generation)
+        assert not RefreshRun.objects.filter(outcome="running").exists()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regnamespace('reporting__next')")
+            assert cursor.fetchone() == (None,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(drop)
+
+
+def test_a_view_made_over_the_views_while_they_are_built_is_carried_over(shop, changed_view, monkeypatch):
+    from reporting.services import view_deploy
+
+    build = view_deploy.views_build_beside
+
+    def build_then_someone_makes_a_view(*args):
+        rows = build(*args)
+        with raw_connect() as other:
+            other.execute("CREATE VIEW public.late AS SELECT order_id FROM reporting.order_latest_status")
+        return rows
+
+    monkeypatch.setattr(view_deploy, "views_build_beside", build_then_someone_makes_a_view)
+    try:
+        migrate()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) > 0 FROM public.late")
+            assert cursor.fetchone() == (True,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP VIEW IF EXISTS public.late")
+
+
+def test_a_schema_of_the_shadows_name_is_not_ours_to_drop(shop, changed_view):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA reporting__next")
+        cursor.execute("CREATE TABLE reporting__next.precious AS SELECT 1 AS x")
+    try:
+        with pytest.raises(Exception, match="already exists"):
+            migrate()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT x FROM reporting__next.precious")
+            assert cursor.fetchone() == (1,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA reporting__next CASCADE")
+
+
+def test_a_deploy_waits_for_a_running_refresh(shop, changed_view):
+    holder = raw_connect(autocommit=False)
+    holder.execute("LOCK TABLE reporting_refreshlock IN EXCLUSIVE MODE")
+    release = threading.Timer(2.0, holder.rollback)
+    release.start()
+    try:
+        output = migrate()
+    finally:
+        release.join()
+        holder.close()
+    assert "Waiting for the refresh lock" in output
+    assert "Rebuilt and swapped in" in output

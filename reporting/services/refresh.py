@@ -154,6 +154,7 @@ def views_refresh(
     concurrently: bool = True,
     force: bool = False,
     rebuild: bool = False,
+    lock_wait: float | None = None,
     using: str = "default",
 ) -> RefreshRunSummary:
     """Refresh every reporting view, once, and record the run in the refresh log.
@@ -166,6 +167,8 @@ def views_refresh(
         force: refresh even when nothing changed since the last refresh.
         rebuild: build every view anew beside the current ones and swap them in
             (a deploy of changed SQL, :mod:`reporting.services.view_deploy`).
+        lock_wait: seconds to wait for the refresh lock (default ``LOCK_WAIT``,
+            a second: a scheduled refresh does not queue behind another).
         using: the database alias (always the primary: refreshes write).
 
     Returns:
@@ -184,7 +187,7 @@ def views_refresh(
     names = ",".join(v._meta.db_table for v in views)
     started = timezone.now()
 
-    lock = _RefreshLock(connection)
+    lock = _RefreshLock(connection, LOCK_WAIT if lock_wait is None else _ms(lock_wait))
     if not lock.acquire():
         holder = refresh_lock_holder(using=using)
         detail = f"the refresh lock is held by {holder}" if holder else "the refresh lock was held"
@@ -292,12 +295,14 @@ class _RefreshLock:
     and the lock with it.
     """
 
-    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+    def __init__(self, connection: BaseDatabaseWrapper, wait: str = LOCK_WAIT) -> None:
         self.connection = connection
+        self.wait = wait
         self.pg: Any = None
 
     def acquire(self) -> bool:
-        """Take the lock, waiting ``LOCK_WAIT`` at most; ``False`` if another session holds it.
+        """Take the lock, waiting ``LOCK_WAIT`` (or the wait given) at most; ``False`` if another
+        session holds it.
 
         Raises:
             django.db.Error: the database cannot be reached (as Django's own errors,
@@ -309,7 +314,7 @@ class _RefreshLock:
             # Set at connection time, no round trip: the server's or the role's
             # idle-in-transaction (or, from PostgreSQL 17, transaction) timeout must
             # not end it mid-refresh.
-            settings = {"idle_in_transaction_session_timeout": "0", "lock_timeout": LOCK_WAIT}
+            settings = {"idle_in_transaction_session_timeout": "0", "lock_timeout": self.wait}
             if self.connection.connection.info.server_version >= 170000:
                 settings["transaction_timeout"] = "0"
             # A transaction pooler refuses startup options (PgBouncer: "unsupported
@@ -419,7 +424,11 @@ def _refresh(
             )
             snapshot, snapshot_at, _, _ = cursor.fetchone()
             if rebuild:
-                views_build_beside(connection, cursor, views)
+                # Counted on the new views before the swap: nothing that needs
+                # no lock runs while the swap holds the views' locks.
+                rows = views_build_beside(connection, cursor, views)
+                cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
+                absorbed = cursor.fetchone()[0]
                 in_short_lock_tries(connection, lambda: views_swap_in(connection, cursor, views))
             for view in views if not rebuild else []:
                 # Our own statement rather than pgviews' refresh(): it runs on this
@@ -429,10 +438,11 @@ def _refresh(
                     cursor.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {_qualified(connection, view)}")
                 else:
                     _refresh_plainly(connection, view)
-            cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
-            rows = cursor.fetchone()[0]
-            cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
-            absorbed = cursor.fetchone()[0]
+            if not rebuild:
+                cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
+                rows = cursor.fetchone()[0]
+                cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
+                absorbed = cursor.fetchone()[0]
             cursor.execute(VIEW_FILENODES_SQL)
             run.view_filenodes = cursor.fetchone()[0]
             run.outcome = RefreshOutcome.OK

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import ProgrammingError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django_pgviews import view as pg
 from django_pgviews.management.operations.create_materialized import (
@@ -54,14 +54,20 @@ logger = logging.getLogger(__name__)
 
 SHADOW = f"{SCHEMA}__next"
 
+# How long a deploy waits for a running refresh (a scheduled compaction takes
+# minutes at 10 M orders) before migrate gives up.
+DEPLOY_LOCK_WAIT = 900.0
+
 # Every view (plain or materialized) that depends on one of the given relations,
 # however indirectly, with the depth of its longest path to them (made again in
-# that order), its definition, comment, privileges and owner.
+# that order), its qualified name, definition, options (security_barrier,
+# security_invoker, check_option), comment, owner, grants, and its columns'
+# comments, grants and defaults.
 DEPENDANTS_SQL = """
 WITH RECURSIVE deps (oid, depth) AS (
     SELECT r.ev_class, 1
     FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid
-    WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY (%s::regclass[])
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY (%(oids)s::oid[])
       AND r.ev_class <> d.refobjid
     UNION
     SELECT r.ev_class, deps.depth + 1
@@ -70,16 +76,60 @@ WITH RECURSIVE deps (oid, depth) AS (
     JOIN pg_rewrite AS r ON r.oid = d.objid
     WHERE r.ev_class <> deps.oid AND deps.depth < 50
 )
-SELECT c.oid::regclass::text, c.relkind::text, max(deps.depth), pg_get_viewdef(c.oid),
-       obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner),
-       (SELECT coalesce(array_agg(format('GRANT %%s ON %%s TO %%s', a.privilege_type, c.oid::regclass,
-                                         CASE WHEN a.grantee = 0 THEN 'PUBLIC'
-                                              ELSE quote_ident(pg_get_userbyid(a.grantee)) END)), '{}')
-        FROM aclexplode(c.relacl) AS a WHERE a.grantee <> c.relowner)
-FROM deps JOIN pg_class AS c ON c.oid = deps.oid
-GROUP BY c.oid
+SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), c.relkind::text, max(deps.depth),
+       pg_get_viewdef(c.oid), c.reloptions, obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner),
+       (SELECT coalesce(array_agg(format(
+                    'GRANT %%s ON %%I.%%I TO %%s', a.privilege_type, n.nspname, c.relname,
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+                )), '{}')
+        FROM aclexplode(c.relacl) AS a WHERE a.grantee <> c.relowner),
+       (SELECT coalesce(array_agg(x), '{}') FROM (
+            SELECT format('COMMENT ON COLUMN %%I.%%I.%%I IS %%L', n.nspname, c.relname, att.attname,
+                          col_description(c.oid, att.attnum)) AS x
+            FROM pg_attribute AS att
+            WHERE att.attrelid = c.oid AND att.attnum > 0 AND col_description(c.oid, att.attnum) IS NOT NULL
+            UNION ALL
+            SELECT format('GRANT %%s (%%I) ON %%I.%%I TO %%s', a.privilege_type, att.attname, n.nspname,
+                          c.relname, CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                          ELSE quote_ident(pg_get_userbyid(a.grantee)) END)
+            FROM pg_attribute AS att, aclexplode(att.attacl) AS a
+            WHERE att.attrelid = c.oid AND att.attnum > 0 AND att.attacl IS NOT NULL
+            UNION ALL
+            SELECT format('ALTER VIEW %%I.%%I ALTER COLUMN %%I SET DEFAULT %%s', n.nspname, c.relname,
+                          att.attname, pg_get_expr(def.adbin, def.adrelid))
+            FROM pg_attrdef AS def
+            JOIN pg_attribute AS att ON att.attrelid = def.adrelid AND att.attnum = def.adnum
+            WHERE def.adrelid = c.oid
+        ) AS columns)
+FROM deps JOIN pg_class AS c ON c.oid = deps.oid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+GROUP BY c.oid, n.nspname
 ORDER BY max(deps.depth), c.oid
 """
+# What else depends on the views, which no swap can carry over: a function over
+# their row type or reading them in a BEGIN ATOMIC body, a statistics object, a
+# trigger, an index of the project's on a materialized view.
+OTHER_DEPENDANTS_SQL = """
+SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid)
+FROM pg_depend AS d
+WHERE d.deptype IN ('n', 'a')
+  AND (d.refobjid = ANY (%(oids)s::oid[])
+       OR d.refobjid IN (SELECT c.reltype FROM pg_class AS c WHERE c.oid = ANY (%(oids)s::oid[])))
+  AND d.classid <> 'pg_rewrite'::regclass
+  AND NOT (d.classid = 'pg_class'::regclass AND d.objid = ANY (%(oids)s::oid[]))
+  AND NOT (d.classid = 'pg_type'::regclass
+           AND d.objid IN (SELECT c.reltype FROM pg_class AS c WHERE c.oid = ANY (%(oids)s::oid[])))
+  AND NOT (d.classid = 'pg_class'::regclass AND d.objid IN (
+      SELECT i.indexrelid FROM pg_index AS i JOIN pg_class AS ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = ANY (%(oids)s::oid[]) AND ic.relname = ANY (%(indexes)s::text[])))
+  AND NOT (d.classid = 'pg_type'::regclass AND d.objid IN (
+      SELECT t.typarray FROM pg_type AS t JOIN pg_class AS c ON c.reltype = t.oid
+      WHERE c.oid = ANY (%(oids)s::oid[])))
+ORDER BY 1
+"""
+
+
+class DeployRefusedError(ProgrammingError):
+    """Something of the project's depends on the reporting views in a way no swap can carry over."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +221,7 @@ def views_deploy(*, using: str = "default", write: Any = None) -> ViewChanges:
     Raises:
         RuntimeError: the rebuild failed; the previous views are in place, intact.
     """
+    from reporting.selectors.freshness import refresh_lock_holder
     from reporting.services.refresh import views_refresh
 
     changes = view_changes(using=using)
@@ -185,7 +236,18 @@ def views_deploy(*, using: str = "default", write: Any = None) -> ViewChanges:
             f"  Reporting views changed ({names}): building every materialized view beside the current "
             f"ones, then swapping them in{took}"
         )
-        run = views_refresh(trigger=RefreshTrigger.DEPLOY, force=True, rebuild=True, using=using)
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            try:
+                views_deploy_check(connection, _present_oids(cursor, _our_views()), _our_views())
+            except DeployRefusedError as exc:
+                raise RuntimeError(str(exc)) from None
+        holder = refresh_lock_holder(using=using)
+        if holder:
+            say(f"  Waiting for the refresh lock, held by {holder} (at most {DEPLOY_LOCK_WAIT:.0f} s)")
+        run = views_refresh(
+            trigger=RefreshTrigger.DEPLOY, force=True, rebuild=True, lock_wait=DEPLOY_LOCK_WAIT, using=using
+        )
         if run.outcome != RefreshOutcome.OK:
             raise RuntimeError(f"the reporting views were not rebuilt ({run.outcome}): {run.error}")
         seconds = run.duration.total_seconds() if run.duration else 0.0
@@ -203,6 +265,114 @@ def views_deploy(*, using: str = "default", write: Any = None) -> ViewChanges:
 # --- the two steps, run by the refresh (reporting.services.refresh) --------------------------------------
 
 
+def _name(view: type[pg.View]) -> str:
+    """The view's name, schema-qualified (an unqualified ``db_table`` is in ``public``), quoted."""
+    schema, _, rel = view._meta.db_table.rpartition(".")
+    return f"{_q(schema or 'public')}.{_q(rel)}"
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _index_names(views: list[type[pg.View]]) -> list[str]:
+    """The indexes pgviews-redux gives the materialized views (the swap carries them)."""
+    names = []
+    for view in views:
+        if issubclass(view, pg.MaterializedView):
+            if view._concurrent_index is not None:
+                names.append(_concurrent_index_name(view._meta.db_table, view._concurrent_index, None))
+            names.extend(index.name for index in view._meta.indexes)
+    return names
+
+
+def _fresh_rows(connection: BaseDatabaseWrapper, sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Read the catalog as it is now, on a connection of its own: this transaction's snapshot
+    (REPEATABLE READ, taken before the build) would not see what was made since."""
+    with connection.wrap_database_errors:
+        pg_connection = connection.get_new_connection(connection.get_connection_params())
+        try:
+            pg_connection.autocommit = True
+            return pg_connection.execute(sql, params).fetchall()
+        finally:
+            pg_connection.close()
+
+
+def _present_oids(cursor: Any, views: list[type[pg.View]]) -> list[int]:
+    cursor.execute(
+        "SELECT coalesce(array_agg(to_regclass(n)::oid), '{}') FROM unnest(%s::text[]) AS n "
+        "WHERE to_regclass(n) IS NOT NULL",
+        [[_name(view) for view in views]],
+    )
+    return list(cursor.fetchone()[0])
+
+
+def views_deploy_check(connection: BaseDatabaseWrapper, oids: list[int], ours: list[type[pg.View]]) -> list:
+    """What depends on the reporting views (``oids``), read now; refused if no swap can carry it.
+
+    Returns:
+        The rows of ``DEPENDANTS_SQL`` for the project's own views over ours.
+
+    Raises:
+        DeployRefusedError: a project's materialized view, function, index, trigger or
+            statistics object depends on them.
+    """
+    params = {"oids": oids, "indexes": _index_names(ours)}
+    others = [row[0] for row in _fresh_rows(connection, OTHER_DEPENDANTS_SQL, params)]
+    dependants = _fresh_rows(connection, DEPENDANTS_SQL, params)
+    foreign = [row for row in dependants if row[0] not in oids]
+    others += [f"materialized view {row[1]}" for row in foreign if row[2] != "v"]
+    if others:
+        raise DeployRefusedError(
+            f"The reporting views cannot be swapped: {', '.join(others)} depend on them and cannot be "
+            "carried over (only views can). Drop them, run migrate, and make them again"
+        )
+    return foreign
+
+
+def views_build_beside(
+    connection: BaseDatabaseWrapper, cursor: Any, views: list[type[pg.MaterializedView]]
+) -> int:
+    """Step 1: every materialized view, with data and indexes, in the shadow schema.
+
+    Made empty, then filled by a REFRESH: its rows are then visible to every snapshot,
+    as a plain refresh's are (which the readers' snapshot state knows how to treat),
+    and not only to snapshots taken after this commit.
+
+    Returns:
+        The rows of the new latest-status view.
+    """
+    if len(SHADOW) > 63:
+        raise DeployRefusedError(
+            f"REPORTING_SCHEMA {SCHEMA!r} is too long to deploy beside: the schema {SHADOW!r} needs at "
+            "most 63 characters (57 for REPORTING_SCHEMA)"
+        )
+    views_deploy_check(connection, _present_oids(cursor, _our_views()), _our_views())
+    # No DROP ... IF EXISTS: a schema of that name is not ours to empty (a failed
+    # build rolls its own back), so it stops the deploy with PostgreSQL's message.
+    cursor.execute(f"CREATE SCHEMA {_q(SHADOW)}")
+    names = [view._meta.db_table for view in views]
+    editor = CustomSchemaEditor(connection)
+    rows = 0
+    for view in views:
+        rel = view._meta.db_table.partition(".")[2]
+        beside = f"{_q(SHADOW)}.{_q(rel)}"
+        cursor.execute(f"CREATE MATERIALIZED VIEW {beside} AS {_shadow_sql(view, names)} WITH NO DATA")
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {beside}")
+        # The indexes under the names pgviews-redux gives them: they move with the view.
+        if view._concurrent_index is not None:
+            index = _concurrent_index_name(view._meta.db_table, view._concurrent_index, None)
+            cursor.execute(f"CREATE UNIQUE INDEX {_q(index)} ON {beside} ({view._concurrent_index})")
+        for meta_index in view._meta.indexes:
+            statement = meta_index.create_sql(view, editor)
+            statement.parts["table"] = beside
+            cursor.execute(str(statement))
+        if rel == "order_latest_status":
+            cursor.execute(f"SELECT count(*) FROM {beside}")  # noqa: S608 - our names
+            rows = cursor.fetchone()[0]
+    return rows
+
+
 def _shadow_sql(view: type[pg.MaterializedView], names: list[str]) -> str:
     """The view's SQL reading the other new views (in the shadow schema), not the current ones."""
     sql = view.get_sql().query.strip().rstrip(";")
@@ -210,73 +380,59 @@ def _shadow_sql(view: type[pg.MaterializedView], names: list[str]) -> str:
     return re.sub(rf"\b{re.escape(SCHEMA)}\.({rels})\b", rf"{SHADOW}.\1", sql)
 
 
-def views_build_beside(
-    connection: BaseDatabaseWrapper, cursor: Any, views: list[type[pg.MaterializedView]]
-) -> None:
-    """Step 1: every materialized view, with data and indexes, in the shadow schema."""
-    names = [view._meta.db_table for view in views]
-    cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(SHADOW)} CASCADE")
-    cursor.execute(f"CREATE SCHEMA {connection.ops.quote_name(SHADOW)}")
-    editor = CustomSchemaEditor(connection)
-    for view in views:
-        rel = view._meta.db_table.partition(".")[2]
-        beside = f"{connection.ops.quote_name(SHADOW)}.{connection.ops.quote_name(rel)}"
-        cursor.execute(f"CREATE MATERIALIZED VIEW {beside} AS {_shadow_sql(view, names)} WITH DATA")
-        # The indexes under the names pgviews-redux gives them: they move with the view.
-        if view._concurrent_index is not None:
-            index = _concurrent_index_name(view._meta.db_table, view._concurrent_index, None)
-            cursor.execute(f"CREATE UNIQUE INDEX {index} ON {beside} ({view._concurrent_index})")
-        for meta_index in view._meta.indexes:
-            statement = meta_index.create_sql(view, editor)
-            statement.parts["table"] = beside
-            cursor.execute(str(statement))
+# The grants on the app's views to others than their owner (BI roles get theirs
+# again from bi_grants_apply; a project may have granted others).
+OUR_GRANTS_SQL = """
+SELECT format('GRANT %%s ON %%I.%%I TO %%s', a.privilege_type, n.nspname, c.relname,
+              CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END)
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace, aclexplode(c.relacl) AS a
+WHERE c.oid = ANY (%(oids)s::oid[]) AND a.grantee <> c.relowner
+"""
 
 
 def views_swap_in(
     connection: BaseDatabaseWrapper, cursor: Any, views: list[type[pg.MaterializedView]]
 ) -> None:
     """Step 2: the new materialized views (if any) in place of the current ones, and every
-    plain view over them made again, with grants and comments. Run in short lock tries."""
+    plain view over them made again, with grants and comments. Run in short lock tries.
+
+    What depends on the views is read as it is now, then everything is dropped
+    without CASCADE: whatever came since that read stops the swap (it rolls back,
+    nothing lost) rather than being dropped with it. (PostgreSQL cannot LOCK a
+    materialized view, which would have closed that window.)
+    """
     from reporting.services.bi import bi_comments_apply, bi_grants_apply
 
     ours = _our_views()
-    our_names = {view._meta.db_table for view in ours}
     plain = [view for view in ours if not issubclass(view, pg.MaterializedView)]
-    cursor.execute(
-        "SELECT coalesce(array_agg(n), '{}') FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NOT NULL",
-        [[_quoted(connection, name) for name in our_names]],
-    )
-    present = cursor.fetchone()[0]
-    cursor.execute(DEPENDANTS_SQL, [present])
-    foreign = [row for row in cursor.fetchall() if row[0] not in our_names]
-    for name, kind, *_ in foreign:
-        if kind != "v":
-            raise RuntimeError(
-                f"{name} is a materialized view over the reporting views: drop it, or make it a plain "
-                "view, before the reporting views can be swapped"
-            )
+    oids = _present_oids(cursor, ours)
+    foreign = views_deploy_check(connection, oids, ours)
+    grants = [row[0] for row in _fresh_rows(connection, OUR_GRANTS_SQL, {"oids": oids})]
+    for _, name, *_ in reversed(foreign):
+        cursor.execute(f"DROP VIEW {name}")
     for view in reversed(plain):
-        cursor.execute(f"DROP VIEW IF EXISTS {_quoted(connection, view._meta.db_table)} CASCADE")
+        cursor.execute(f"DROP VIEW IF EXISTS {_name(view)}")
+    for view in reversed(views):
+        cursor.execute(f"DROP MATERIALIZED VIEW IF EXISTS {_name(view)}")
     for view in views:
         rel = view._meta.db_table.partition(".")[2]
-        cursor.execute(f"DROP MATERIALIZED VIEW IF EXISTS {_quoted(connection, view._meta.db_table)} CASCADE")
-        cursor.execute(
-            f"ALTER MATERIALIZED VIEW {connection.ops.quote_name(SHADOW)}.{connection.ops.quote_name(rel)} "
-            f"SET SCHEMA {connection.ops.quote_name(SCHEMA)}"
-        )
+        cursor.execute(f"ALTER MATERIALIZED VIEW {_q(SHADOW)}.{_q(rel)} SET SCHEMA {_q(SCHEMA)}")
     if views:
-        cursor.execute(f"DROP SCHEMA {connection.ops.quote_name(SHADOW)}")
+        cursor.execute(f"DROP SCHEMA {_q(SHADOW)}")
     for view in plain:
         sql = view.get_sql().query.strip().rstrip(";")
-        cursor.execute(f"CREATE VIEW {_quoted(connection, view._meta.db_table)} AS {sql}")
-    for name, _, _, definition, comment, owner, grants in foreign:
-        cursor.execute(f"CREATE VIEW {name} AS {definition}")
+        cursor.execute(f"CREATE VIEW {_name(view)} AS {sql}")
+    for _, name, _, _, definition, options, comment, owner, view_grants, column_statements in foreign:
+        with_options = f" WITH ({', '.join(options)})" if options else ""
+        cursor.execute(f"CREATE VIEW {name}{with_options} AS {definition}")
         if comment is not None:
             cursor.execute(f"COMMENT ON VIEW {name} IS %s", [comment])
         cursor.execute("SELECT current_user = %s", [owner])
         if not cursor.fetchone()[0]:
-            cursor.execute(f"ALTER VIEW {name} OWNER TO {connection.ops.quote_name(owner)}")
-        for grant in grants:
-            cursor.execute(grant)
+            cursor.execute(f"ALTER VIEW {name} OWNER TO {_q(owner)}")
+        for statement in [*view_grants, *column_statements]:
+            cursor.execute(statement)
+    for grant in grants:
+        cursor.execute(grant)
     bi_grants_apply(using=connection.alias)
     bi_comments_apply(using=connection.alias)
