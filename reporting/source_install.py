@@ -269,16 +269,6 @@ def app_migrated(using: str = "default") -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def needs_catching_up(using: str = "default") -> bool:
-    """Whether a refresh succeeded once and the views now need a full recompute since."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT generation IS NOT NULL AND needs_full_recompute FROM public.reporting_snapshot_state"
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
 def source_uninstall(*, using: str = "default") -> None:
     """Remove what :func:`source_install` made: the triggers on the declared tables, their
     functions and the generated views (with the reporting views over them).

@@ -35,6 +35,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -424,25 +425,24 @@ def _refresh(
             )
             snapshot, snapshot_at, _, _ = cursor.fetchone()
             if rebuild:
-                # Counted on the new views before the swap: nothing that needs
-                # no lock runs while the swap holds the views' locks.
+                # Counted before the swap, so that its locks are held no longer than it takes.
                 rows = views_build_beside(connection, cursor, views)
-                cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
-                absorbed = cursor.fetchone()[0]
+                absorbed = _absorbed(cursor, snapshot, last_snapshot)
                 in_short_lock_tries(connection, lambda: views_swap_in(connection, cursor, views))
-            for view in views if not rebuild else []:
-                # Our own statement rather than pgviews' refresh(): it runs on this
-                # connection and transaction, and it never falls back to a blocking
-                # refresh silently (pgviews does without strict=True).
-                if concurrently and _is_populated(connection, view):
-                    cursor.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {_qualified(connection, view)}")
-                else:
-                    _refresh_plainly(connection, view)
-            if not rebuild:
+            else:
+                for view in views:
+                    # Our own statement rather than pgviews' refresh(): it runs on this
+                    # connection and transaction, and it never falls back to a blocking
+                    # refresh silently (pgviews does without strict=True).
+                    if concurrently and _is_populated(connection, view):
+                        cursor.execute(
+                            f"REFRESH MATERIALIZED VIEW CONCURRENTLY {_qualified(connection, view)}"
+                        )
+                    else:
+                        _refresh_plainly(connection, view)
                 cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
                 rows = cursor.fetchone()[0]
-                cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
-                absorbed = cursor.fetchone()[0]
+                absorbed = _absorbed(cursor, snapshot, last_snapshot)
             cursor.execute(VIEW_FILENODES_SQL)
             run.view_filenodes = cursor.fetchone()[0]
             run.outcome = RefreshOutcome.OK
@@ -492,6 +492,11 @@ def _refresh(
     )
     _after_refresh(connection, views, snapshot)
     return RefreshRunSummary.of(run)
+
+
+def _absorbed(cursor: Any, snapshot: str, last_snapshot: str | None) -> int:
+    cursor.execute(ABSORBED_SQL, {"new": snapshot, "old": last_snapshot})
+    return cursor.fetchone()[0]
 
 
 def _after_refresh(
@@ -594,7 +599,7 @@ def _refresh_plainly(connection: BaseDatabaseWrapper, view: type[pg.Materialized
     in_short_lock_tries(connection, refresh)
 
 
-def in_short_lock_tries(connection: BaseDatabaseWrapper, action: Any) -> None:
+def in_short_lock_tries(connection: BaseDatabaseWrapper, action: Callable[[], None]) -> None:
     """Run ``action()``, which takes ACCESS EXCLUSIVE locks, in short tries for them.
 
     Such a lock waits for every reader in an open transaction (a BI session within

@@ -13,14 +13,16 @@ its own (trigger ``deploy``), in one REPEATABLE READ transaction:
 
 1. every materialized view is built beside the current ones, in the schema
    ``<REPORTING_SCHEMA>__next``, from the current SQL and in the transaction's
-   snapshot, with its indexes. Nothing readers use is locked meanwhile;
+   snapshot (made empty, filled by a REFRESH), with its indexes. Nothing readers use is locked meanwhile;
 2. in short tries for the locks (a try waits a moment, then lets the readers'
    queue drain, see :func:`reporting.services.refresh.in_short_lock_tries`), the
    current views are dropped and the new ones moved into the schema, and every
    plain view over them is made again (ours from ``views_sql/``, a project's
-   own from its definition, with its comment and privileges), with the grants
-   and the BI comments. Readers wait for this statement or two, then read the new
-   views: PostgreSQL looks a name up again after waiting for its lock;
+   own from its definition, options, comments and privileges), with the grants
+   and the BI comments. What cannot be carried over (a project's materialized
+   view, index or function over the views) stops the deploy before the build.
+   Readers wait for this statement or two, then read the new views: PostgreSQL
+   looks a name up again after waiting for its lock;
 3. the run is recorded like any refresh, with the snapshot the views were built
    in and the files they are stored in: the real-time overlay starts a new
    generation from it, so real-time reads stay exact without a full recompute.
@@ -31,7 +33,7 @@ again, together), which no reader sees half-done.
 
 from __future__ import annotations
 
-__all__ = ["ViewChanges", "view_changes", "views_deploy"]
+__all__ = ["ViewChanges", "view_changes", "views_catch_up", "views_deploy"]
 
 import logging
 import re
@@ -155,10 +157,6 @@ def _our_views() -> list[type[pg.View]]:
     return list(reorder_by_dependencies(views))
 
 
-def _quoted(connection: BaseDatabaseWrapper, name: str) -> str:
-    return ".".join(connection.ops.quote_name(part) for part in name.split("."))
-
-
 def view_changes(*, using: str = "default") -> ViewChanges:
     """Which reporting views would pgviews-redux rebuild: compared as it compares them.
 
@@ -173,11 +171,11 @@ def view_changes(*, using: str = "default") -> ViewChanges:
         for view in _our_views():
             name = view._meta.db_table
             is_mat = issubclass(view, pg.MaterializedView)
-            cursor.execute("SELECT to_regclass(%s)::oid", [_quoted(connection, name)])
+            cursor.execute("SELECT to_regclass(%s)::oid", [_qualify(name)])
             (oid,) = cursor.fetchone()
             if oid is None:
                 continue
-            temp = _quoted(connection, f"{name}_temp")
+            temp = _qualify(f"{name}_temp")
             kind = "MATERIALIZED VIEW" if is_mat else "VIEW"
             cursor.execute(f"DROP {kind} IF EXISTS {temp}")
             try:
@@ -236,12 +234,6 @@ def views_deploy(*, using: str = "default", write: Any = None) -> ViewChanges:
             f"  Reporting views changed ({names}): building every materialized view beside the current "
             f"ones, then swapping them in{took}"
         )
-        connection = connections[using]
-        with connection.cursor() as cursor:
-            try:
-                views_deploy_check(connection, _present_oids(cursor, _our_views()), _our_views())
-            except DeployRefusedError as exc:
-                raise RuntimeError(str(exc)) from None
         holder = refresh_lock_holder(using=using)
         if holder:
             say(f"  Waiting for the refresh lock, held by {holder} (at most {DEPLOY_LOCK_WAIT:.0f} s)")
@@ -262,13 +254,49 @@ def views_deploy(*, using: str = "default", write: Any = None) -> ViewChanges:
     return changes
 
 
+def views_catch_up(*, using: str = "default", write: Any = None) -> bool:
+    """Refresh (concurrently) if a refresh succeeded once and the views now need a full recompute.
+
+    What ends a ``migrate`` that installed the declaration again (the change log
+    then says every key changed) or let pgviews-redux make a view anew (in a file
+    no refresh recorded): without it, real-time reads would recompute every key
+    until the next scheduled refresh.
+
+    Returns:
+        Whether it refreshed.
+
+    Raises:
+        RuntimeError: the refresh did not succeed.
+    """
+    from reporting.services.refresh import views_refresh
+
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT generation IS NOT NULL AND needs_full_recompute FROM public.reporting_snapshot_state"
+        )
+        row = cursor.fetchone()
+    if not (row and row[0]):
+        return False
+    say = write or logger.info
+    say("  Real-time reads would recompute every key until a refresh: refreshing the views now")
+    run = views_refresh(trigger=RefreshTrigger.DEPLOY, force=True, using=using)
+    if run.outcome != RefreshOutcome.OK:
+        raise RuntimeError(f"the refresh after the view sync did not succeed ({run.outcome}): {run.error}")
+    say(f"  Refreshed in {run.duration.total_seconds() if run.duration else 0:.1f} s")
+    return True
+
+
 # --- the two steps, run by the refresh (reporting.services.refresh) --------------------------------------
 
 
-def _name(view: type[pg.View]) -> str:
-    """The view's name, schema-qualified (an unqualified ``db_table`` is in ``public``), quoted."""
-    schema, _, rel = view._meta.db_table.rpartition(".")
+def _qualify(db_table: str) -> str:
+    """A view's ``db_table``, schema-qualified (an unqualified one is in ``public``) and quoted."""
+    schema, _, rel = db_table.rpartition(".")
     return f"{_q(schema or 'public')}.{_q(rel)}"
+
+
+def _name(view: type[pg.View]) -> str:
+    return _qualify(view._meta.db_table)
 
 
 def _q(identifier: str) -> str:
