@@ -155,6 +155,13 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
     assert len(page) == 5 and all(page[1:3]) and page[4], page
     assert "no errors in the run" not in text
     assert "| 0 mismatches between realtime and live | met |" in text
+    # The overlay phase's reads split by when they started around the compaction:
+    # before it, and after its commit (the reads of its new generation).
+    assert "**Reads around the compaction (overlay design), by when they started**" in text
+    before = rows["before the compaction"].strip(" |").split(" | ")
+    assert int(before[2]) > 0 and all(" / " in cell for cell in before[3:7]), before
+    after = [row for name, row in rows.items() if "after that fold" in name or "after it and later" in name]
+    assert after or "its commit to the first fold of its generation" in rows, text
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
         assert cursor.fetchone()[0] == 0

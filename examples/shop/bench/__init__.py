@@ -25,7 +25,15 @@ __all__ = [
 
 from examples.shop.bench.report import Report, Table, markdown, print_report
 from examples.shop.bench.runner import BenchConfig, BenchResults, Measurement, bench_run
-from examples.shop.bench.steady import COLUMNS, SteadyConfig, SteadyResults, steady_rows, steady_run
+from examples.shop.bench.steady import (
+    COLUMNS,
+    TIMELINE_COLUMNS,
+    SteadyConfig,
+    SteadyResults,
+    steady_rows,
+    steady_run,
+    timeline_rows,
+)
 from examples.shop.bench.targets import one_shot_targets, steady_targets
 from reporting import conf
 
@@ -90,7 +98,13 @@ def steady_report(results: SteadyResults) -> Report:
                 title=f"Steady state: {c.orders:,} orders, {c.rate:g} changes/s",
                 columns=("measurement", *COLUMNS),
                 rows=steady_rows(results),
-            )
+            ),
+            Table(
+                title="Reads around the compaction (overlay design), by when they started",
+                columns=TIMELINE_COLUMNS,
+                rows=timeline_rows(results),
+                numeric_from=1,
+            ),
         ],
         targets_title="Targets (issue #12), overlay design",
         targets=steady_targets(results),

@@ -86,7 +86,9 @@ def markdown(report: Report) -> str:
     """The report as Markdown: the summary, each table, the targets, the notes."""
     lines = [report.summary, ""]
     for table in report.tables:
-        lines += [*_markdown_table(table.columns, table.rows, table.numeric_from), ""]
+        if table.rows:
+            rows = _markdown_table(table.columns, table.rows, table.numeric_from)
+            lines += [f"**{table.title}**", "", *rows, ""]
     columns = report.target_columns()
     lines += [*_markdown_table(columns, report.target_rows(MARKDOWN_VERDICTS), len(columns)), ""]
     lines += [f"{note}  " for note in report.notes]
@@ -99,6 +101,8 @@ def print_report(report: Report, console: Any) -> None:
 
     console.print(report.summary)
     for table in report.tables:
+        if not table.rows:
+            continue
         rich = RichTable(title=table.title)
         for i, column in enumerate(table.columns):
             rich.add_column(column, justify="right" if i >= table.numeric_from else "left")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 __all__ = [
     "COLUMNS",
+    "TIMELINE_COLUMNS",
     "PhaseResult",
     "SteadyConfig",
     "SteadyResults",
@@ -51,6 +52,7 @@ __all__ = [
     "percentile",
     "steady_rows",
     "steady_run",
+    "timeline_rows",
 ]
 
 import os
@@ -131,6 +133,11 @@ class PhaseResult:
     #: The first fold of the compaction's generation: seconds, orders folded.
     first_fold: tuple[float, int] | None = None
     errors: list[str] = field(default_factory=list)
+    #: Every read of the phase: (monotonic time it started, read, ms, orders the read recomputed).
+    timeline: list[tuple[float, str, float, int]] = field(default_factory=list)
+    #: Monotonic times of the compaction: "start", "commit" (its views and generation
+    #: visible to readers), "first fold" (the first fold of its generation committed), "end".
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -379,6 +386,7 @@ class _Phase:
                 orders = fold.orders
                 if generation is not None and fold.generation != generation:
                     self.result.first_fold = (fold.duration.total_seconds(), fold.orders)
+                    self.result.marks["first fold"] = time.monotonic()
                 generation = fold.generation or generation
             else:
                 run = services.views_refresh(force=False)
@@ -402,7 +410,11 @@ class _Phase:
         cpu_before = _cpu_seconds(pid)
         started = time.perf_counter()
         try:
-            services.views_refresh(force=True)
+            run = services.views_refresh(force=True)
+            if run.duration is not None:
+                # The run's end is recorded just before it commits, in the database's clock.
+                committed = (run.started + run.duration).timestamp()
+                self.result.marks["commit"] = time.monotonic() - (time.time() - committed)
         finally:
             self.result.compaction_s = time.perf_counter() - started
             cpu_after = _cpu_seconds(pid)
@@ -433,17 +445,21 @@ class _Phase:
                 else:
                     page = lambda: bi.execute(OLD_PAGE_SQL).fetchall()  # noqa: E731
                     counts = lambda: bi.execute(BI_COUNTS.format(schema=OLD_SCHEMA)).fetchall()  # noqa: E731
+                timed = []
                 for name, func in (
                     ("page", page),
                     ("counts", counts),
                     ("bi_page", lambda: _as_bi_role(bi, BI_PAGE.format(schema=schema))),
                     ("bi_counts", lambda: _as_bi_role(bi, BI_COUNTS.format(schema=schema))),
                 ):
-                    started = time.perf_counter()
+                    at, started = time.monotonic(), time.perf_counter()
                     func()
-                    window.reads_ms[name].append((time.perf_counter() - started) * 1000)
+                    ms = (time.perf_counter() - started) * 1000
+                    window.reads_ms[name].append(ms)
+                    timed.append((at, name, ms))
                 n = _one(bi, f"SELECT count(*) FROM {pending}")  # noqa: S608 - constants
                 window.recomputed.append(n)
+                self.result.timeline.extend((at, name, ms, n) for at, name, ms in timed)
 
     def checker(self) -> None:
         schema = in_schema("reporting") if self.design == "overlay" else OLD_SCHEMA
@@ -487,8 +503,10 @@ class _Phase:
         if self.design == "overlay" and not self.stop.is_set():
             self.compacting.set()
             compaction_started = time.monotonic()
+            self.result.marks["start"] = compaction_started
             self.guarded(self.compaction)()
             self.compaction_window = (compaction_started, time.monotonic())
+            self.result.marks["end"] = time.monotonic()
             self.result.compacting.seconds = time.monotonic() - compaction_started
             cpu_compacting = self._cpu()
             if cpu_steady is not None and cpu_compacting is not None:
@@ -575,6 +593,59 @@ def compaction_share(p: PhaseResult) -> float | None:
     if p.compaction_cpu_s is None or not interval:
         return None
     return 100 * p.compaction_cpu_s / interval
+
+
+TIMELINE_COLUMNS = (
+    "stretch of the overlay phase",
+    "seconds",
+    "reads",
+    *(f"{label.removesuffix(', ms')}, ms p50 / p99 / max" for _, label in READS),
+    "orders recomputed per read, max",
+)
+
+
+def timeline_rows(report: SteadyResults) -> list[tuple[str, ...]]:
+    """The overlay phase's reads by when they started around its compaction.
+
+    The compaction's own column in the main table runs until the refresh has also
+    vacuumed; here its commit (the moment readers switch to its views and generation)
+    and the first fold of its generation split it: between the two, every real-time
+    read recomputes each order changed while the compaction ran.
+    """
+    overlay = next(p for p in report.phases if p.design == "overlay")
+    marks, timeline = overlay.marks, overlay.timeline
+    if "start" not in marks or "commit" not in marks or not timeline:
+        return []
+    folded = marks.get("first fold", marks["commit"])
+    last = max(at for at, *_ in timeline)
+    stretches = [
+        ("before the compaction", min(at for at, *_ in timeline), marks["start"]),
+        ("compaction running, until it commits", marks["start"], marks["commit"]),
+        ("its commit to the first fold of its generation", marks["commit"], folded),
+        ("0-60 s after that fold", folded, folded + 60),
+        ("60-180 s after it", folded + 60, folded + 180),
+        ("180 s after it and later", folded + 180, last + 1),
+    ]
+    rows: list[tuple[str, ...]] = []
+    for label, low, high in stretches:
+        reads = [(name, ms, n) for at, name, ms, n in timeline if low <= at < high]
+        if high <= low or not reads:
+            continue
+        cells = []
+        for name, _ in READS:
+            times = [ms for read, ms, _ in reads if read == name]
+            quantiles = (percentile(times, q) for q in (0.5, 0.99, 1.0))
+            cells.append(" / ".join(f"{value:,.1f}" for value in quantiles) if times else "")
+        rows.append(
+            (
+                label,
+                f"{min(high, last) - low:,.1f}",
+                f"{len(reads) // len(READS):,}",
+                *cells,
+                f"{max(n for _, _, n in reads):,}",
+            )
+        )
+    return rows
 
 
 def _windows(report: SteadyResults) -> list[Window]:
