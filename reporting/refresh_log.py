@@ -28,7 +28,13 @@ FIELDS = (
 
 @dataclass(frozen=True)
 class RefreshRunSummary:
-    """What one refresh run did: the facts of its ``RefreshRun`` row."""
+    """What one refresh run did: the facts of its ``RefreshRun`` row.
+
+    ``handed_over`` and ``handover_duration`` are known only to the refresh that
+    ran (not stored): the orders changed while it ran that its overlay handover
+    carried into the new generation, and how long that took; ``None`` without a
+    handover (skipped, failed, or not an ``ok`` compaction).
+    """
 
     id: int
     trigger: RefreshTrigger
@@ -40,6 +46,8 @@ class RefreshRunSummary:
     rows: int | None = None
     changes_absorbed: int | None = None
     error: str = ""
+    handed_over: int | None = None
+    handover_duration: dt.timedelta | None = None
 
     @classmethod
     def of(cls, run: RefreshRun) -> RefreshRunSummary:

@@ -98,7 +98,8 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
         WHERE n.nspname = 'public' AND p.proname IN (
             'reporting_latest_status_recomputed', 'reporting_latest_status_rows',
-            'reporting_latest_status_page', 'reporting_overlay_fold'
+            'reporting_latest_status_page', 'reporting_overlay_fold', 'reporting_overlay_fold_apply',
+            'reporting_overlay_fold_tables'
         )
     LOOP
         EXECUTE format('DROP FUNCTION %s CASCADE', f);

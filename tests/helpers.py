@@ -314,3 +314,47 @@ def ticket_desk(settings, *, tickets: int = 40, seed: int = 5):
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE ticket_event, ticket")
+
+
+@contextlib.contextmanager
+def writes_during_compaction(before: Any, after: Any = None) -> Iterator[None]:
+    """Run ``before`` and ``after`` while a compaction's transaction is open, each in a thread (so
+    on a connection of its own, committed), around its overlay handover: ``before`` writes what the
+    compaction's views miss and the handover must carry, ``after`` what the new tail holds when it
+    commits. What they raise is raised here."""
+    import threading
+    from unittest import mock
+
+    from django.db import connection
+
+    from reporting.services import refresh
+
+    real = refresh.overlay_handover
+
+    def in_thread(work: Any) -> None:
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                work()
+            except BaseException as exc:  # raised again in the caller
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "writes during the compaction hung (a lock it holds?)"
+        if errors:
+            raise errors[0]
+
+    def handover(*args: Any, **kwargs: Any) -> Any:
+        in_thread(before)
+        result = real(*args, **kwargs)
+        if after is not None:
+            in_thread(after)
+        return result
+
+    with mock.patch.object(refresh, "overlay_handover", handover):
+        yield

@@ -150,6 +150,8 @@ def test_bench_steady_runs_both_designs_and_a_compaction_at_a_tiny_size(tmp_path
         "s CPU" in rows["compaction (one refresh): duration, CPU time"]
         or "s, " in (rows["compaction (one refresh): duration, CPU time"])
     )
+    # The compaction handed what changed while it ran (maybe nothing, at this size) to its overlay.
+    assert " orders |" in rows["its overlay handover (orders changed while it ran): duration, orders"]
     # A tiny compaction may finish before the reader reads: its column may be empty.
     page = [cell.strip() for cell in rows["realtime page of 100 (selector), ms p50"].strip()[1:-1].split("|")]
     assert len(page) == 5 and all(page[1:3]) and page[4], page

@@ -18,12 +18,13 @@ until the next one. Folds do not wait for a refresh, nor a refresh for folds.
 
 from __future__ import annotations
 
-__all__ = ["FoldResult", "overlay_fold"]
+__all__ = ["FOLD_SQL", "FoldResult", "fold_begin", "overlay_fold"]
 
 import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from django.db import Error as DatabaseError
@@ -81,6 +82,27 @@ class FoldResult:
         return None
 
 
+def fold_begin(cursor: Any, lock_wait: str = LOCK_WAIT) -> None:
+    """Begin a fold on ``cursor``, whose transaction has not run a statement yet: its
+    isolation, its limits, and the fold lock (waited for ``lock_wait`` at most).
+
+    The caller then runs ``FOLD_SQL`` and commits. Raises the database's
+    lock-not-available error (as the driver or Django wraps it) if another session
+    holds the fold lock longer; the transaction must then be rolled back.
+    """
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cursor.execute(f"SET LOCAL lock_timeout = '{lock_wait}'")
+    cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+    # A fold reads by key what changed; JIT compilation would cost more than
+    # the fold (docs/deployment.md, "JIT").
+    cursor.execute("SET LOCAL jit = off")
+    # Before the snapshot (LOCK takes none): this fold sees the previous one's commit.
+    cursor.execute(f"LOCK TABLE {Fold._meta.db_table} IN EXCLUSIVE MODE")
+    # The short wait is for the fold lock only: a view that a plain refresh
+    # holds may be waited for (within the statement timeout).
+    cursor.execute(f"SET LOCAL lock_timeout = '{STATEMENT_TIMEOUT}'")
+
+
 def overlay_fold(*, using: str = "default") -> FoldResult:
     """Fold the orders changed since the previous fold into the overlay, in one transaction.
 
@@ -98,18 +120,8 @@ def overlay_fold(*, using: str = "default") -> FoldResult:
     locked = False
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-            cursor.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
-            # A fold reads by key what changed; JIT compilation would cost more than
-            # the fold (docs/deployment.md, "JIT").
-            cursor.execute("SET LOCAL jit = off")
-            # Before the snapshot (LOCK takes none): this fold sees the previous one's commit.
-            cursor.execute(f"LOCK TABLE {Fold._meta.db_table} IN EXCLUSIVE MODE")
+            fold_begin(cursor)
             locked = True
-            # The short wait is for the fold lock only: a view that a plain refresh
-            # holds may be waited for (within the statement timeout).
-            cursor.execute(f"SET LOCAL lock_timeout = '{STATEMENT_TIMEOUT}'")
             cursor.execute(FOLD_SQL)
             generation, orders, changes, overlay_orders, outcome = cursor.fetchone()
     except DatabaseError as exc:

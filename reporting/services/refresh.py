@@ -18,8 +18,10 @@ One run of :func:`views_refresh`:
    is populated, even empty; plainly only a view that was never populated, which
    PostgreSQL refuses to refresh concurrently, in short tries that never keep
    readers queued, see :func:`_refresh_plainly`), counts what it absorbed, records the files the views
-   are now stored in, and marks the run ``ok``, all in that snapshot, so the
-   views' contents and the snapshot their run records commit together. A
+   are now stored in, hands the overlay on to the new generation (the orders
+   changed while it ran, :mod:`reporting.services.handover`), and marks the run
+   ``ok``, all in that snapshot, so the views' contents, their overlay and the
+   snapshot their run records commit together. A
    failure rolls all of it back: the previous data stays in place, and the run
    is marked ``failed`` with its error in a transaction of its own;
 5. after the commit, prunes the change-log entries the new snapshot absorbed,
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 __all__ = ["compaction_at_start_reason", "refresh_cancel", "reporting_views", "views_refresh"]
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -51,6 +54,7 @@ from reporting.matviews import OrderLatestStatusView, reporting_views
 from reporting.models import RefreshLock, RefreshRun
 from reporting.refresh_log import RefreshRunSummary
 from reporting.selectors.freshness import LOCK_APPLICATION_NAME, refresh_lock_holder
+from reporting.services.handover import overlay_handover
 from reporting.sql_files import in_schema
 
 logger = logging.getLogger(__name__)
@@ -424,12 +428,14 @@ def _refresh(
                 [_ms(conf.refresh_statement_timeout()), _ms(conf.refresh_lock_timeout())],
             )
             snapshot, snapshot_at, _, _ = cursor.fetchone()
+            handover = None
             if rebuild:
                 # Counted before the swap, so that its locks are held no longer than it takes.
                 rows = views_build_beside(connection, cursor, views)
                 absorbed = _absorbed(cursor, snapshot, last_snapshot)
                 in_short_lock_tries(connection, lambda: views_swap_in(connection, cursor, views))
             else:
+                plain = False
                 for view in views:
                     # Our own statement rather than pgviews' refresh(): it runs on this
                     # connection and transaction, and it never falls back to a blocking
@@ -440,9 +446,19 @@ def _refresh(
                         )
                     else:
                         _refresh_plainly(connection, view)
+                        plain = True
                 cursor.execute(f"SELECT count(*) FROM {_qualified(connection, OrderLatestStatusView)}")  # noqa: S608
                 rows = cursor.fetchone()[0]
                 absorbed = _absorbed(cursor, snapshot, last_snapshot)
+                # The orders changed while the views were refreshed, carried into the
+                # new generation's overlay before the commit, so that the commit does
+                # not make them all the real-time reads' tail at once. Not after a
+                # plain refresh: the views it holds locked against every reader would
+                # stop the handover's fold on its other connection.
+                if not plain:
+                    handover = overlay_handover(connection, cursor, run.pk, snapshot)
+                if _cancel_was_requested(connection):  # while the handover ran, on its other connection
+                    raise RefreshCancelledError("canceling statement due to user request")
             cursor.execute(VIEW_FILENODES_SQL)
             run.view_filenodes = cursor.fetchone()[0]
             run.outcome = RefreshOutcome.OK
@@ -491,7 +507,12 @@ def _refresh(
         snapshot_at.isoformat(),
     )
     _after_refresh(connection, views, snapshot)
-    return RefreshRunSummary.of(run)
+    summary = RefreshRunSummary.of(run)
+    if handover is not None:
+        summary = dataclasses.replace(
+            summary, handed_over=handover.orders, handover_duration=handover.duration
+        )
+    return summary
 
 
 def _absorbed(cursor: Any, snapshot: str, last_snapshot: str | None) -> int:

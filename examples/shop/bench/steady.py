@@ -132,6 +132,8 @@ class PhaseResult:
     compaction_cpu_s: float | None = None
     #: The first fold of the compaction's generation: seconds, orders folded.
     first_fold: tuple[float, int] | None = None
+    #: The compaction's overlay handover: seconds, orders carried into its generation.
+    handover: tuple[float, int] | None = None
     errors: list[str] = field(default_factory=list)
     #: Every read of the phase: (monotonic time it started, read, ms, orders the read recomputed).
     timeline: list[tuple[float, str, float, int]] = field(default_factory=list)
@@ -411,6 +413,8 @@ class _Phase:
         started = time.perf_counter()
         try:
             run = services.views_refresh(force=True)
+            if run.handed_over is not None and run.handover_duration is not None:
+                self.result.handover = (run.handover_duration.total_seconds(), run.handed_over)
             if run.duration is not None:
                 # The run's end is recorded just before it commits, in the database's clock.
                 committed = (run.started + run.duration).timestamp()
@@ -708,6 +712,16 @@ def steady_rows(report: SteadyResults) -> list[tuple[str, ...]]:
         else "did not run"
     )
     rows.append(("compaction (one refresh): duration, CPU time", "", "", compaction, ""))
+    handover = overlay.handover
+    rows.append(
+        (
+            "its overlay handover (orders changed while it ran): duration, orders",
+            "",
+            "",
+            f"{handover[0]:.2f} s, {handover[1]:,} orders" if handover else "none",
+            "",
+        )
+    )
     first = overlay.first_fold
     rows.append(
         (

@@ -30,6 +30,11 @@ class Command(BaseCommand):
         if result.outcome == RefreshOutcome.OK:
             seconds = result.duration.total_seconds() if result.duration else 0.0
             line += f" in {seconds:.2f} s, {result.rows:,} rows, {result.changes_absorbed:,} changes absorbed"
+            if result.handed_over and result.handover_duration is not None:
+                line += (
+                    f"; {result.handed_over:,} orders changed meanwhile handed to the new overlay"
+                    f" in {result.handover_duration.total_seconds():.2f} s"
+                )
         elif result.outcome == RefreshOutcome.UNCHANGED:
             line += " (nothing changed since the last refresh; --force refreshes anyway)"
         if result.outcome == RefreshOutcome.SKIPPED:
