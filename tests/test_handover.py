@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -163,3 +164,61 @@ def test_a_handover_cancelled_by_pg_cancel_backend_cancels_the_compaction(monkey
         canceller.close()
     assert run.outcome == RefreshOutcome.CANCELLED
     assert_exact("a compaction cancelled by pg_cancel_backend during its handover")
+
+
+def test_an_idle_in_transaction_timeout_does_not_end_the_compaction_while_it_hands_over():
+    """The compaction's transaction waits, idle, while the handover works on its other connection:
+    a role's idle-in-transaction timeout shorter than that must not end it."""
+    seeded()
+    change([1])
+    with connection.cursor() as cursor:
+        cursor.execute("SET idle_in_transaction_session_timeout = '300ms'")
+    try:
+
+        def slow_writes() -> None:
+            time.sleep(1.0)
+            change([4], seconds=5)
+
+        with writes_during_compaction(slow_writes):
+            run = services.views_refresh()
+    finally:
+        connection.close()
+    assert run.outcome == RefreshOutcome.OK, run.error
+    assert Fold.objects.get(generation=run.id).orders == 1
+    assert_exact("a compaction that waited idle for its handover")
+
+
+def test_a_cancel_of_the_handovers_own_connection_only_skips_the_handover(monkeypatch):
+    seeded()
+    change([1])
+    real = handover._changes_since
+
+    def slow(cursor, snapshot):
+        cursor.execute("SELECT pg_sleep(30)")
+        return real(cursor, snapshot)
+
+    monkeypatch.setattr(handover, "_changes_since", slow)
+    canceller = raw_connect()
+
+    def cancel_the_handover() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            row = canceller.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'reporting overlay handover' AND query LIKE '%pg_sleep%'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.05)
+
+    timer = threading.Thread(target=cancel_the_handover)
+    try:
+        with writes_during_compaction(lambda: change([4], seconds=5)):
+            timer.start()
+            run = services.views_refresh()
+        timer.join()
+    finally:
+        canceller.close()
+    assert run.outcome == RefreshOutcome.OK, run.error
+    assert not Fold.objects.filter(generation=run.id).exists()
+    assert_exact("a compaction whose handover was cancelled")

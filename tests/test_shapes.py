@@ -87,7 +87,9 @@ def test_every_strategy_page_view_api_and_csv_equal_the_brute_force_through_fold
             return write
 
         with writes_during_compaction(apply(writes[:half]), after=apply(writes[half:])):
-            assert services.views_refresh(force=True).outcome == RefreshOutcome.OK
+            run = services.views_refresh(force=True)
+        assert run.outcome == RefreshOutcome.OK
+        assert run.handed_over is not None, "the handover ran (a failure would only be slower)"
         assert_exact(shape, ("live", "realtime"))
         services.overlay_fold()
         assert_exact(shape, ("realtime",))

@@ -32,10 +32,18 @@ It is an optimisation only. Whenever it cannot be done exactly (no previous
 generation, a TRUNCATE, an old overlay that cannot be trusted, the fold lock
 held by someone else, any database error), it is skipped or rolled back to its
 savepoint and the compaction commits as before: the first fold afterwards folds
-the whole tail. A cancel of the compaction while it runs (``pg_cancel_backend``,
-the scheduler stopping) cancels the compaction. The refresh does not hand over
-after a plain (blocking) refresh, whose locks would stop the handover's fold,
-nor for a deploy (``rebuild``), which swaps in views built by other SQL.
+the whole tail. A cancel of the compaction's own statements (``pg_cancel_backend``)
+cancels the compaction; a cancel of the handover's connection, or of one of its
+COPYs, only skips the handover. PostgreSQL drops a cancel that reaches a session idle in its
+transaction, as the compaction's is while the handover works on its other
+connection, so the scheduler's own cancel (``refresh_cancel``) is also checked
+between the handover's steps. The refresh does not hand over after a plain
+(blocking) refresh, whose locks would stop the handover's fold, with folding
+off, nor for a deploy (``rebuild``), which swaps in views built by other SQL.
+
+Behind a transaction pooler, the compaction holds two server connections (its
+lock and its transaction) and the handover takes a third for a moment: a pool
+of fewer than three makes the handover wait for the pooler's own timeout.
 
 Its cost, in the compaction's transaction: two COPYs of the changed orders and
 their transitions, and one index lookup per order in the new views; readers do
@@ -49,12 +57,13 @@ __all__ = ["HandoverResult", "overlay_handover"]
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 
@@ -147,13 +156,11 @@ class HandoverResult:
     Attributes:
         orders: the orders changed during the compaction, now in the new overlay.
         changes: the rows written to the order tables that those orders' changes were.
-        snapshot_at: the new overlay's snapshot: the tail starts there.
         duration: how long it took.
     """
 
     orders: int
     changes: int
-    snapshot_at: dt.datetime
     duration: dt.timedelta
 
 
@@ -161,8 +168,17 @@ class _Skip(Exception):
     """The handover cannot be done exactly now; the compaction goes on without it."""
 
 
+class _Cancelled(Exception):
+    """The compaction was asked to cancel while the handover ran."""
+
+
 def overlay_handover(
-    connection: BaseDatabaseWrapper, cursor: Any, generation: int, snapshot: str
+    connection: BaseDatabaseWrapper,
+    cursor: Any,
+    generation: int,
+    snapshot: str,
+    *,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> HandoverResult | None:
     """Hand the overlay on to ``generation``, in the compaction's open transaction.
 
@@ -172,6 +188,9 @@ def overlay_handover(
         cursor: a cursor of it.
         generation: the compaction's refresh run (the new generation).
         snapshot: the compaction's snapshot (``pg_current_snapshot()`` as text).
+        cancelled: whether the compaction was asked to cancel meanwhile (checked
+            between the handover's steps: a cancel of the compaction's server process
+            while it waits for this one would be lost).
 
     Returns:
         What it did, or ``None`` if it was skipped or failed (logged). Either way the
@@ -182,7 +201,9 @@ def overlay_handover(
         with closing(_side_connection(connection)) as side:
             try:
                 with side.cursor() as side_cursor:
-                    orders, changes, f_at = _hand_over(connection, cursor, side_cursor, generation, snapshot)
+                    orders, changes = _hand_over(
+                        connection, cursor, side_cursor, generation, snapshot, cancelled
+                    )
                 side.commit()
             except BaseException:
                 side.rollback()
@@ -190,24 +211,34 @@ def overlay_handover(
     except _Skip as reason:
         logger.info("Overlay handover to generation %s skipped: %s", generation, reason)
         return None
+    except _Cancelled:
+        from reporting.services.refresh import RefreshCancelledError
+
+        raise RefreshCancelledError("canceling statement due to user request") from None
     except Exception as exc:
         cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-        if isinstance(cause, psycopg.errors.LockNotAvailable):
-            logger.info("Overlay handover to generation %s skipped: a fold held the fold lock", generation)
-            return None
-        if isinstance(cause, psycopg.errors.QueryCanceled) and "user request" in str(cause):
-            # Someone cancelled the compaction (pg_cancel_backend, the scheduler stopping):
-            # it is cancelled, not committed without its handover.
+        # Django wraps the errors of the compaction's statements, not those of the
+        # handover's own connection (nor of the COPYs, which go to the driver).
+        ours = isinstance(exc, DatabaseError)
+        if ours and isinstance(cause, psycopg.errors.QueryCanceled) and "user request" in str(cause):
+            # Someone cancelled a statement of the compaction itself (pg_cancel_backend):
+            # it is cancelled, not committed without its handover. A cancel of the
+            # handover's own connection only skips the handover.
             from reporting.services.refresh import RefreshCancelledError
 
             raise RefreshCancelledError(str(cause).strip()) from exc
+        if isinstance(cause, psycopg.errors.LockNotAvailable):
+            logger.info(
+                "Overlay handover to generation %s skipped: a lock it needs was held (%s)", generation, cause
+            )
+            return None
         # Never the compaction's failure: its savepoint is rolled back, and the
         # first fold afterwards folds the whole tail, as without a handover.
         logger.exception(
             "Overlay handover to generation %s failed; the compaction goes on without it", generation
         )
         return None
-    result = HandoverResult(orders, changes, f_at, dt.timedelta(seconds=time.perf_counter() - started))
+    result = HandoverResult(orders, changes, dt.timedelta(seconds=time.perf_counter() - started))
     logger.info(
         "Overlay handed over to generation %s: %d orders (%d changes) in %.0f ms",
         generation,
@@ -219,9 +250,19 @@ def overlay_handover(
 
 
 def _hand_over(
-    connection: BaseDatabaseWrapper, cursor: Any, side_cursor: Any, generation: int, snapshot: str
-) -> tuple[int, int, dt.datetime]:
+    connection: BaseDatabaseWrapper,
+    cursor: Any,
+    side_cursor: Any,
+    generation: int,
+    snapshot: str,
+    cancelled: Callable[[], bool],
+) -> tuple[int, int]:
+    def step() -> None:
+        if cancelled():
+            raise _Cancelled
+
     previous, f_snapshot, f_at = _fold_old_generation(side_cursor)
+    step()
     is_truncated, changes = _changes_since(side_cursor, snapshot)
     if is_truncated:
         raise _Skip("a TRUNCATE since the compaction's snapshot")
@@ -232,6 +273,7 @@ def _hand_over(
         "SELECT count(*), count(*) FILTER (WHERE NOT in_old_overlay) FROM pg_temp.reporting_handover_orders"
     )
     orders, missing = side_cursor.fetchone()
+    step()
     if missing:
         # Every order changed since the old generation's snapshot is in its overlay
         # after a fold; one that is not means that overlay cannot be trusted here.
@@ -253,10 +295,11 @@ def _hand_over(
         # Done with the old generation: its fold lock goes now, since writing the
         # new generation's fold row below needs a lock that conflicts with it.
         side_cursor.connection.commit()
+        step()
         cursor.execute("ANALYZE pg_temp.reporting_fold_orders")
         cursor.execute(STATUS_THEN_SQL)
         cursor.execute(APPLY_SQL, [generation, f_snapshot, f_at, changes])
-    return orders, changes, f_at
+    return orders, changes
 
 
 def _fold_old_generation(cursor: Any) -> tuple[int, str, dt.datetime]:

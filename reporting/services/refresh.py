@@ -87,7 +87,8 @@ FROM public.reporting_snapshot_state AS st
 # committed before it is in the views.
 BEGIN_REFRESH_SQL = """
 SELECT pg_current_snapshot()::text, statement_timestamp(),
-       set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)
+       set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true),
+       set_config('idle_in_transaction_session_timeout', '0', true)
 """
 # The changes this refresh took in: rows written to the source tables since the
 # previous refresh's snapshot (a TRUNCATE counts as one), as reporting.freshness counts them.
@@ -427,7 +428,12 @@ def _refresh(
                 BEGIN_REFRESH_SQL,
                 [_ms(conf.refresh_statement_timeout()), _ms(conf.refresh_lock_timeout())],
             )
-            snapshot, snapshot_at, _, _ = cursor.fetchone()
+            snapshot, snapshot_at, *_ = cursor.fetchone()
+            # The transaction is idle while its overlay handover works on another
+            # connection: a role's or the server's idle-in-transaction (or, from
+            # PostgreSQL 17, transaction) timeout must not end it then.
+            if connection.connection.info.server_version >= 170000:
+                cursor.execute("SELECT set_config('transaction_timeout', '0', true)")
             handover = None
             if rebuild:
                 # Counted before the swap, so that its locks are held no longer than it takes.
@@ -454,9 +460,17 @@ def _refresh(
                 # new generation's overlay before the commit, so that the commit does
                 # not make them all the real-time reads' tail at once. Not after a
                 # plain refresh: the views it holds locked against every reader would
-                # stop the handover's fold on its other connection.
-                if not plain:
-                    handover = overlay_handover(connection, cursor, run.pk, snapshot)
+                # stop the handover's fold on its other connection. Nor with folding
+                # off: there is no overlay to hand over, and its one fold would take
+                # everything since the previous refresh.
+                if not plain and conf.fold_interval() > 0:
+                    handover = overlay_handover(
+                        connection,
+                        cursor,
+                        run.pk,
+                        snapshot,
+                        cancelled=lambda: _cancel_was_requested(connection),
+                    )
                 if _cancel_was_requested(connection):  # while the handover ran, on its other connection
                     raise RefreshCancelledError("canceling statement due to user request")
             cursor.execute(VIEW_FILENODES_SQL)

@@ -33,7 +33,7 @@
 -- PostgreSQL 15 that plan read the whole generation whenever the table was a few
 -- dozen pages (its cost model prices ten index probes above such a scan).
 -- v6: in three functions, so that a compaction can hand the overlay on to its new
--- generation before it commits (reporting/services/refresh.py, _overlay_handover):
+-- generation before it commits (reporting/services/handover.py, overlay_handover()):
 -- reporting_overlay_fold_tables() makes this session's work tables, and
 -- reporting_overlay_fold_apply() writes what they hold into a generation's
 -- overlay. reporting_overlay_fold() fills them from the tail and the history and
