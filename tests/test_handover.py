@@ -222,3 +222,34 @@ def test_a_cancel_of_the_handovers_own_connection_only_skips_the_handover(monkey
     assert run.outcome == RefreshOutcome.OK, run.error
     assert not Fold.objects.filter(generation=run.id).exists()
     assert_exact("a compaction whose handover was cancelled")
+
+
+def test_transactions_open_across_the_compaction_or_the_handover_are_counted_once():
+    """A writer open when the compaction took its snapshot and committed before the handover: the
+    handover carries it. A writer open when the handover folded and committed after it: the new
+    tail holds it. Neither is lost, neither counted twice."""
+    seeded()
+    change([1])
+    services.overlay_fold()
+    insert = (
+        "INSERT INTO reporting_example_orderstatus (order_id, created, status) VALUES (%s, %s, 'complete')"
+    )
+    across_compaction, across_handover = raw_connect(autocommit=False), raw_connect(autocommit=False)
+    try:
+        across_compaction.execute(insert, [20, TODAY + dt.timedelta(seconds=5)])
+
+        def before() -> None:
+            across_compaction.commit()
+            across_handover.execute(insert, [21, TODAY + dt.timedelta(seconds=6)])
+
+        with writes_during_compaction(before, after=across_handover.commit):
+            run = services.views_refresh()
+    finally:
+        across_compaction.close()
+        across_handover.close()
+    assert run.outcome == RefreshOutcome.OK
+    assert Fold.objects.get(generation=run.id).orders == 1, "order 20, committed before the handover"
+    assert _tail() == {21}
+    assert_exact("writers open across the compaction's and the handover's snapshots")
+    services.overlay_fold()
+    assert_exact("after the first fold")

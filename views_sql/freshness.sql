@@ -15,7 +15,9 @@ SELECT
     st.folded_changes + (
         SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)::bigint
         FROM public.reporting_orderchange AS c
-        WHERE c.xid >= pg_snapshot_xmin(st.fold_snapshot) AND NOT pg_visible_in_snapshot(c.xid, st.fold_snapshot)
+        -- Not visible in the fold's snapshot, as views_sql/pending_changes.sql finds them.
+        WHERE c.xid >= pg_snapshot_xmax(st.fold_snapshot)
+           OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(st.fold_snapshot)))
     ) AS changes_since,
     st.needs_full_recompute,
     -- On a streaming replica: how far behind the primary its replay is (the age

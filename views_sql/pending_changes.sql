@@ -5,7 +5,11 @@
 -- overlay.
 --
 -- The change-log entries are those of transactions not visible in the fold's
--- snapshot, found from its xmin on by the index on xid.
+-- snapshot: those that began after it (xid from its xmax on) and those in
+-- progress when it was taken (its xip list), two ranges of the index on xid. Not
+-- "from its xmin on, if not visible": a transaction that stays open for minutes
+-- (a compaction at 10 M orders) holds the xmin of every snapshot back, and every
+-- read would then go through every entry written since it began.
 --
 -- in_overlay: the overlay holds the order (then: as of the fold).
 -- existed: the order existed then. For an order in the overlay, the overlay
@@ -22,7 +26,9 @@
 --   not known (its order row was deleted or updated since the refresh, before
 --   a fold saw it).
 WITH st AS MATERIALIZED (
-    SELECT s.generation, s.fold_snapshot FROM public.reporting_snapshot_state AS s
+    SELECT s.generation, pg_snapshot_xmax(s.fold_snapshot) AS fold_xmax,
+           ARRAY(SELECT pg_snapshot_xip(s.fold_snapshot)) AS fold_xip
+    FROM public.reporting_snapshot_state AS s
 ),
 tail AS (
     SELECT
@@ -30,9 +36,7 @@ tail AS (
         (array_agg(c.source ORDER BY c.id) FILTER (WHERE c.source LIKE 'order%'))[1] AS first_order_entry,
         bool_or(c.source IN ('order_delete', 'order_update_old')) AS order_row_removed
     FROM st
-    JOIN public.reporting_orderchange AS c
-        ON c.xid >= pg_snapshot_xmin(st.fold_snapshot)
-       AND NOT pg_visible_in_snapshot(c.xid, st.fold_snapshot)
+    JOIN public.reporting_orderchange AS c ON c.xid >= st.fold_xmax OR c.xid = ANY (st.fold_xip)
     CROSS JOIN LATERAL unnest(c.order_ids) AS changed (order_id)
     GROUP BY changed.order_id
 )

@@ -41,9 +41,13 @@ SELECT st.as_of, statement_timestamp(), st.folded_changes + t.changes, t.changes
        (SELECT coalesce(sum(c.orders), 0)::bigint FROM reporting.order_status_counts AS c)
 FROM public.reporting_snapshot_state AS st
 CROSS JOIN LATERAL (
+    SELECT pg_snapshot_xmax(st.fold_snapshot) AS xmax, ARRAY(SELECT pg_snapshot_xip(st.fold_snapshot)) AS xip
+) AS f
+CROSS JOIN LATERAL (
+    -- Not visible in the fold's snapshot, as views_sql/pending_changes.sql finds them.
     SELECT coalesce(sum(coalesce(cardinality(c.order_ids), 1)), 0)::bigint AS changes
     FROM public.reporting_orderchange AS c
-    WHERE c.xid >= pg_snapshot_xmin(st.fold_snapshot) AND NOT pg_visible_in_snapshot(c.xid, st.fold_snapshot)
+    WHERE c.xid >= f.xmax OR c.xid = ANY (f.xip)
 ) AS t
 """)
 REPLICA_FRESHNESS_SQL = in_schema(
