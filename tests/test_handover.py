@@ -203,9 +203,10 @@ def test_a_cancel_of_the_handovers_own_connection_only_skips_the_handover(monkey
     def cancel_the_handover() -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
+            # By its statement, not its application_name, which a pooler does not pass on.
             row = canceller.execute(
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'reporting overlay handover' AND query LIKE '%pg_sleep%'"
+                "WHERE query = 'SELECT pg_sleep(30)' AND pid <> pg_backend_pid()"
             ).fetchone()
             if row and row[0]:
                 return
