@@ -230,8 +230,9 @@ class RefreshLock(models.Model):
 # --- The overlay: what changed since the materialized views' snapshot, kept current by folds ---------------
 #
 # Every row belongs to a *generation*: the refresh run whose materialized views it
-# corrects. A refresh (a compaction) starts a new generation with an empty overlay;
-# the folds of the old one are deleted by the next fold. See views_sql/overlay_fold.sql.
+# corrects. A refresh (a compaction) starts a new generation, whose overlay holds the
+# orders changed while it ran (reporting/services/handover.py); the folds of the old
+# one are deleted by the next fold. See views_sql/overlay_fold.sql.
 
 
 class Fold(models.Model):

@@ -6,14 +6,17 @@ with what they add to each count. A fold (``views_sql/overlay_fold.sql``)
 takes the *tail*, the orders changed since the previous fold, recomputes each
 from its status history (one index range), and commits the result with its
 snapshot. Real-time reads then recompute only the tail. A refresh is the
-compaction: it rebuilds the views and starts a new, empty overlay (a new
-*generation*); the next fold deletes the old one.
+compaction: it rebuilds the views and starts a new overlay (a new *generation*),
+which holds the orders changed while it ran (its handover,
+:mod:`reporting.services.handover`); the next fold deletes the old one.
 
 One fold runs at a time: each takes ``LOCK TABLE reporting_fold IN EXCLUSIVE
 MODE`` before its snapshot, and gives up (``skipped``) if another holds it for
 longer than a moment. Readers take no lock that conflicts. A fold that fails or
 is killed rolls back as a whole: the previous fold stays, and the tail is longer
-until the next one. Folds do not wait for a refresh, nor a refresh for folds.
+until the next one. Folds do not wait for a refresh, nor a refresh for folds,
+except around a compaction's handover (which folds once itself, and holds the
+fold table from writing its new generation until it commits).
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ TRANSITION_COLUMNS = "status_id, order_id, from_status, to_status, created, week
 COPY_ORDERS_OUT = f"COPY (SELECT {ORDER_COLUMNS} FROM pg_temp.reporting_handover_orders) TO STDOUT"  # noqa: S608 (constants)
 COPY_TRANSITIONS_OUT = """
 COPY (
-    SELECT {columns} FROM pg_temp.reporting_handover_orders AS h
+    SELECT x.status_id, x.order_id, x.from_status, x.to_status, x.created, x.week, x.since_first
+    FROM pg_temp.reporting_handover_orders AS h
     CROSS JOIN LATERAL (
         SELECT x.* FROM public.reporting_overlaytransition AS x
         WHERE x.generation = {generation} AND x.order_id = h.order_id
@@ -279,12 +280,7 @@ def _hand_over(
         # after a fold; one that is not means that overlay cannot be trusted here.
         # The first fold will recompute them.
         raise _Skip(f"{missing} changed orders are not in generation {previous}'s overlay")
-    transitions_out = sql.SQL(COPY_TRANSITIONS_OUT).format(
-        columns=sql.SQL(", ").join(
-            sql.SQL("x.{}").format(sql.Identifier(c)) for c in TRANSITION_COLUMNS.split(", ")
-        ),
-        generation=sql.Literal(previous),
-    )
+    transitions_out = sql.SQL(COPY_TRANSITIONS_OUT).format(generation=sql.Literal(previous))
     # A savepoint: a failure here leaves the compaction's transaction as it was.
     with transaction.atomic(using=connection.alias):
         # Lookups by key: JIT compilation would cost more than they do.
